@@ -1,0 +1,95 @@
+/**
+ * Configuration: read from the environment once, validated with zod.
+ * Nothing else in the codebase reads process.env.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ['true', '1', 'yes'].includes(v)));
+
+const optionalBool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .optional()
+  .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes'].includes(v)));
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const envSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
+  LLMRING_DATA_DIR: z.string().min(1).default('./.llmring/data'),
+  LLMRING_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: port.default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LLMRING_AUTO_MIGRATE: bool(true),
+  LLMRING_ADMIN_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters long')
+    .optional(),
+  LLMRING_INTROSPECTION: optionalBool,
+  LLMRING_LANDING_PAGE: optionalBool,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LLMRING_RECEIPTS_PRIVATE_KEY: z.string().min(1).optional(),
+  LLMRING_RECEIPTS_KEY_ID: z.string().min(1).max(64).optional(),
+  LLMRING_RECEIPTS_VERIFY_KEYS: z.string().optional(),
+  LLMRING_REGISTRY_URL: z.string().min(1).optional(),
+  LLMRING_REGISTRY_TTL_SECONDS: z.coerce.number().int().min(10).default(3600),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  database: { url?: string; poolMax: number; dataDir: string };
+  http: { port: number; host: string; introspection: boolean; landingPage: boolean };
+  autoMigrate: boolean;
+  adminToken?: string;
+  logLevel: string;
+  receipts: { privateKey?: string; keyId?: string; verifyKeys?: string };
+  registry: { url?: string; ttlSeconds: number };
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates every setting; a bad setting throws a ConfigError naming every problem. */
+export function loadConfig(env: Env = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    // Messages name the variable, never its value: a value may be a secret.
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const production = e.LLMRING_ENV === 'production';
+  return {
+    env: e.LLMRING_ENV,
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, dataDir: path.resolve(e.LLMRING_DATA_DIR) },
+    http: {
+      port: e.PORT,
+      host: e.HOST,
+      introspection: e.LLMRING_INTROSPECTION ?? !production,
+      landingPage: e.LLMRING_LANDING_PAGE ?? !production,
+    },
+    autoMigrate: e.LLMRING_AUTO_MIGRATE,
+    adminToken: e.LLMRING_ADMIN_TOKEN,
+    logLevel: e.LOG_LEVEL,
+    receipts: {
+      privateKey: e.LLMRING_RECEIPTS_PRIVATE_KEY,
+      keyId: e.LLMRING_RECEIPTS_KEY_ID,
+      verifyKeys: e.LLMRING_RECEIPTS_VERIFY_KEYS,
+    },
+    registry: { url: e.LLMRING_REGISTRY_URL, ttlSeconds: e.LLMRING_REGISTRY_TTL_SECONDS },
+  };
+}

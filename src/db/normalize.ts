@@ -1,0 +1,49 @@
+/**
+ * Driver differences, normalised in one place: `pg` returns bigint counts and sums as
+ * strings, PGlite as numbers; numeric is a string on both; timestamptz is a Date on both
+ * but may arrive as a string from raw JSON aggregation.
+ */
+import Decimal from 'decimal.js';
+
+/** A count or integer sum (bigint or int) as a JS number; null/undefined become 0. */
+export function toInt(value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(n)) throw new Error(`integer out of range: ${String(value)}`);
+  return n;
+}
+
+/** An integer that may be absent (e.g. latency_ms). */
+export function toIntOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : toInt(value);
+}
+
+/** A numeric (money) value as a float for the API; null/undefined become 0. */
+export function toMoney(value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  return typeof value === 'number' ? value : Number(value);
+}
+
+/** A numeric value as an exact decimal string with `scale` fractional digits. */
+export function toDecimalString(value: unknown, scale = 8): string {
+  if (value === null || value === undefined) return new Decimal(0).toFixed(scale);
+  return new Decimal(String(value)).toFixed(scale);
+}
+
+/** A numeric value as an exact decimal string, or null. */
+export function toDecimalStringOrNull(value: unknown, scale = 8): string | null {
+  return value === null || value === undefined ? null : toDecimalString(value, scale);
+}
+
+export function toDate(value: unknown): Date {
+  if (value instanceof Date) return value;
+  if (typeof value === 'string' || typeof value === 'number') {
+    const d = new Date(value);
+    if (!Number.isNaN(d.getTime())) return d;
+  }
+  throw new Error(`not a timestamp: ${String(value)}`);
+}
+
+export function toDateOrNull(value: unknown): Date | null {
+  return value === null || value === undefined ? null : toDate(value);
+}

@@ -1,0 +1,62 @@
+/** Row types of the target schema, as the drivers return them (before normalisation). */
+
+export interface ProjectRow {
+  id: string;
+  key: string;
+  name: string;
+  description: string | null;
+  created_at: Date;
+  archived_at: Date | null;
+}
+
+export interface ApiKeyRow {
+  id: string;
+  project_id: string;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export type CostSourceValue = 'client' | 'registry' | 'unpriced';
+
+export interface UsageLogRow {
+  id: string;
+  project_id: string;
+  api_key_id: string | null;
+  alias_name: string | null;
+  provider: string;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  /** numeric(18,8): a decimal string on both drivers. */
+  cost: string;
+  cost_source: CostSourceValue;
+  latency_ms: number | null;
+  origin: string | null;
+  id_at_origin: string | null;
+  profile: string;
+  metadata: Record<string, unknown>;
+  occurred_at: Date;
+  created_at: Date;
+  idempotency_key: string | null;
+  input_price_per_million: string | null;
+  output_price_per_million: string | null;
+  cached_input_price_per_million: string | null;
+  registry_version: string | null;
+}
+
+export interface ReceiptRow {
+  id: string;
+  receipt_id: string;
+  project_id: string;
+  usage_log_id: string | null;
+  alias_name: string | null;
+  document: Record<string, unknown>;
+  signature: string;
+  key_id: string;
+  created_at: Date;
+}

@@ -1,0 +1,139 @@
+/**
+ * Domain objects: what services return and resolvers expose (codegen maps GraphQL types
+ * onto these). Money is carried as an exact decimal string; the API turns it into a Float.
+ */
+
+export type CostSource = 'client' | 'registry' | 'unpriced';
+
+export interface Project {
+  id: string;
+  key: string;
+  name: string;
+  description: string | null;
+  createdAt: Date;
+  archivedAt: Date | null;
+}
+
+export interface ApiKey {
+  id: string;
+  projectId: string;
+  name: string;
+  prefix: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+/** Per-million-token prices a registry-priced call was charged, and from which registry version. */
+export interface UsagePricing {
+  inputPerMillion: string;
+  outputPerMillion: string;
+  cachedInputPerMillion: string;
+  registryVersion: string | null;
+}
+
+export interface UsageLog {
+  id: string;
+  projectId: string;
+  apiKeyId: string | null;
+  aliasName: string | null;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  /** Decimal string, 8 fractional digits. */
+  cost: string;
+  costSource: CostSource;
+  latencyMs: number | null;
+  origin: string | null;
+  idAtOrigin: string | null;
+  profile: string;
+  metadata: Record<string, unknown>;
+  occurredAt: Date;
+  receivedAt: Date;
+  idempotencyKey: string | null;
+  pricing: UsagePricing | null;
+}
+
+export interface Receipt {
+  id: string;
+  receiptId: string;
+  projectId: string;
+  usageLogId: string | null;
+  aliasName: string | null;
+  keyId: string;
+  signature: string;
+  /** The stored signed document, exactly. */
+  document: Record<string, unknown>;
+  issuedAt: Date;
+}
+
+export interface UsageTotals {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  /** Decimal string. */
+  cost: string;
+}
+
+export interface UsageSummary extends UsageTotals {
+  totalTokens: number;
+  uniqueModels: number;
+  uniqueAliases: number;
+  uniqueOrigins: number;
+}
+
+export interface PeriodUsage extends UsageTotals {
+  periodStart: Date;
+  topModel: string | null;
+}
+
+export interface AliasUsage extends UsageTotals {
+  aliasName: string | null;
+  models: string[];
+}
+
+export interface ModelUsage extends UsageTotals {
+  provider: string;
+  model: string;
+}
+
+export interface OriginUsage extends UsageTotals {
+  origin: string | null;
+}
+
+export type UsageDimension = 'alias' | 'model' | 'provider' | 'origin' | 'profile' | 'project';
+
+export interface UsageGroup extends UsageTotals {
+  aliasName?: string | null;
+  model?: string | null;
+  provider?: string | null;
+  origin?: string | null;
+  profile?: string | null;
+  projectId?: string | null;
+}
+
+export type TimeBucket = 'hour' | 'day' | 'week' | 'month';
+
+/** A resolved usage filter: projectIds null means every project (admin only). */
+export interface UsageQuery {
+  projectIds: string[] | null;
+  start: Date;
+  end: Date;
+  /** null inside the list selects calls logged without an alias. */
+  aliasNames?: Array<string | null>;
+  models?: string[];
+  providers?: string[];
+  origins?: string[];
+  profiles?: string[];
+}
+
+export interface ModelPrice {
+  provider: string;
+  model: string;
+  inputPerMillion: string | null;
+  outputPerMillion: string | null;
+  cachedInputPerMillion: string | null;
+}
