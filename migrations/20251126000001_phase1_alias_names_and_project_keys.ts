@@ -35,6 +35,11 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   // Runs after phase 4's down has restored alias_id, so the names stay recoverable from aliases.
+  // The legacy schema cannot mark a project archived: revoke its keys so they stay unusable.
+  await knex.raw(`
+    UPDATE api_keys SET revoked_at = p.archived_at
+    FROM projects p
+    WHERE api_keys.project_id = p.id AND p.archived_at IS NOT NULL AND api_keys.revoked_at IS NULL`);
   await knex.schema.alterTable('projects', (t) => {
     t.dropUnique(['key']);
     t.dropColumn('key');
