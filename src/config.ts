@@ -29,10 +29,7 @@ const envSchema = z.object({
   PORT: port.default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   LLMRING_AUTO_MIGRATE: bool(true),
-  LLMRING_ADMIN_TOKEN: z
-    .string()
-    .min(16, 'must be at least 16 characters long')
-    .optional(),
+  LLMRING_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters long').optional(),
   LLMRING_INTROSPECTION: optionalBool,
   LLMRING_LANDING_PAGE: optionalBool,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -75,7 +72,11 @@ export function loadConfig(env: Env = process.env): Config {
   const production = e.LLMRING_ENV === 'production';
   return {
     env: e.LLMRING_ENV,
-    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, dataDir: path.resolve(e.LLMRING_DATA_DIR) },
+    database: {
+      url: e.DATABASE_URL,
+      poolMax: e.DATABASE_POOL_MAX,
+      dataDir: path.resolve(e.LLMRING_DATA_DIR),
+    },
     http: {
       port: e.PORT,
       host: e.HOST,

@@ -44,9 +44,6 @@ export interface MigrationStatus {
 }
 
 export async function migrationStatus(db: Knex): Promise<MigrationStatus> {
-  const [applied, pending] = (await db.migrate.list(migrationConfig)) as [
-    Array<{ name: string }>,
-    string[],
-  ];
+  const [applied, pending] = (await db.migrate.list(migrationConfig)) as [Array<{ name: string }>, string[]];
   return { applied: applied.map((m) => m.name), pending };
 }

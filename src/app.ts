@@ -1,0 +1,76 @@
+/**
+ * Start-up: open the database, migrate (unless turned off), build the services, make sure a
+ * first project exists, and serve. Shutdown closes in reverse order.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Knex } from 'knex';
+import type { Config } from './config';
+import { createDb, databaseKind } from './db/connection';
+import { migrationConfig } from './db/migrations';
+import type { Logger } from './logger';
+import { createServices, type Services } from './services';
+import { buildServer } from './http/server';
+
+export interface App {
+  config: Config;
+  db: Knex;
+  services: Services;
+  server: FastifyInstance;
+  /** Set when this start created the first project: its key's secret, shown once. */
+  firstProject?: { projectKey: string; secret: string };
+  close(): Promise<void>;
+}
+
+const BOOTSTRAP_LOCK = 7_345_021; // pg advisory lock id: one instance creates the first project
+
+/** On a database with no project: create 'default' with one API key, once, across instances. */
+export async function ensureFirstProject(
+  services: Services,
+): Promise<{ projectKey: string; secret: string } | undefined> {
+  return services.db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [BOOTSTRAP_LOCK]);
+    const [{ n }] = await trx('projects').count({ n: '*' });
+    if (Number(n) > 0) return undefined;
+    const project = await services.projects.create(
+      { key: 'default', name: 'Default', description: 'Created on first start' },
+      trx,
+    );
+    const { secret } = await services.apiKeys.create(project.id, 'first key', trx);
+    return { projectKey: project.key, secret };
+  });
+}
+
+export async function createApp(config: Config, logger: Logger): Promise<App> {
+  const db = createDb(config.database);
+  try {
+    if (config.autoMigrate) {
+      const [, applied] = await db.migrate.latest(migrationConfig);
+      if (applied.length) logger.info({ migrations: applied }, 'applied database migrations');
+    }
+    const services = await createServices({ db, config, logger });
+    const firstProject = await ensureFirstProject(services);
+    const server = await buildServer({ config, logger, services });
+    services.pricing.start();
+    return {
+      config,
+      db,
+      services,
+      server,
+      firstProject,
+      async close() {
+        services.pricing.stop();
+        await server.close();
+        await db.destroy();
+      },
+    };
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+}
+
+export function describeDatabase(config: Config): string {
+  return databaseKind(config.database) === 'postgres'
+    ? 'PostgreSQL (DATABASE_URL)'
+    : `embedded PGlite in ${config.database.dataDir}`;
+}

@@ -1,0 +1,40 @@
+/**
+ * Opaque keyset cursors over (timestamp DESC, id DESC). The timestamp travels as integer
+ * microseconds since the epoch, so rows stored with Postgres' microsecond precision page
+ * exactly.
+ */
+import type { Knex } from 'knex';
+import { badInput } from '../services/errors';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface CursorPosition {
+  micros: string;
+  id: string;
+}
+
+export function encodeCursor(pos: CursorPosition): string {
+  return Buffer.from(`${pos.micros}:${pos.id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string, field = 'after'): CursorPosition {
+  const text = /^[A-Za-z0-9_-]{1,200}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const match = /^(\d{1,19}):(.+)$/.exec(text);
+  if (!match || !UUID.test(match[2])) throw badInput(field, 'is not a cursor returned by this API');
+  return { micros: match[1], id: match[2] };
+}
+
+/** SQL for a timestamp column as integer microseconds (select it to build cursors). */
+export function microsExpr(db: Knex, column: string): Knex.Raw {
+  return db.raw(`(extract(epoch from ??) * 1000000)::bigint::text`, [column]);
+}
+
+/** Rows strictly after the cursor in (timestamp DESC, id DESC) order. */
+export function whereBefore(qb: Knex.QueryBuilder, column: string, idColumn: string, pos: CursorPosition) {
+  return qb.whereRaw(`(??, ??) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`, [
+    column,
+    idColumn,
+    pos.micros,
+    pos.id,
+  ]);
+}

@@ -1,0 +1,71 @@
+/**
+ * What clients see of errors: ServiceErrors become GraphQL errors with their code; anything
+ * unexpected is logged in full here and reaches the client only as INTERNAL_SERVER_ERROR,
+ * with no SQL, stack or secret.
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Logger } from '../logger';
+import { ServiceError } from '../services/errors';
+
+/** Codes that Apollo or graphql-js themselves produce for bad requests: passed through. */
+const CLIENT_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+]);
+
+export function formatError(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    if (original instanceof ServiceError) {
+      return {
+        message: original.message,
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
+      };
+    }
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && CLIENT_CODES.has(code)) {
+      const extensions = { ...formatted.extensions };
+      delete extensions.stacktrace;
+      return { ...formatted, extensions };
+    }
+    logger.error({ err: original, path: formatted.path }, 'unexpected error while serving a GraphQL request');
+    return {
+      message: 'Internal server error',
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
+  };
+}
+
+/** UNAUTHENTICATED answers with HTTP 401 wherever it was raised (context or resolver). */
+export function httpStatusPlugin<T extends object>(): ApolloServerPlugin<T> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, response }) {
+          const unauthenticated = errors.some((e) => {
+            const original = unwrapResolverError(e);
+            return (
+              (original instanceof ServiceError && original.code === 'UNAUTHENTICATED') ||
+              (e instanceof GraphQLError && e.extensions?.code === 'UNAUTHENTICATED')
+            );
+          });
+          if (unauthenticated && response.http) response.http.status = 401;
+        },
+      };
+    },
+  };
+}

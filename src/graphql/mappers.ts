@@ -1,0 +1,60 @@
+/**
+ * What resolvers of some GraphQL types receive as their parent (codegen's `mappers`, see
+ * codegen.ts), where that is not a domain object of src/domain/types.ts, and how GraphQL enum
+ * values map onto domain values.
+ */
+import type { Receipt, TimeBucket, UsageLog, UsageQuery } from '../domain/types';
+import type { CostSourceResolvers, TimeBucketResolvers, UsageDimensionResolvers } from './generated';
+
+/**
+ * UsageStats is resolved lazily: Query.usageStats only resolves the caller's filter into a
+ * scoped query, and each requested field (summary, byAlias, breakdown, ...) runs its own
+ * aggregation, so a request for `summary` alone never computes the breakdowns.
+ */
+export interface UsageStatsParent {
+  query: UsageQuery;
+  bucket: TimeBucket;
+  /** IANA time-zone name the byPeriod buckets start in. */
+  timeZone: string;
+}
+
+/** One stored (or replayed) call with its receipt. */
+export interface LogUsageResultParent {
+  usageLog: UsageLog;
+  receipt: Receipt;
+  replayed: boolean;
+}
+
+/** A receipt signing key as published (public parts only). */
+export interface ReceiptPublicKeyParent {
+  keyId: string;
+  algorithm: string;
+  publicKeyPem: string;
+  jwk: Record<string, unknown>;
+  active: boolean;
+}
+
+/**
+ * GraphQL enum value -> domain value, for makeExecutableSchema's resolvers: Apollo turns
+ * `CLIENT` into 'client' in arguments and 'client' back into `CLIENT` in results, so resolvers
+ * and services only ever see domain values. The generated enum types are the domain unions
+ * (codegen.ts `enumValues`); the `satisfies` clause requires every GraphQL value, rejects unknown
+ * ones and checks each domain value; test/schema-contract.test.ts checks that every domain value
+ * is used exactly once.
+ */
+export const enumResolvers = {
+  CostSource: { CLIENT: 'client', REGISTRY: 'registry', UNPRICED: 'unpriced' },
+  TimeBucket: { HOUR: 'hour', DAY: 'day', WEEK: 'week', MONTH: 'month' },
+  UsageDimension: {
+    ALIAS: 'alias',
+    MODEL: 'model',
+    PROVIDER: 'provider',
+    ORIGIN: 'origin',
+    PROFILE: 'profile',
+    PROJECT: 'project',
+  },
+} as const satisfies {
+  CostSource: Required<CostSourceResolvers>;
+  TimeBucket: Required<TimeBucketResolvers>;
+  UsageDimension: Required<UsageDimensionResolvers>;
+};

@@ -1,0 +1,44 @@
+/** Root queries: read the arguments, call one service, return. */
+import type { QueryResolvers } from '../generated';
+import { readableProjects, resolveUsageQuery } from '../../services/scope';
+import { requireAuthenticated, requireReadable } from '../../services/authz';
+import { checkTimeZone } from '../../services/stats';
+
+export const Query: QueryResolvers = {
+  currentProject: (_root, _args, { principal }) => {
+    requireAuthenticated(principal);
+    return principal.kind === 'project' ? principal.project : null;
+  },
+
+  projects: async (_root, { includeArchived }, { principal, services }) => {
+    requireAuthenticated(principal);
+    if (principal.kind === 'project') return [principal.project];
+    return services.projects.list({ includeArchived: includeArchived ?? false });
+  },
+
+  project: async (_root, { id }, { principal, loaders }) => {
+    requireReadable(principal, id);
+    return loaders.projectById.load(id);
+  },
+
+  usageStats: (_root, { filter, groupBy, timeZone }, { principal }) => ({
+    query: resolveUsageQuery(principal, filter),
+    bucket: groupBy ?? 'day',
+    timeZone: checkTimeZone(timeZone ?? 'UTC'),
+  }),
+
+  usageLogs: (_root, { filter, first, after }, { principal, services }) =>
+    services.usage.list(resolveUsageQuery(principal, filter), { first, after }),
+
+  receipts: (_root, { filter, first, after }, { principal, services }) =>
+    services.receipts.list(resolveUsageQuery(principal, filter), { first, after }),
+
+  receipt: (_root, { receiptId }, { principal, services }) =>
+    services.receipts.find(receiptId, readableProjects(principal)),
+
+  verifyReceipt: (_root, { document }, { services }) => services.receipts.verify(document),
+
+  receiptPublicKeys: (_root, _args, { services }) => services.receipts.publicKeys(),
+
+  modelPricing: (_root, { provider }, { services }) => services.pricing.modelPricing(provider ?? undefined),
+};

@@ -1,0 +1,26 @@
+/**
+ * Errors services raise for the caller to see. The GraphQL layer maps them to GraphQLError
+ * codes, the REST routes and the CLI to status codes; anything else is unexpected and
+ * reaches clients only as INTERNAL_SERVER_ERROR.
+ */
+
+export type ServiceErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'FORBIDDEN' | 'UNAUTHENTICATED';
+
+export class ServiceError extends Error {
+  constructor(
+    public readonly code: ServiceErrorCode,
+    message: string,
+    /** The input field at fault, e.g. 'input.model' or 'inputs[3].cost'. */
+    public readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
+export const badInput = (field: string, problem: string) =>
+  new ServiceError('BAD_USER_INPUT', `${field}: ${problem}`, field);
+export const notFound = (what: string) => new ServiceError('NOT_FOUND', `${what} not found`);
+export const forbidden = (why: string) => new ServiceError('FORBIDDEN', why);
+export const unauthenticated = (why = 'a valid API key is required') =>
+  new ServiceError('UNAUTHENTICATED', why);

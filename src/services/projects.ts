@@ -1,0 +1,114 @@
+/** Projects: usage contexts and cost-allocation units that hold API keys (never aliases). */
+import type { Knex } from 'knex';
+import type { ProjectRow } from '../db/tables';
+import { toProject } from '../db/rows';
+import type { Project } from '../domain/types';
+import { PROJECT_KEY_PATTERN } from '../domain/slug';
+import { toInt } from '../db/normalize';
+import { badInput, notFound } from './errors';
+import { checkOptionalString, checkString } from './validate';
+
+export interface CreateProjectInput {
+  key: string;
+  name: string;
+  description?: string | null;
+}
+
+export interface UpdateProjectInput {
+  name?: string | null;
+  description?: string | null;
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+export class ProjectService {
+  constructor(private readonly deps: { db: Knex }) {}
+
+  async create(input: CreateProjectInput, db: Knex | Knex.Transaction = this.deps.db): Promise<Project> {
+    const key = input.key;
+    if (!PROJECT_KEY_PATTERN.test(key)) {
+      throw badInput(
+        'key',
+        'must be 1-64 lowercase letters, digits or dashes, starting and ending with a letter or digit',
+      );
+    }
+    const row = {
+      key,
+      name: checkString('name', input.name, { max: 255 }),
+      description: checkOptionalString('description', input.description, { max: 10_000, allowEmpty: true }),
+    };
+    try {
+      const [created] = await db<ProjectRow>('projects').insert(row).returning('*');
+      return toProject(created);
+    } catch (err) {
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
+        throw badInput('key', `a project with key '${key}' already exists`);
+      }
+      throw err;
+    }
+  }
+
+  async update(id: string, input: UpdateProjectInput): Promise<Project> {
+    const changes: Partial<ProjectRow> = {};
+    if (input.name !== undefined && input.name !== null)
+      changes.name = checkString('name', input.name, { max: 255 });
+    if (input.description !== undefined) {
+      changes.description = checkOptionalString('description', input.description, {
+        max: 10_000,
+        allowEmpty: true,
+      });
+    }
+    if (Object.keys(changes).length === 0) return this.require(id);
+    const [row] = await this.deps.db<ProjectRow>('projects').where({ id }).update(changes).returning('*');
+    if (!row) throw notFound('project');
+    return toProject(row);
+  }
+
+  /** Archived projects keep their data; their keys stop working. Archiving twice keeps the first time. */
+  async archive(id: string): Promise<Project> {
+    const [row] = await this.deps
+      .db<ProjectRow>('projects')
+      .where({ id })
+      .update({ archived_at: this.deps.db.raw('COALESCE(archived_at, now())') as unknown as Date })
+      .returning('*');
+    if (!row) throw notFound('project');
+    return toProject(row);
+  }
+
+  async list(opts: { includeArchived?: boolean } = {}): Promise<Project[]> {
+    const q = this.deps
+      .db<ProjectRow>('projects')
+      .select('*')
+      .orderBy([{ column: 'created_at' }, { column: 'id' }]);
+    if (!opts.includeArchived) q.whereNull('archived_at');
+    return (await q).map(toProject);
+  }
+
+  async getById(id: string): Promise<Project | null> {
+    const row = await this.deps.db<ProjectRow>('projects').where({ id }).first();
+    return row ? toProject(row) : null;
+  }
+
+  async getByKey(key: string): Promise<Project | null> {
+    const row = await this.deps.db<ProjectRow>('projects').where({ key }).first();
+    return row ? toProject(row) : null;
+  }
+
+  /** For DataLoader: one query, results in the order of `ids` (null where missing). */
+  async getByIds(ids: readonly string[]): Promise<Array<Project | null>> {
+    const rows = await this.deps.db<ProjectRow>('projects').whereIn('id', ids as string[]);
+    const byId = new Map(rows.map((r) => [r.id, toProject(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async require(id: string): Promise<Project> {
+    const project = await this.getById(id);
+    if (!project) throw notFound('project');
+    return project;
+  }
+
+  async count(): Promise<number> {
+    const [{ n }] = await this.deps.db('projects').count({ n: '*' });
+    return toInt(n);
+  }
+}

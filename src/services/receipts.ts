@@ -1,0 +1,114 @@
+/**
+ * Receipts: every stored call gets an Ed25519-signed document (RFC 8785 JCS bytes) in the
+ * same transaction as its log. Anyone with the published public key can verify it offline.
+ */
+import type { Knex } from 'knex';
+import type { ReceiptRow } from '../db/tables';
+import { toReceipt } from '../db/rows';
+import { decodeCursor, encodeCursor, microsExpr, whereBefore } from '../db/cursor';
+import { applyUsageQuery } from '../db/usageFilter';
+import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
+import { buildReceiptDocument, newReceiptId, type ReceiptKeyring } from '../receipts';
+import { badInput } from './errors';
+import type { Page } from './usage';
+
+export class ReceiptService {
+  constructor(private readonly deps: { db: Knex; keyring: ReceiptKeyring; maxPageSize?: number }) {}
+
+  /** Signs and stores one receipt per log, in the caller's transaction, in one statement. */
+  async issueMany(trx: Knex.Transaction, project: Project, logs: UsageLog[]): Promise<Receipt[]> {
+    if (logs.length === 0) return [];
+    const { keyring } = this.deps;
+    const rows = logs.map((log) => {
+      const issuedAt = log.receivedAt;
+      const document = keyring.sign(
+        buildReceiptDocument({
+          receiptId: newReceiptId(),
+          issuedAt,
+          projectKey: project.key,
+          usageLogId: log.id,
+          aliasName: log.aliasName,
+          provider: log.provider,
+          modelUsed: log.model,
+          tokens: { input: log.inputTokens, output: log.outputTokens, cachedInput: log.cachedInputTokens },
+          cost: { amount: log.cost, source: log.costSource },
+          keyId: keyring.activeKeyId,
+        }),
+      );
+      return {
+        receipt_id: document.receipt_id,
+        project_id: project.id,
+        usage_log_id: log.id,
+        alias_name: log.aliasName,
+        document: JSON.stringify(document) as never,
+        signature: document.signature,
+        key_id: document.key_id,
+        created_at: issuedAt,
+      };
+    });
+    const inserted = await trx<ReceiptRow>('receipts').insert(rows).returning('*');
+    const byLog = new Map(inserted.map((r) => [r.usage_log_id, toReceipt(r)]));
+    return logs.map((log) => byLog.get(log.id)!);
+  }
+
+  /** A receipt by its public id, if it belongs to a project the caller may read (null: all). */
+  async find(receiptId: string, projectIds: string[] | null): Promise<Receipt | null> {
+    const q = this.deps.db<ReceiptRow>('receipts').where({ receipt_id: receiptId });
+    if (projectIds) q.whereIn('project_id', projectIds);
+    const row = await q.first();
+    return row ? toReceipt(row) : null;
+  }
+
+  /** For DataLoader: the receipt of each usage log (the newest, should there be several). */
+  async getByUsageLogIds(ids: readonly string[]): Promise<Array<Receipt | null>> {
+    const rows = await this.deps
+      .db<ReceiptRow>('receipts')
+      .whereIn('usage_log_id', ids as string[])
+      .orderBy('created_at', 'asc');
+    const byLog = new Map(rows.map((r) => [r.usage_log_id, toReceipt(r)]));
+    return ids.map((id) => byLog.get(id) ?? null);
+  }
+
+  /** Receipts newest first; the filter applies to the logged call each receipt is for. */
+  async list(
+    query: UsageQuery,
+    page: { first?: number | null; after?: string | null },
+  ): Promise<Page<Receipt>> {
+    const first = page.first ?? 50;
+    const max = this.deps.maxPageSize ?? 500;
+    if (!Number.isInteger(first) || first < 0 || first > max)
+      throw badInput('first', `must be from 0 to ${max}`);
+    const db = this.deps.db;
+    const q = applyUsageQuery(
+      db<ReceiptRow>('receipts').join('usage_logs', 'usage_logs.id', 'receipts.usage_log_id'),
+      query,
+    )
+      .select('receipts.*', microsExpr(db, 'receipts.created_at').wrap('', ' AS cursor_micros'))
+      .orderBy([
+        { column: 'receipts.created_at', order: 'desc' },
+        { column: 'receipts.id', order: 'desc' },
+      ])
+      .limit(first + 1);
+    if (page.after) whereBefore(q, 'receipts.created_at', 'receipts.id', decodeCursor(page.after));
+    const rows = (await q) as Array<ReceiptRow & { cursor_micros: string }>;
+    const edges = rows.slice(0, first).map((r) => ({
+      cursor: encodeCursor({ micros: String(r.cursor_micros), id: r.id }),
+      node: toReceipt(r),
+    }));
+    return {
+      edges,
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        endCursor: edges.length ? edges[edges.length - 1].cursor : null,
+      },
+    };
+  }
+
+  verify(document: unknown) {
+    return this.deps.keyring.verify(document);
+  }
+
+  publicKeys() {
+    return this.deps.keyring.publicKeys();
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Who may see what: turns a caller's UsageFilter into a UsageQuery scoped to the projects
+ * the caller may read. A project caller sees only its own project; an admin any or all.
+ */
+import type { Principal } from '../domain/principal';
+import type { UsageQuery } from '../domain/types';
+import { badInput, forbidden, unauthenticated } from './errors';
+import { checkStorable } from './validate';
+
+export interface UsageFilterInput {
+  projectId?: string | null;
+  startDate?: Date | null;
+  endDate?: Date | null;
+  aliasNames?: Array<string | null> | null;
+  models?: string[] | null;
+  providers?: string[] | null;
+  origins?: string[] | null;
+  profiles?: string[] | null;
+}
+
+const DEFAULT_RANGE_MS = 30 * 24 * 3600 * 1000;
+const MAX_LIST = 1000;
+
+/** The project ids a caller may read: its own, or for an admin the named one or all (null). */
+export function readableProjects(principal: Principal, projectId?: string | null): string[] | null {
+  if (principal.kind === 'anonymous') throw unauthenticated();
+  if (principal.kind === 'project') {
+    if (projectId && projectId !== principal.project.id) {
+      throw forbidden('filter.projectId names another project; an API key reads only its own project');
+    }
+    return [principal.project.id];
+  }
+  return projectId ? [projectId] : null;
+}
+
+function list<T extends string | null>(field: string, values: T[] | null | undefined): T[] | undefined {
+  if (values === null || values === undefined) return undefined;
+  if (values.length > MAX_LIST) throw badInput(`filter.${field}`, `must have at most ${MAX_LIST} entries`);
+  for (const v of values) if (v !== null) checkStorable(`filter.${field}`, v);
+  return values;
+}
+
+function validDate(field: string, value: Date): Date {
+  if (Number.isNaN(value.getTime())) throw badInput(`filter.${field}`, 'is not a valid date-time');
+  return value;
+}
+
+export function resolveUsageQuery(
+  principal: Principal,
+  filter: UsageFilterInput | null | undefined,
+  now = new Date(),
+): UsageQuery {
+  const f = filter ?? {};
+  const projectIds = readableProjects(principal, f.projectId);
+  const end = f.endDate ? validDate('endDate', f.endDate) : now;
+  const start = f.startDate
+    ? validDate('startDate', f.startDate)
+    : new Date(end.getTime() - DEFAULT_RANGE_MS);
+  if (start.getTime() >= end.getTime()) {
+    throw badInput('filter.startDate', 'must be before filter.endDate (the range is [startDate, endDate))');
+  }
+  return {
+    projectIds,
+    start,
+    end,
+    aliasNames: list('aliasNames', f.aliasNames),
+    models: list('models', f.models),
+    providers: list('providers', f.providers),
+    origins: list('origins', f.origins),
+    profiles: list('profiles', f.profiles),
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * Aggregated usage: summary, time buckets in the caller's time zone, and breakdowns by
+ * alias name, model, origin or any combination. Every breakdown adds up to the summary.
+ */
+import type { Knex } from 'knex';
+import { applyUsageQuery } from '../db/usageFilter';
+import { toDate, toDecimalString, toInt } from '../db/normalize';
+import type {
+  AliasUsage,
+  ModelUsage,
+  OriginUsage,
+  PeriodUsage,
+  TimeBucket,
+  UsageDimension,
+  UsageGroup,
+  UsageQuery,
+  UsageSummary,
+  UsageTotals,
+} from '../domain/types';
+import { badInput } from './errors';
+
+const TOTALS = [
+  'count(*) AS requests',
+  'sum(input_tokens) AS input_tokens',
+  'sum(output_tokens) AS output_tokens',
+  'sum(cached_input_tokens) AS cached_input_tokens',
+  'sum(cost) AS cost',
+];
+
+const DIMENSION_COLUMNS: Record<UsageDimension, string> = {
+  alias: 'alias_name',
+  model: 'model',
+  provider: 'provider',
+  origin: 'origin',
+  profile: 'profile',
+  project: 'project_id',
+};
+
+type TotalsRow = Record<string, unknown>;
+
+function totals(row: TotalsRow): UsageTotals {
+  return {
+    requests: toInt(row.requests),
+    inputTokens: toInt(row.input_tokens),
+    outputTokens: toInt(row.output_tokens),
+    cachedInputTokens: toInt(row.cached_input_tokens),
+    cost: toDecimalString(row.cost),
+  };
+}
+
+function summary(row: TotalsRow): UsageSummary {
+  const t = totals(row);
+  return {
+    ...t,
+    totalTokens: t.inputTokens + t.outputTokens,
+    uniqueModels: toInt(row.unique_models),
+    uniqueAliases: toInt(row.unique_aliases),
+    uniqueOrigins: toInt(row.unique_origins),
+  };
+}
+
+const SUMMARY_COLUMNS = [
+  ...TOTALS,
+  'count(DISTINCT model) AS unique_models',
+  'count(DISTINCT alias_name) AS unique_aliases',
+  'count(DISTINCT origin) AS unique_origins',
+];
+
+const BY_COST = 'sum(cost) DESC, count(*) DESC';
+
+/** Throws BAD_USER_INPUT unless `timeZone` is an IANA zone name (e.g. 'Europe/Berlin') or UTC. */
+export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
+  try {
+    if (timeZone.length > 64 || /[^A-Za-z0-9_+\-/]/.test(timeZone)) throw new RangeError();
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return timeZone;
+  } catch {
+    throw badInput(
+      field,
+      `'${timeZone.slice(0, 64)}' is not a known IANA time zone (e.g. 'UTC', 'Europe/Berlin')`,
+    );
+  }
+}
+
+export class StatsService {
+  constructor(private readonly deps: { db: Knex }) {}
+
+  private base(q: UsageQuery): Knex.QueryBuilder {
+    return applyUsageQuery(this.deps.db('usage_logs'), q);
+  }
+
+  private cols(columns: string[]): Knex.Raw[] {
+    return columns.map((c) => this.deps.db.raw(c));
+  }
+
+  async summary(q: UsageQuery): Promise<UsageSummary> {
+    const [row] = await this.base(q).select(this.cols(SUMMARY_COLUMNS));
+    return summary(row);
+  }
+
+  /** One summary per project over [start, end), for every id given (zeros where no usage). */
+  async summariesByProject(projectIds: readonly string[], start: Date, end: Date): Promise<UsageSummary[]> {
+    const rows = await this.base({ projectIds: [...projectIds], start, end })
+      .select('project_id', ...this.cols(SUMMARY_COLUMNS))
+      .groupBy('project_id');
+    const byId = new Map<string, UsageSummary>(
+      rows.map((r: TotalsRow) => [r.project_id as string, summary(r)]),
+    );
+    return projectIds.map((id) => byId.get(id) ?? summary({}));
+  }
+
+  /** Buckets start at local midnight (or hour, Monday, 1st) in `timeZone`; oldest first; empty buckets omitted. */
+  async byPeriod(q: UsageQuery, bucket: TimeBucket, timeZone: string): Promise<PeriodUsage[]> {
+    checkTimeZone(timeZone);
+    const db = this.deps.db;
+    const perModel = this.base(q)
+      .select(db.raw('date_trunc(?, occurred_at AT TIME ZONE ?) AS local_start', [bucket, timeZone]), 'model')
+      .select(this.cols(TOTALS))
+      .groupByRaw('1, 2');
+    const rows = await db
+      .from(perModel.as('g'))
+      .select(
+        db.raw('local_start AT TIME ZONE ? AS period_start', [timeZone]),
+        db.raw('sum(requests) AS requests'),
+        db.raw('sum(input_tokens) AS input_tokens'),
+        db.raw('sum(output_tokens) AS output_tokens'),
+        db.raw('sum(cached_input_tokens) AS cached_input_tokens'),
+        db.raw('sum(cost) AS cost'),
+        db.raw('(array_agg(model ORDER BY cost DESC, requests DESC, model))[1] AS top_model'),
+      )
+      .groupBy('local_start')
+      .orderBy('local_start');
+    return rows.map((r: TotalsRow) => ({
+      ...totals(r),
+      periodStart: toDate(r.period_start),
+      topModel: (r.top_model as string | null) ?? null,
+    }));
+  }
+
+  /** Calls logged without an alias form one group whose aliasName is null. */
+  async byAlias(q: UsageQuery): Promise<AliasUsage[]> {
+    const rows = await this.base(q)
+      .select('alias_name', ...this.cols(TOTALS))
+      .select(this.deps.db.raw('array_agg(DISTINCT model ORDER BY model) AS models'))
+      .groupBy('alias_name')
+      .orderByRaw(`${BY_COST}, alias_name NULLS LAST`);
+    return rows.map((r: TotalsRow) => ({
+      ...totals(r),
+      aliasName: r.alias_name as string | null,
+      models: r.models as string[],
+    }));
+  }
+
+  async byModel(q: UsageQuery): Promise<ModelUsage[]> {
+    const rows = await this.base(q)
+      .select('provider', 'model', ...this.cols(TOTALS))
+      .groupBy('provider', 'model')
+      .orderByRaw(`${BY_COST}, provider, model`);
+    return rows.map((r: TotalsRow) => ({
+      ...totals(r),
+      provider: r.provider as string,
+      model: r.model as string,
+    }));
+  }
+
+  async byOrigin(q: UsageQuery): Promise<OriginUsage[]> {
+    const rows = await this.base(q)
+      .select('origin', ...this.cols(TOTALS))
+      .groupBy('origin')
+      .orderByRaw(`${BY_COST}, origin NULLS LAST`);
+    return rows.map((r: TotalsRow) => ({ ...totals(r), origin: r.origin as string | null }));
+  }
+
+  /** Any combination of dimensions, most expensive first. */
+  async breakdown(q: UsageQuery, by: UsageDimension[], limit = 100): Promise<UsageGroup[]> {
+    if (by.length === 0) throw badInput('by', 'name at least one dimension');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw badInput('limit', 'must be from 1 to 10000');
+    const dims = [...new Set(by)];
+    const columns = dims.map((d) => DIMENSION_COLUMNS[d]);
+    const rows = await this.base(q)
+      .select(...columns, ...this.cols(TOTALS))
+      .groupBy(columns)
+      .orderByRaw(`${BY_COST}, ${columns.map((c) => `${c} NULLS LAST`).join(', ')}`)
+      .limit(limit);
+    return rows.map((r: TotalsRow) => {
+      const group: UsageGroup = totals(r);
+      for (const d of dims) {
+        const value = r[DIMENSION_COLUMNS[d]] as string | null;
+        if (d === 'alias') group.aliasName = value;
+        else if (d === 'project') group.projectId = value;
+        else group[d] = value;
+      }
+      return group;
+    });
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * Recording usage: validates what a client reports, prices it, and stores each log with
+ * its signed receipt in one transaction. Idempotency keys make retries safe: a key seen
+ * before in the project returns the first result and stores nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { ReceiptRow, UsageLogRow } from '../db/tables';
+import { toReceipt, toUsageLog } from '../db/rows';
+import { applyUsageQuery } from '../db/usageFilter';
+import { decodeCursor, encodeCursor, microsExpr, whereBefore } from '../db/cursor';
+import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
+import type { PricingService } from '../pricing/service';
+import type { ReceiptService } from './receipts';
+import { badInput, ServiceError } from './errors';
+import { checkNonNegativeInt, checkOptionalString, checkStorable, checkString } from './validate';
+
+export interface LogUsageInput {
+  provider: string;
+  model: string;
+  aliasName?: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens?: number | null;
+  cost?: number | null;
+  latencyMs?: number | null;
+  origin?: string | null;
+  idAtOrigin?: string | null;
+  profile?: string | null;
+  metadata?: Record<string, unknown> | null;
+  occurredAt?: Date | null;
+  idempotencyKey?: string | null;
+}
+
+export interface LogUsageResult {
+  usageLog: UsageLog;
+  receipt: Receipt;
+  replayed: boolean;
+}
+
+export interface Caller {
+  project: Project;
+  apiKeyId: string | null;
+}
+
+export interface Page<T> {
+  edges: Array<{ cursor: string; node: T }>;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+export const LIMITS = {
+  batchSize: 1000,
+  metadataBytes: 16 * 1024,
+  metadataDepth: 20,
+  futureSkewMs: 5 * 60 * 1000,
+  maxCost: 9_999_999_999,
+  pageSize: 500,
+};
+const EARLIEST = Date.UTC(2000, 0, 1);
+
+type NewUsage = Omit<UsageLogRow, 'id' | 'project_id' | 'api_key_id' | 'created_at'>;
+
+export class UsageService {
+  constructor(
+    private readonly deps: {
+      db: Knex;
+      pricing: PricingService;
+      receipts: ReceiptService;
+      limits?: Partial<typeof LIMITS>;
+    },
+  ) {}
+
+  private get limits(): typeof LIMITS {
+    return { ...LIMITS, ...this.deps.limits };
+  }
+
+  async record(caller: Caller, input: LogUsageInput): Promise<LogUsageResult> {
+    const [result] = await this.store(caller, [this.prepare(input, 'input')]);
+    return result;
+  }
+
+  /** All stored or none: one invalid item rejects the whole batch, naming it. */
+  async recordBatch(caller: Caller, inputs: LogUsageInput[]): Promise<LogUsageResult[]> {
+    if (inputs.length > this.limits.batchSize) {
+      throw badInput('inputs', `a batch holds at most ${this.limits.batchSize} items (got ${inputs.length})`);
+    }
+    if (inputs.length === 0) return [];
+    return this.store(
+      caller,
+      inputs.map((input, i) => this.prepare(input, `inputs[${i}]`)),
+    );
+  }
+
+  /** Validates one input and prices it; throws BAD_USER_INPUT naming the field. */
+  private prepare(input: LogUsageInput, at: string, now = Date.now()): NewUsage {
+    const f = (name: string) => `${at}.${name}`;
+    const inputTokens = checkNonNegativeInt(f('inputTokens'), input.inputTokens);
+    const outputTokens = checkNonNegativeInt(f('outputTokens'), input.outputTokens);
+    const cachedInputTokens = checkNonNegativeInt(f('cachedInputTokens'), input.cachedInputTokens ?? 0);
+    if (cachedInputTokens > inputTokens) {
+      throw badInput(
+        f('cachedInputTokens'),
+        `must not exceed inputTokens (${cachedInputTokens} > ${inputTokens})`,
+      );
+    }
+    const cost = input.cost ?? null;
+    if (cost !== null && !(Number.isFinite(cost) && cost >= 0 && cost <= this.limits.maxCost)) {
+      throw badInput(f('cost'), `must be a finite number from 0 to ${this.limits.maxCost} USD`);
+    }
+    const occurredAt = input.occurredAt ?? new Date(now);
+    if (Number.isNaN(occurredAt.getTime()) || occurredAt.getTime() < EARLIEST) {
+      throw badInput(f('occurredAt'), 'must be a valid date-time after 2000-01-01');
+    }
+    if (occurredAt.getTime() > now + this.limits.futureSkewMs) {
+      throw badInput(f('occurredAt'), 'is more than 5 minutes in the future; check the client clock');
+    }
+    const provider = checkString(f('provider'), input.provider, { max: 64 });
+    const model = checkString(f('model'), input.model, { max: 255 });
+    const quote = this.deps.pricing.quote({
+      provider,
+      model,
+      inputTokens,
+      outputTokens,
+      cachedInputTokens,
+      clientCost: cost,
+    });
+    return {
+      provider,
+      model,
+      alias_name: checkOptionalString(f('aliasName'), input.aliasName, { max: 255, allowEmpty: true }),
+      input_tokens: inputTokens,
+      output_tokens: outputTokens,
+      cached_input_tokens: cachedInputTokens,
+      cost: quote.cost,
+      cost_source: quote.costSource,
+      latency_ms:
+        input.latencyMs === null || input.latencyMs === undefined
+          ? null
+          : checkNonNegativeInt(f('latencyMs'), input.latencyMs),
+      origin: checkOptionalString(f('origin'), input.origin, { max: 255, allowEmpty: true }),
+      id_at_origin: checkOptionalString(f('idAtOrigin'), input.idAtOrigin, { max: 255, allowEmpty: true }),
+      profile: checkString(f('profile'), input.profile ?? 'default', { max: 64 }),
+      metadata: this.checkMetadata(f('metadata'), input.metadata ?? {}),
+      occurred_at: occurredAt,
+      idempotency_key: checkOptionalString(f('idempotencyKey'), input.idempotencyKey, { max: 255 }),
+      input_price_per_million: quote.prices?.inputPerMillion ?? null,
+      output_price_per_million: quote.prices?.outputPerMillion ?? null,
+      cached_input_price_per_million: quote.prices?.cachedInputPerMillion ?? null,
+      registry_version: quote.prices ? quote.registryVersion : null,
+    };
+  }
+
+  private checkMetadata(field: string, metadata: unknown): Record<string, unknown> {
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      throw badInput(field, 'must be a JSON object');
+    }
+    const walk = (value: unknown, depth: number): void => {
+      if (depth > this.limits.metadataDepth)
+        throw badInput(field, `must nest at most ${this.limits.metadataDepth} levels`);
+      if (typeof value === 'string') checkStorable(field, value);
+      else if (typeof value === 'number' && !Number.isFinite(value))
+        throw badInput(field, 'numbers must be finite');
+      else if (Array.isArray(value)) value.forEach((v) => walk(v, depth + 1));
+      else if (typeof value === 'object' && value !== null) {
+        for (const [k, v] of Object.entries(value)) {
+          checkStorable(field, k);
+          walk(v, depth + 1);
+        }
+      }
+    };
+    walk(metadata, 0);
+    const bytes = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
+    if (bytes > this.limits.metadataBytes) {
+      throw badInput(field, `must be at most ${this.limits.metadataBytes} bytes as JSON (got ${bytes})`);
+    }
+    return metadata as Record<string, unknown>;
+  }
+
+  private async store(caller: Caller, items: NewUsage[]): Promise<LogUsageResult[]> {
+    return this.deps.db.transaction(async (trx) => {
+      const results: Array<LogUsageResult | undefined> = new Array(items.length);
+      const firstIndexByKey = new Map<string, number>();
+      const toInsert: Array<{ index: number; row: UsageLogRow }> = [];
+      const receivedAt = new Date();
+
+      items.forEach((item, index) => {
+        const key = item.idempotency_key;
+        if (key !== null) {
+          if (firstIndexByKey.has(key)) return; // a repeat inside this batch: replays the first
+          firstIndexByKey.set(key, index);
+        }
+        toInsert.push({
+          index,
+          row: {
+            ...item,
+            id: randomUUID(),
+            project_id: caller.project.id,
+            api_key_id: caller.apiKeyId,
+            created_at: receivedAt,
+          },
+        });
+      });
+
+      const inserted = toInsert.length
+        ? await trx<UsageLogRow>('usage_logs')
+            .insert(toInsert.map((t) => ({ ...t.row, metadata: JSON.stringify(t.row.metadata) as never })))
+            .onConflict(trx.raw('(project_id, idempotency_key) WHERE idempotency_key IS NOT NULL'))
+            .ignore()
+            .returning('*')
+        : [];
+      const insertedById = new Map(inserted.map((r) => [r.id, r]));
+      const fresh = toInsert.filter((t) => insertedById.has(t.row.id));
+      const receipts = await this.deps.receipts.issueMany(
+        trx,
+        caller.project,
+        fresh.map((t) => toUsageLog(insertedById.get(t.row.id)!)),
+      );
+      fresh.forEach((t, i) => {
+        results[t.index] = {
+          usageLog: toUsageLog(insertedById.get(t.row.id)!),
+          receipt: receipts[i],
+          replayed: false,
+        };
+      });
+
+      // Keys stored earlier (or by a concurrent request that won the race): replay the first result.
+      const replayKeys = [
+        ...new Set(items.map((it) => it.idempotency_key).filter((k): k is string => k !== null)),
+      ].filter((k) => results[firstIndexByKey.get(k)!] === undefined);
+      const earlier = replayKeys.length
+        ? await this.findByIdempotencyKeys(trx, caller.project.id, replayKeys)
+        : new Map();
+      items.forEach((item, index) => {
+        if (results[index]) return;
+        const key = item.idempotency_key!;
+        const first = results[firstIndexByKey.get(key)!] ?? earlier.get(key);
+        if (!first) throw new Error(`idempotency key without a stored log (project ${caller.project.id})`);
+        results[index] = { ...first, replayed: true };
+      });
+      return results as LogUsageResult[];
+    });
+  }
+
+  private async findByIdempotencyKeys(
+    db: Knex | Knex.Transaction,
+    projectId: string,
+    keys: string[],
+  ): Promise<Map<string, LogUsageResult>> {
+    const logs = await db<UsageLogRow>('usage_logs')
+      .where({ project_id: projectId })
+      .whereIn('idempotency_key', keys);
+    const receipts = await db<ReceiptRow>('receipts').whereIn(
+      'usage_log_id',
+      logs.map((l) => l.id),
+    );
+    const receiptByLog = new Map(receipts.map((r) => [r.usage_log_id, toReceipt(r)]));
+    const found = new Map<string, LogUsageResult>();
+    for (const log of logs) {
+      const receipt = receiptByLog.get(log.id);
+      if (!receipt) throw new ServiceError('NOT_FOUND', 'the receipt of the replayed usage log is missing');
+      found.set(log.idempotency_key!, { usageLog: toUsageLog(log), receipt, replayed: true });
+    }
+    return found;
+  }
+
+  /** Logs newest first (by occurredAt, then id), keyset-paginated: stable while logs arrive. */
+  async list(
+    query: UsageQuery,
+    page: { first?: number | null; after?: string | null },
+  ): Promise<Page<UsageLog>> {
+    const first = page.first ?? 50;
+    if (!Number.isInteger(first) || first < 0 || first > this.limits.pageSize) {
+      throw badInput('first', `must be from 0 to ${this.limits.pageSize}`);
+    }
+    const db = this.deps.db;
+    const q = applyUsageQuery(db<UsageLogRow>('usage_logs'), query)
+      .select('usage_logs.*', microsExpr(db, 'usage_logs.occurred_at').wrap('', ' AS cursor_micros'))
+      .orderBy([
+        { column: 'usage_logs.occurred_at', order: 'desc' },
+        { column: 'usage_logs.id', order: 'desc' },
+      ])
+      .limit(first + 1);
+    if (page.after) whereBefore(q, 'usage_logs.occurred_at', 'usage_logs.id', decodeCursor(page.after));
+    const rows = (await q) as Array<UsageLogRow & { cursor_micros: string }>;
+    const edges = rows.slice(0, first).map((r) => ({
+      cursor: encodeCursor({ micros: String(r.cursor_micros), id: r.id }),
+      node: toUsageLog(r),
+    }));
+    return {
+      edges,
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        endCursor: edges.length ? edges[edges.length - 1].cursor : null,
+      },
+    };
+  }
+
+  async getById(id: string): Promise<UsageLog | null> {
+    const row = await this.deps.db<UsageLogRow>('usage_logs').where({ id }).first();
+    return row ? toUsageLog(row) : null;
+  }
+
+  /** For DataLoader. */
+  async getByIds(ids: readonly string[]): Promise<Array<UsageLog | null>> {
+    const rows = await this.deps.db<UsageLogRow>('usage_logs').whereIn('id', ids as string[]);
+    const byId = new Map(rows.map((r) => [r.id, toUsageLog(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+}

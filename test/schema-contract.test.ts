@@ -1,0 +1,207 @@
+/**
+ * schema.graphql against the public contract: nothing of the contract renamed, dropped or made
+ * incompatible; no alias or sync API; a description on everything a developer reads in Apollo
+ * Sandbox; enum values mapped one-to-one onto the domain values.
+ *
+ * The contract is a copy of ../shared/spec/api-contract.graphql kept in test/fixtures, so this
+ * runs without the shared folder; when that folder is present, the copy must be current.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  buildASTSchema,
+  buildSchema,
+  isEnumType,
+  isInputObjectType,
+  isInterfaceType,
+  isObjectType,
+  parse,
+  visit,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+} from 'graphql';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { CriticalityLevel, diff, type Change } from '@graphql-inspector/core';
+import type { CostSource, TimeBucket, UsageDimension } from '../src/domain/types';
+import { enumResolvers } from '../src/graphql/mappers';
+
+const ROOT = path.resolve(__dirname, '..');
+const CONTRACT_PATH = path.join(ROOT, 'test', 'fixtures', 'api-contract.graphql');
+const SHARED_CONTRACT_PATH = path.resolve(ROOT, '..', 'shared', 'spec', 'api-contract.graphql');
+const SCHEMA_PATH = path.join(ROOT, 'schema.graphql');
+
+const contractSdl = fs.readFileSync(CONTRACT_PATH, 'utf8');
+const schemaSdl = fs.readFileSync(SCHEMA_PATH, 'utf8');
+const contract = buildSchema(contractSdl);
+const schema = buildSchema(schemaSdl);
+
+/** Every named element of a schema, with a readable path, for the naming and description checks. */
+interface Element {
+  kind: 'type' | 'field' | 'argument' | 'input field' | 'enum value';
+  path: string;
+  name: string;
+  description: string | null | undefined;
+}
+
+function ownTypes(s: GraphQLSchema): GraphQLNamedType[] {
+  return Object.values(s.getTypeMap()).filter((t) => !t.name.startsWith('__'));
+}
+
+function elements(s: GraphQLSchema): Element[] {
+  const out: Element[] = [];
+  for (const type of ownTypes(s)) {
+    out.push({ kind: 'type', path: type.name, name: type.name, description: type.description });
+    if (isObjectType(type) || isInterfaceType(type)) {
+      for (const field of Object.values(type.getFields())) {
+        const fieldPath = `${type.name}.${field.name}`;
+        out.push({ kind: 'field', path: fieldPath, name: field.name, description: field.description });
+        for (const arg of field.args) {
+          out.push({
+            kind: 'argument',
+            path: `${fieldPath}(${arg.name})`,
+            name: arg.name,
+            description: arg.description,
+          });
+        }
+      }
+    } else if (isInputObjectType(type)) {
+      for (const field of Object.values(type.getFields())) {
+        out.push({
+          kind: 'input field',
+          path: `${type.name}.${field.name}`,
+          name: field.name,
+          description: field.description,
+        });
+      }
+    } else if (isEnumType(type)) {
+      for (const value of type.getValues()) {
+        out.push({
+          kind: 'enum value',
+          path: `${type.name}.${value.name}`,
+          name: value.name,
+          description: value.description,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+const describe_ = (changes: Change[]) => changes.map((c) => `${c.criticality.level} ${c.type}: ${c.message}`);
+
+describe('schema.graphql against the API contract', () => {
+  it('has no breaking change from the contract', async () => {
+    const changes = await diff(contract, schema);
+    const breaking = changes.filter((c) => c.criticality.level === CriticalityLevel.Breaking);
+    expect(describe_(breaking)).toEqual([]);
+  });
+
+  it('keeps every default value and enum value of the contract (no dangerous change either)', async () => {
+    // Changed argument or input-field defaults and added enum values are DANGEROUS, not BREAKING.
+    const changes = await diff(contract, schema);
+    const dangerous = changes.filter((c) => c.criticality.level === CriticalityLevel.Dangerous);
+    expect(describe_(dangerous)).toEqual([]);
+  });
+
+  it('detects a breaking change (the check above can fail)', async () => {
+    const withoutField = buildASTSchema(
+      visit(parse(schemaSdl), {
+        FieldDefinition: (node) => (node.name.value === 'receiptPublicKeys' ? null : undefined),
+      }),
+    );
+    expect(withoutField.getQueryType()?.getFields().receiptPublicKeys).toBeUndefined();
+    const changes = await diff(contract, withoutField);
+    expect(changes.some((c) => c.criticality.level === CriticalityLevel.Breaking)).toBe(true);
+  });
+
+  (fs.existsSync(SHARED_CONTRACT_PATH) ? it : it.skip)(
+    'uses a current copy of ../shared/spec/api-contract.graphql',
+    () => {
+      expect(contractSdl).toBe(fs.readFileSync(SHARED_CONTRACT_PATH, 'utf8'));
+    },
+  );
+});
+
+describe('no alias or sync API', () => {
+  // The server records the alias *name* a client used and aggregates by it; nothing else may
+  // mention aliases. These names come from the contract.
+  const ALIAS_NAMES_ALLOWED: Record<Element['kind'], string[]> = {
+    type: ['AliasUsage'],
+    field: ['aliasName', 'byAlias', 'uniqueAliases'],
+    argument: [],
+    'input field': ['aliasName', 'aliasNames'],
+    'enum value': ['ALIAS'],
+  };
+
+  it('has no Alias type and nothing named after aliases but the alias-name statistics', () => {
+    const offending = elements(schema)
+      .filter((e) => /alias/i.test(e.name) && !ALIAS_NAMES_ALLOWED[e.kind].includes(e.name))
+      .map((e) => `${e.kind} ${e.path}`);
+    expect(offending).toEqual([]);
+    expect(schema.getType('Alias')).toBeUndefined();
+  });
+
+  it('has no query or mutation about aliases', () => {
+    const rootFields = [
+      schema.getQueryType(),
+      schema.getMutationType(),
+      schema.getSubscriptionType(),
+    ].flatMap((t) => (t ? Object.keys(t.getFields()) : []));
+    expect(rootFields.filter((f) => /alias/i.test(f))).toEqual([]);
+  });
+
+  it('has nothing named after sync', () => {
+    const offending = elements(schema)
+      .filter((e) => /sync/i.test(e.name))
+      .map((e) => `${e.kind} ${e.path}`);
+    expect(offending).toEqual([]);
+  });
+});
+
+describe('descriptions', () => {
+  it('describes every type, field, argument, enum value and input field', () => {
+    const all = elements(schema);
+    expect(all.length).toBeGreaterThan(200); // the walk reaches the whole schema
+    const missing = all.filter((e) => !e.description?.trim()).map((e) => `${e.kind} ${e.path}`);
+    expect(missing).toEqual([]);
+  });
+
+  it('keeps a description wherever the contract has one', () => {
+    const ours = new Map(elements(schema).map((e) => [`${e.kind} ${e.path}`, e.description]));
+    const dropped = elements(contract)
+      .filter((e) => e.description?.trim() && !ours.get(`${e.kind} ${e.path}`)?.trim())
+      .map((e) => `${e.kind} ${e.path}`);
+    expect(dropped).toEqual([]);
+  });
+});
+
+describe('enum values map one-to-one onto domain values', () => {
+  // The domain unions of src/domain/types.ts; the type annotations make the compiler check them.
+  const domain: { CostSource: CostSource[]; TimeBucket: TimeBucket[]; UsageDimension: UsageDimension[] } = {
+    CostSource: ['client', 'registry', 'unpriced'],
+    TimeBucket: ['hour', 'day', 'week', 'month'],
+    UsageDimension: ['alias', 'model', 'provider', 'origin', 'profile', 'project'],
+  };
+
+  it.each(Object.keys(enumResolvers) as Array<keyof typeof enumResolvers>)('%s', (enumName) => {
+    const type = schema.getType(enumName);
+    if (!isEnumType(type)) throw new Error(`${enumName} is not an enum of schema.graphql`);
+    const mapping: Record<string, string> = enumResolvers[enumName];
+    expect(Object.keys(mapping).sort()).toEqual(
+      type
+        .getValues()
+        .map((v) => v.name)
+        .sort(),
+    );
+    expect(Object.values(mapping).sort()).toEqual([...domain[enumName]].sort());
+
+    // What Apollo will use: the executable schema carries the domain values as internal values.
+    const executable = makeExecutableSchema({ typeDefs: schemaSdl, resolvers: enumResolvers });
+    const executableEnum = executable.getType(enumName);
+    if (!isEnumType(executableEnum)) throw new Error(`${enumName} is not an enum`);
+    for (const [graphqlName, domainValue] of Object.entries(mapping)) {
+      expect(executableEnum.getValue(graphqlName)?.value).toBe(domainValue);
+      expect(executableEnum.serialize(domainValue)).toBe(graphqlName);
+    }
+  });
+});
