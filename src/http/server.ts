@@ -14,6 +14,9 @@ import { buildSchema } from '../graphql/schema';
 import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError, httpStatusPlugin } from '../graphql/errors';
 import { migrationStatus } from '../db/migrations';
+import { registerRestCompat } from './restCompat';
+import { registerMetrics } from './metrics';
+import { registerDashboard } from './dashboard';
 
 export interface ServerOptions {
   config: Config;
@@ -63,6 +66,10 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
         buildContext({ headers: request.headers, services, adminToken: config.adminToken }),
     }),
   });
+
+  await registerMetrics(app, { services });
+  await registerRestCompat(app, { services, config });
+  await registerDashboard(app);
 
   app.get('/health', async () => ({ status: 'ok' }));
 
