@@ -42,15 +42,17 @@ export async function ensureFirstProject(
 
 export async function createApp(config: Config, logger: Logger): Promise<App> {
   const db = createDb(config.database);
+  const readDb = config.database.readUrl ? createDb({ ...config.database, url: config.database.readUrl }) : db;
   try {
     if (config.autoMigrate) {
       const [, applied] = await db.migrate.latest(migrationConfig);
       if (applied.length) logger.info({ migrations: applied }, 'applied database migrations');
     }
-    const services = await createServices({ db, config, logger });
+    const services = await createServices({ db, readDb, config, logger });
     const firstProject = await ensureFirstProject(services);
     const server = await buildServer({ config, logger, services });
     services.pricing.start();
+    services.rollups.start();
     return {
       config,
       db,
@@ -60,10 +62,13 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
       async close() {
         services.pricing.stop();
         await server.close();
+        await services.rollups.stop();
+        if (readDb !== db) await readDb.destroy();
         await db.destroy();
       },
     };
   } catch (err) {
+    if (readDb !== db) await readDb.destroy();
     await db.destroy();
     throw err;
   }

@@ -23,6 +23,10 @@ const envSchema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
+  DATABASE_READ_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
   LLMRING_DATA_DIR: z.string().min(1).default('./.llmring/data'),
   LLMRING_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -37,6 +41,7 @@ const envSchema = z.object({
   LLMRING_RECEIPTS_KEY_ID: z.string().min(1).max(64).optional(),
   LLMRING_RECEIPTS_VERIFY_KEYS: z.string().optional(),
   LLMRING_REGISTRY_URL: z.string().min(1).optional(),
+  LLMRING_ROLLUP_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(2000),
   LLMRING_REGISTRY_TTL_SECONDS: z.coerce.number().int().min(10).default(3600),
 });
 
@@ -44,13 +49,15 @@ export type Env = Record<string, string | undefined>;
 
 export interface Config {
   env: 'development' | 'production' | 'test';
-  database: { url?: string; poolMax: number; dataDir: string };
+  database: { url?: string; readUrl?: string; poolMax: number; dataDir: string };
   http: { port: number; host: string; introspection: boolean; landingPage: boolean };
   autoMigrate: boolean;
   adminToken?: string;
   logLevel: string;
   receipts: { privateKey?: string; keyId?: string; verifyKeys?: string };
   registry: { url?: string; ttlSeconds: number };
+  /** How often the rollup worker folds new logs into hourly rollups. */
+  rollupIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -69,6 +76,9 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
+  if (e.DATABASE_READ_URL && !e.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_READ_URL: needs DATABASE_URL too (a replica of what?)']);
+  }
   const production = e.LLMRING_ENV === 'production';
   return {
     env: e.LLMRING_ENV,
@@ -92,5 +102,6 @@ export function loadConfig(env: Env = process.env): Config {
       verifyKeys: e.LLMRING_RECEIPTS_VERIFY_KEYS,
     },
     registry: { url: e.LLMRING_REGISTRY_URL, ttlSeconds: e.LLMRING_REGISTRY_TTL_SECONDS },
+    rollupIntervalMs: e.LLMRING_ROLLUP_INTERVAL_MS,
   };
 }

@@ -35,6 +35,17 @@ export function toDecimalStringOrNull(value: unknown, scale = 8): string | null 
   return value === null || value === undefined ? null : toDecimalString(value, scale);
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether a string is a UUID, so that an id from a caller that is not GraphQL (the CLI, REST
+ * paths) can be treated as naming nothing instead of failing in SQL: Postgres rejects a
+ * non-UUID compared with a uuid column ('invalid input syntax for type uuid').
+ */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 export function toDate(value: unknown): Date {
   if (value instanceof Date) return value;
   if (typeof value === 'string' || typeof value === 'number') {

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ApiKeyRow, ProjectRow } from '../db/tables';
 import { toApiKey, toProject } from '../db/rows';
+import { isUuid } from '../db/normalize';
 import type { ApiKey, Project } from '../domain/types';
 import { badInput, notFound } from './errors';
 import { checkString } from './validate';
@@ -43,7 +44,9 @@ export class ApiKeyService {
     db: Knex | Knex.Transaction = this.deps.db,
   ): Promise<{ apiKey: ApiKey; secret: string }> {
     checkString('name', name, { max: 255 });
-    const project = await db<ProjectRow>('projects').where({ id: projectId }).first();
+    const project = isUuid(projectId)
+      ? await db<ProjectRow>('projects').where({ id: projectId }).first()
+      : undefined;
     if (!project) throw notFound('project');
     if (project.archived_at) throw badInput('projectId', 'the project is archived; its keys cannot be used');
     const secret = SECRET_PREFIX + randomBytes(24).toString('base64url');
@@ -119,6 +122,7 @@ export class ApiKeyService {
   }
 
   async revoke(id: string): Promise<ApiKey> {
+    if (!isUuid(id)) throw notFound('API key');
     const [row] = await this.deps
       .db<ApiKeyRow>('api_keys')
       .where({ id })
@@ -130,6 +134,7 @@ export class ApiKeyService {
   }
 
   async getById(id: string): Promise<ApiKey | null> {
+    if (!isUuid(id)) return null;
     const row = await this.deps.db<ApiKeyRow>('api_keys').where({ id }).first();
     return row ? toApiKey(row) : null;
   }
@@ -142,11 +147,16 @@ export class ApiKeyService {
   async listByProjects(projectIds: readonly string[]): Promise<ApiKey[][]> {
     const rows = await this.deps
       .db<ApiKeyRow>('api_keys')
-      .whereIn('project_id', projectIds as string[])
+      .whereIn('project_id', projectIds.filter(isUuid))
       .orderBy([{ column: 'created_at' }, { column: 'id' }]);
     const byProject = new Map<string, ApiKey[]>(projectIds.map((id) => [id, []]));
     for (const row of rows) byProject.get(row.project_id)?.push(toApiKey(row));
     return projectIds.map((id) => byProject.get(id) ?? []);
+  }
+
+  /** Forget the cached lookups of one project's keys (after archiving it: they stop working at once). */
+  forgetProject(projectId: string): void {
+    for (const [hash, entry] of this.cache) if (entry.value.project.id === projectId) this.cache.delete(hash);
   }
 
   /** Forget cached lookups (tests, and after revoking through another path such as the CLI). */

@@ -9,19 +9,29 @@ import { ProjectService } from './projects';
 import { ReceiptService } from './receipts';
 import { StatsService } from './stats';
 import { UsageService } from './usage';
+import { RollupService } from './rollups';
 
 export interface Services {
   db: Knex;
+  /** Where statistics read from: DATABASE_READ_URL's replica, or the primary. */
+  readDb: Knex;
   projects: ProjectService;
   apiKeys: ApiKeyService;
   usage: UsageService;
   stats: StatsService;
   receipts: ReceiptService;
   pricing: PricingService;
+  rollups: RollupService;
 }
 
-export async function createServices(deps: { db: Knex; config: Config; logger: Logger }): Promise<Services> {
+export async function createServices(deps: {
+  db: Knex;
+  readDb?: Knex;
+  config: Config;
+  logger: Logger;
+}): Promise<Services> {
   const { db, config, logger } = deps;
+  const readDb = deps.readDb ?? db;
   const keyring = await ReceiptKeyring.load({ settings: config.receipts, db, logger });
   const pricing = new PricingService({
     registryUrl: config.registry.url,
@@ -29,13 +39,17 @@ export async function createServices(deps: { db: Knex; config: Config; logger: L
     logger,
   });
   const receipts = new ReceiptService({ db, keyring });
+  const apiKeys = new ApiKeyService({ db });
   return {
     db,
-    projects: new ProjectService({ db }),
-    apiKeys: new ApiKeyService({ db }),
+    readDb,
+    // Archiving a project drops its keys from this instance's lookup cache at once.
+    projects: new ProjectService({ db, onArchived: (id) => apiKeys.forgetProject(id) }),
+    apiKeys,
     usage: new UsageService({ db, pricing, receipts }),
-    stats: new StatsService({ db }),
+    stats: new StatsService({ db: readDb }),
     receipts,
     pricing,
+    rollups: new RollupService({ db, logger, intervalMs: config.rollupIntervalMs }),
   };
 }

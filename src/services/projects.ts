@@ -4,7 +4,7 @@ import type { ProjectRow } from '../db/tables';
 import { toProject } from '../db/rows';
 import type { Project } from '../domain/types';
 import { PROJECT_KEY_PATTERN } from '../domain/slug';
-import { toInt } from '../db/normalize';
+import { isUuid, toInt } from '../db/normalize';
 import { badInput, notFound } from './errors';
 import { checkOptionalString, checkString } from './validate';
 
@@ -22,7 +22,13 @@ export interface UpdateProjectInput {
 const UNIQUE_VIOLATION = '23505';
 
 export class ProjectService {
-  constructor(private readonly deps: { db: Knex }) {}
+  constructor(
+    private readonly deps: {
+      db: Knex;
+      /** Told after a project is archived, e.g. so cached key lookups of it stop working at once. */
+      onArchived?: (projectId: string) => void;
+    },
+  ) {}
 
   async create(input: CreateProjectInput, db: Knex | Knex.Transaction = this.deps.db): Promise<Project> {
     const key = input.key;
@@ -49,6 +55,7 @@ export class ProjectService {
   }
 
   async update(id: string, input: UpdateProjectInput): Promise<Project> {
+    if (!isUuid(id)) throw notFound('project');
     const changes: Partial<ProjectRow> = {};
     if (input.name !== undefined && input.name !== null)
       changes.name = checkString('name', input.name, { max: 255 });
@@ -66,12 +73,14 @@ export class ProjectService {
 
   /** Archived projects keep their data; their keys stop working. Archiving twice keeps the first time. */
   async archive(id: string): Promise<Project> {
+    if (!isUuid(id)) throw notFound('project');
     const [row] = await this.deps
       .db<ProjectRow>('projects')
       .where({ id })
       .update({ archived_at: this.deps.db.raw('COALESCE(archived_at, now())') as unknown as Date })
       .returning('*');
     if (!row) throw notFound('project');
+    this.deps.onArchived?.(row.id);
     return toProject(row);
   }
 
@@ -85,6 +94,7 @@ export class ProjectService {
   }
 
   async getById(id: string): Promise<Project | null> {
+    if (!isUuid(id)) return null;
     const row = await this.deps.db<ProjectRow>('projects').where({ id }).first();
     return row ? toProject(row) : null;
   }
@@ -96,7 +106,7 @@ export class ProjectService {
 
   /** For DataLoader: one query, results in the order of `ids` (null where missing). */
   async getByIds(ids: readonly string[]): Promise<Array<Project | null>> {
-    const rows = await this.deps.db<ProjectRow>('projects').whereIn('id', ids as string[]);
+    const rows = await this.deps.db<ProjectRow>('projects').whereIn('id', ids.filter(isUuid));
     const byId = new Map(rows.map((r) => [r.id, toProject(r)]));
     return ids.map((id) => byId.get(id) ?? null);
   }

@@ -6,6 +6,7 @@ import type { Principal } from '../domain/principal';
 import type { UsageQuery } from '../domain/types';
 import { badInput, forbidden, unauthenticated } from './errors';
 import { checkStorable } from './validate';
+import { isUuid } from '../db/normalize';
 
 export interface UsageFilterInput {
   projectId?: string | null;
@@ -30,6 +31,7 @@ export function readableProjects(principal: Principal, projectId?: string | null
     }
     return [principal.project.id];
   }
+  if (projectId && !isUuid(projectId)) throw badInput('filter.projectId', 'is not a project id (a UUID)');
   return projectId ? [projectId] : null;
 }
 

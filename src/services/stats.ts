@@ -1,9 +1,13 @@
 /**
  * Aggregated usage: summary, time buckets in the caller's time zone, and breakdowns by
  * alias name, model, origin or any combination. Every breakdown adds up to the summary.
+ *
+ * Aggregations read a usage source (src/db/usageSource.ts): hourly rollups plus the raw
+ * logs they do not cover yet, or raw logs only (`rollups: false`, the reference the fast
+ * path is tested against, and what zones with half-hour offsets need for byPeriod).
  */
 import type { Knex } from 'knex';
-import { applyUsageQuery } from '../db/usageFilter';
+import { fastSource, hasWholeHourOffsets, rawSource } from '../db/usageSource';
 import { toDate, toDecimalString, toInt } from '../db/normalize';
 import type {
   AliasUsage,
@@ -20,7 +24,7 @@ import type {
 import { badInput } from './errors';
 
 const TOTALS = [
-  'count(*) AS requests',
+  'sum(requests) AS requests',
   'sum(input_tokens) AS input_tokens',
   'sum(output_tokens) AS output_tokens',
   'sum(cached_input_tokens) AS cached_input_tokens',
@@ -66,7 +70,7 @@ const SUMMARY_COLUMNS = [
   'count(DISTINCT origin) AS unique_origins',
 ];
 
-const BY_COST = 'sum(cost) DESC, count(*) DESC';
+const BY_COST = 'sum(cost) DESC, sum(requests) DESC';
 
 /** Throws BAD_USER_INPUT unless `timeZone` is an IANA zone name (e.g. 'Europe/Berlin') or UTC. */
 export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
@@ -83,10 +87,13 @@ export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
 }
 
 export class StatsService {
-  constructor(private readonly deps: { db: Knex }) {}
+  constructor(private readonly deps: { db: Knex; rollups?: boolean }) {}
 
-  private base(q: UsageQuery): Knex.QueryBuilder {
-    return applyUsageQuery(this.deps.db('usage_logs'), q);
+  /** The rows to aggregate: rollups where they answer exactly, raw logs otherwise. */
+  private base(q: UsageQuery, exactFromRollups = true): Knex.QueryBuilder {
+    const { db } = this.deps;
+    const fast = (this.deps.rollups ?? true) && exactFromRollups;
+    return db.from((fast ? fastSource(db, q) : rawSource(db, q)).as('u'));
   }
 
   private cols(columns: string[]): Knex.Raw[] {
@@ -113,14 +120,21 @@ export class StatsService {
   async byPeriod(q: UsageQuery, bucket: TimeBucket, timeZone: string): Promise<PeriodUsage[]> {
     checkTimeZone(timeZone);
     const db = this.deps.db;
-    const perModel = this.base(q)
-      .select(db.raw('date_trunc(?, occurred_at AT TIME ZONE ?) AS local_start', [bucket, timeZone]), 'model')
+    // date_trunc(field, timestamptz, zone) truncates in local time, but for HOUR it keeps the
+    // instant's own UTC offset: the hour repeated when clocks fall back stays two buckets,
+    // where truncating `occurred_at AT TIME ZONE zone` would merge them into one and label
+    // the first with the wrong instant. DAY and up start at local midnight either way.
+    const perModel = this.base(q, hasWholeHourOffsets(timeZone, q.start, q.end))
+      .select(
+        db.raw('date_trunc(?::text, t, ?::text) AS period_start', [bucket, timeZone]),
+        'model',
+      )
       .select(this.cols(TOTALS))
       .groupByRaw('1, 2');
     const rows = await db
       .from(perModel.as('g'))
       .select(
-        db.raw('local_start AT TIME ZONE ? AS period_start', [timeZone]),
+        'period_start',
         db.raw('sum(requests) AS requests'),
         db.raw('sum(input_tokens) AS input_tokens'),
         db.raw('sum(output_tokens) AS output_tokens'),
@@ -128,8 +142,8 @@ export class StatsService {
         db.raw('sum(cost) AS cost'),
         db.raw('(array_agg(model ORDER BY cost DESC, requests DESC, model))[1] AS top_model'),
       )
-      .groupBy('local_start')
-      .orderBy('local_start');
+      .groupBy('period_start')
+      .orderBy('period_start');
     return rows.map((r: TotalsRow) => ({
       ...totals(r),
       periodStart: toDate(r.period_start),

@@ -1,0 +1,138 @@
+/**
+ * Where statistics read from: a subquery of usage rows with the columns below, where a row
+ * is either one raw log (requests = 1) or an hourly rollup (requests = its count). Stats
+ * aggregate it with sum(requests) and never care which.
+ *
+ * The fast path reads hourly rollups for the whole hours inside [start, end), raw logs for
+ * the partial hours at either edge, and raw logs at or past the rollup watermark (stored
+ * after the last rollup round) inside the whole hours. It is one statement, so the
+ * watermark and the rollups it covers are read from the same snapshot: every log counts
+ * exactly once. A time zone whose UTC offset is not a whole number of hours cannot be
+ * bucketed from UTC hours exactly, so those queries read raw logs only.
+ */
+import type { Knex } from 'knex';
+import type { UsageQuery } from '../domain/types';
+
+export const SOURCE_COLUMNS = [
+  'project_id',
+  't',
+  'alias_name',
+  'provider',
+  'model',
+  'origin',
+  'profile',
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cost',
+] as const;
+
+const HOUR_MS = 3_600_000;
+
+/** The filters of a UsageQuery other than time, on `table`'s columns. */
+export function applyDimensions<T extends Knex.QueryBuilder>(qb: T, q: UsageQuery, table: string): T {
+  const col = (c: string) => `${table}.${c}`;
+  if (q.projectIds) qb.whereIn(col('project_id'), q.projectIds);
+  if (q.aliasNames) {
+    const names = q.aliasNames.filter((n): n is string => n !== null);
+    const withNull = names.length < q.aliasNames.length;
+    qb.where((w) => {
+      if (names.length) w.orWhereIn(col('alias_name'), names);
+      if (withNull) w.orWhereNull(col('alias_name'));
+      if (!names.length && !withNull) w.whereRaw('false');
+    });
+  }
+  if (q.models) qb.whereIn(col('model'), q.models);
+  if (q.providers) qb.whereIn(col('provider'), q.providers);
+  if (q.origins) qb.whereIn(col('origin'), q.origins);
+  if (q.profiles) qb.whereIn(col('profile'), q.profiles);
+  return qb;
+}
+
+function rawLogs(db: Knex, q: UsageQuery, from: Date, to: Date): Knex.QueryBuilder {
+  const qb = db('usage_logs as l')
+    .select(
+      'l.project_id',
+      'l.occurred_at as t',
+      'l.alias_name',
+      'l.provider',
+      'l.model',
+      'l.origin',
+      'l.profile',
+      db.raw('1::bigint AS requests'),
+      'l.input_tokens',
+      'l.output_tokens',
+      'l.cached_input_tokens',
+      'l.cost',
+    )
+    .where('l.occurred_at', '>=', from)
+    .andWhere('l.occurred_at', '<', to);
+  return applyDimensions(qb, q, 'l');
+}
+
+/** Raw logs only: the reference every fast answer must equal. */
+export function rawSource(db: Knex, q: UsageQuery): Knex.QueryBuilder {
+  return rawLogs(db, q, q.start, q.end);
+}
+
+/** Rollups for the whole hours of the range, raw logs for the rest (see the header). */
+export function fastSource(db: Knex, q: UsageQuery): Knex.QueryBuilder {
+  const firstHour = new Date(Math.ceil(q.start.getTime() / HOUR_MS) * HOUR_MS);
+  const lastHour = new Date(Math.floor(q.end.getTime() / HOUR_MS) * HOUR_MS);
+  if (firstHour.getTime() >= lastHour.getTime()) return rawSource(db, q);
+
+  const rollups = applyDimensions(
+    db('usage_rollups_hourly as r')
+      .select(
+        'r.project_id',
+        'r.bucket_start as t',
+        'r.alias_name',
+        'r.provider',
+        'r.model',
+        'r.origin',
+        'r.profile',
+        'r.requests',
+        'r.input_tokens',
+        'r.output_tokens',
+        'r.cached_input_tokens',
+        'r.cost',
+      )
+      .where('r.bucket_start', '>=', firstHour)
+      .andWhere('r.bucket_start', '<', lastHour),
+    q,
+    'r',
+  );
+  const tail = rawLogs(db, q, firstHour, lastHour).whereRaw(
+    'l.tx >= (SELECT s.watermark FROM usage_rollup_state s WHERE s.id = 1)',
+  );
+  const parts = [rollups, tail];
+  if (q.start.getTime() < firstHour.getTime()) parts.push(rawLogs(db, q, q.start, firstHour));
+  if (lastHour.getTime() < q.end.getTime()) parts.push(rawLogs(db, q, lastHour, q.end));
+  return db.unionAll(parts, true);
+}
+
+const wholeHourZones = new Map<string, boolean>();
+
+/**
+ * True when `timeZone`'s UTC offset is a whole number of hours in every year of the range
+ * (checked in January and July, which covers standard and daylight time).
+ */
+export function hasWholeHourOffsets(timeZone: string, start: Date, end: Date): boolean {
+  const years: number[] = [];
+  for (let y = start.getUTCFullYear(); y <= end.getUTCFullYear(); y++) years.push(y);
+  return years.every((year) => {
+    const key = `${timeZone}|${year}`;
+    let whole = wholeHourZones.get(key);
+    if (whole === undefined) {
+      const fmt = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' });
+      whole = [0, 6].every((month) => {
+        const name = fmt.formatToParts(new Date(Date.UTC(year, month, 1))).find((p) => p.type === 'timeZoneName');
+        const minutes = /GMT[+-]\d{2}:(\d{2})/.exec(name?.value ?? '')?.[1];
+        return minutes === undefined || minutes === '00';
+      });
+      wholeHourZones.set(key, whole);
+    }
+    return whole;
+  });
+}
