@@ -22,6 +22,13 @@ export interface GraphQLContext {
   principal: Principal;
   services: Services;
   loaders: Loaders;
+  /**
+   * When the request started: the default end of every "last 30 days" range in it. One instant
+   * per request keeps such ranges identical across fields, so a loader batches them into one
+   * query (`projects { usage { cost } }` over 100 projects would otherwise straddle several
+   * milliseconds and cost a query per distinct instant).
+   */
+  now: Date;
 }
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -94,6 +101,7 @@ export async function buildContext(opts: {
   services: Services;
   adminToken?: string;
 }): Promise<GraphQLContext> {
+  const now = new Date();
   const principal = await authenticate(opts.headers, opts.services, opts.adminToken);
-  return { principal, services: opts.services, loaders: createLoaders(opts.services) };
+  return { principal, services: opts.services, loaders: createLoaders(opts.services), now };
 }

@@ -5,14 +5,19 @@ import { requireAuthenticated, requireReadable } from '../../services/authz';
 import { checkTimeZone } from '../../services/stats';
 
 export const Query: QueryResolvers = {
-  currentProject: (_root, _args, { principal }) => {
+  // The principal's project comes from the API-key lookup cache and may be seconds old (a
+  // rename would not show): the project itself is read through the request's loader.
+  currentProject: (_root, _args, { principal, loaders }) => {
     requireAuthenticated(principal);
-    return principal.kind === 'project' ? principal.project : null;
+    return principal.kind === 'project' ? loaders.projectById.load(principal.project.id) : null;
   },
 
-  projects: async (_root, { includeArchived }, { principal, services }) => {
+  projects: async (_root, { includeArchived }, { principal, services, loaders }) => {
     requireAuthenticated(principal);
-    if (principal.kind === 'project') return [principal.project];
+    if (principal.kind === 'project') {
+      const own = await loaders.projectById.load(principal.project.id);
+      return own ? [own] : [];
+    }
     return services.projects.list({ includeArchived: includeArchived ?? false });
   },
 

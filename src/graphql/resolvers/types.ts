@@ -26,9 +26,9 @@ export const typeResolvers: Resolvers = {
       requireReadable(principal, project.id);
       return loaders.apiKeysByProject.load(project.id);
     },
-    usage: (project, { startDate, endDate }, { principal, loaders }) => {
+    usage: (project, { startDate, endDate }, { principal, loaders, now }) => {
       requireReadable(principal, project.id);
-      const end = endDate ?? new Date();
+      const end = endDate ?? now;
       const start = startDate ?? new Date(end.getTime() - 30 * DAY_MS);
       if (start.getTime() >= end.getTime()) throw badInput('startDate', 'must be before endDate');
       return loaders.usageSummaryByProject.load({ projectId: project.id, start, end });
