@@ -107,8 +107,8 @@ export type LogUsageBatchResult = {
 };
 
 /**
- * One LLM call to record. Strings are at most 255 characters (BAD_USER_INPUT otherwise); provider
- * and model must not be empty.
+ * One LLM call to record. Strings are at most 255 characters, provider and profile at most 64
+ * (BAD_USER_INPUT otherwise); provider and model must not be empty.
  */
 export type LogUsageInput = {
   /**
@@ -405,7 +405,7 @@ export type Query = {
   currentProject?: Maybe<Project>;
   /**
    * Prices the server uses to compute a call's cost when the client sends none (USD per million
-   * tokens), from its model registry.
+   * tokens), from its model registry. Public data: no authentication is needed.
    */
   modelPricing: Array<ModelPrice>;
   /**
@@ -450,7 +450,7 @@ export type Query = {
    * Checks a receipt document (as returned in Receipt.document) against the server's public keys:
    * the active key and the retired keys kept for verification. An altered document, an unknown
    * key_id, a malformed signature or a signature by another key gives `valid: false` with the
-   * reason, not an error. Reads no project's data; any authenticated caller may use it.
+   * reason, not an error. Reads no project's data, so no authentication is needed.
    */
   verifyReceipt: ReceiptVerification;
 };
