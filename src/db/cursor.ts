@@ -38,3 +38,51 @@ export function whereBefore(qb: Knex.QueryBuilder, column: string, idColumn: str
     pos.id,
   ]);
 }
+
+export interface Page<T> {
+  edges: Array<{ cursor: string; node: T }>;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+/**
+ * One page of `qb`'s rows, newest first by (`table`.`timeColumn`, `table`.id), after the
+ * cursor `after`; `first` is checked against `maxFirst` (BAD_USER_INPUT naming 'first').
+ */
+export async function keysetPage<Row extends { id: string }, T>(
+  db: Knex,
+  qb: Knex.QueryBuilder,
+  opts: {
+    table: string;
+    timeColumn: string;
+    first?: number | null;
+    after?: string | null;
+    maxFirst: number;
+    map: (row: Row) => T;
+  },
+): Promise<Page<T>> {
+  const first = opts.first ?? 50;
+  if (!Number.isInteger(first) || first < 0 || first > opts.maxFirst) {
+    throw badInput('first', `must be from 0 to ${opts.maxFirst}`);
+  }
+  const time = `${opts.table}.${opts.timeColumn}`;
+  const id = `${opts.table}.id`;
+  qb.select(`${opts.table}.*`, microsExpr(db, time).wrap('', ' AS cursor_micros'))
+    .orderBy([
+      { column: time, order: 'desc' },
+      { column: id, order: 'desc' },
+    ])
+    .limit(first + 1);
+  if (opts.after) whereBefore(qb, time, id, decodeCursor(opts.after));
+  const rows = (await qb) as Array<Row & { cursor_micros: string }>;
+  const edges = rows.slice(0, first).map((r) => ({
+    cursor: encodeCursor({ micros: String(r.cursor_micros), id: r.id }),
+    node: opts.map(r),
+  }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: rows.length > first,
+      endCursor: edges.length ? edges[edges.length - 1].cursor : null,
+    },
+  };
+}

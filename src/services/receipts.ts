@@ -5,12 +5,10 @@
 import type { Knex } from 'knex';
 import type { ReceiptRow } from '../db/tables';
 import { toReceipt } from '../db/rows';
-import { decodeCursor, encodeCursor, microsExpr, whereBefore } from '../db/cursor';
+import { keysetPage, type Page } from '../db/cursor';
 import { applyUsageQuery } from '../db/usageFilter';
 import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
 import { buildReceiptDocument, newReceiptId, type ReceiptKeyring } from '../receipts';
-import { badInput } from './errors';
-import type { Page } from './usage';
 
 export class ReceiptService {
   constructor(private readonly deps: { db: Knex; keyring: ReceiptKeyring; maxPageSize?: number }) {}
@@ -74,34 +72,15 @@ export class ReceiptService {
     query: UsageQuery,
     page: { first?: number | null; after?: string | null },
   ): Promise<Page<Receipt>> {
-    const first = page.first ?? 50;
-    const max = this.deps.maxPageSize ?? 500;
-    if (!Number.isInteger(first) || first < 0 || first > max)
-      throw badInput('first', `must be from 0 to ${max}`);
     const db = this.deps.db;
-    const q = applyUsageQuery(
-      db<ReceiptRow>('receipts').join('usage_logs', 'usage_logs.id', 'receipts.usage_log_id'),
-      query,
-    )
-      .select('receipts.*', microsExpr(db, 'receipts.created_at').wrap('', ' AS cursor_micros'))
-      .orderBy([
-        { column: 'receipts.created_at', order: 'desc' },
-        { column: 'receipts.id', order: 'desc' },
-      ])
-      .limit(first + 1);
-    if (page.after) whereBefore(q, 'receipts.created_at', 'receipts.id', decodeCursor(page.after));
-    const rows = (await q) as Array<ReceiptRow & { cursor_micros: string }>;
-    const edges = rows.slice(0, first).map((r) => ({
-      cursor: encodeCursor({ micros: String(r.cursor_micros), id: r.id }),
-      node: toReceipt(r),
-    }));
-    return {
-      edges,
-      pageInfo: {
-        hasNextPage: rows.length > first,
-        endCursor: edges.length ? edges[edges.length - 1].cursor : null,
-      },
-    };
+    const joined = db('receipts').join('usage_logs', 'usage_logs.id', 'receipts.usage_log_id');
+    return keysetPage(db, applyUsageQuery(joined, query), {
+      table: 'receipts',
+      timeColumn: 'created_at',
+      ...page,
+      maxFirst: this.deps.maxPageSize ?? 500,
+      map: (row: ReceiptRow) => toReceipt(row),
+    });
   }
 
   verify(document: unknown) {

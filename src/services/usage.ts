@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { ReceiptRow, UsageLogRow } from '../db/tables';
 import { toReceipt, toUsageLog } from '../db/rows';
 import { applyUsageQuery } from '../db/usageFilter';
-import { decodeCursor, encodeCursor, microsExpr, whereBefore } from '../db/cursor';
+import { keysetPage, type Page } from '../db/cursor';
 import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
 import type { PricingService } from '../pricing/service';
 import type { ReceiptService } from './receipts';
@@ -43,10 +43,7 @@ export interface Caller {
   apiKeyId: string | null;
 }
 
-export interface Page<T> {
-  edges: Array<{ cursor: string; node: T }>;
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
-}
+export type { Page };
 
 export const LIMITS = {
   batchSize: 1000,
@@ -268,31 +265,14 @@ export class UsageService {
     query: UsageQuery,
     page: { first?: number | null; after?: string | null },
   ): Promise<Page<UsageLog>> {
-    const first = page.first ?? 50;
-    if (!Number.isInteger(first) || first < 0 || first > this.limits.pageSize) {
-      throw badInput('first', `must be from 0 to ${this.limits.pageSize}`);
-    }
     const db = this.deps.db;
-    const q = applyUsageQuery(db<UsageLogRow>('usage_logs'), query)
-      .select('usage_logs.*', microsExpr(db, 'usage_logs.occurred_at').wrap('', ' AS cursor_micros'))
-      .orderBy([
-        { column: 'usage_logs.occurred_at', order: 'desc' },
-        { column: 'usage_logs.id', order: 'desc' },
-      ])
-      .limit(first + 1);
-    if (page.after) whereBefore(q, 'usage_logs.occurred_at', 'usage_logs.id', decodeCursor(page.after));
-    const rows = (await q) as Array<UsageLogRow & { cursor_micros: string }>;
-    const edges = rows.slice(0, first).map((r) => ({
-      cursor: encodeCursor({ micros: String(r.cursor_micros), id: r.id }),
-      node: toUsageLog(r),
-    }));
-    return {
-      edges,
-      pageInfo: {
-        hasNextPage: rows.length > first,
-        endCursor: edges.length ? edges[edges.length - 1].cursor : null,
-      },
-    };
+    return keysetPage(db, applyUsageQuery(db('usage_logs'), query), {
+      table: 'usage_logs',
+      timeColumn: 'occurred_at',
+      ...page,
+      maxFirst: this.limits.pageSize,
+      map: (row: UsageLogRow) => toUsageLog(row),
+    });
   }
 
   async getById(id: string): Promise<UsageLog | null> {
