@@ -29,6 +29,7 @@ export const SOURCE_COLUMNS = [
 ] as const;
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 /** The filters of a UsageQuery other than time, on `table`'s columns. */
 export function applyDimensions<T extends Knex.QueryBuilder>(qb: T, q: UsageQuery, table: string): T {
@@ -76,39 +77,59 @@ export function rawSource(db: Knex, q: UsageQuery): Knex.QueryBuilder {
   return rawLogs(db, q, q.start, q.end);
 }
 
-/** Rollups for the whole hours of the range, raw logs for the rest (see the header). */
-export function fastSource(db: Knex, q: UsageQuery): Knex.QueryBuilder {
-  const firstHour = new Date(Math.ceil(q.start.getTime() / HOUR_MS) * HOUR_MS);
-  const lastHour = new Date(Math.floor(q.end.getTime() / HOUR_MS) * HOUR_MS);
-  if (firstHour.getTime() >= lastHour.getTime()) return rawSource(db, q);
+function rollups(db: Knex, q: UsageQuery, table: string, from: Date, to: Date): Knex.QueryBuilder {
+  const qb = db(`${table} as r`)
+    .select(
+      'r.project_id',
+      'r.bucket_start as t',
+      'r.alias_name',
+      'r.provider',
+      'r.model',
+      'r.origin',
+      'r.profile',
+      'r.requests',
+      'r.input_tokens',
+      'r.output_tokens',
+      'r.cached_input_tokens',
+      'r.cost',
+    )
+    .where('r.bucket_start', '>=', from)
+    .andWhere('r.bucket_start', '<', to);
+  return applyDimensions(qb, q, 'r');
+}
 
-  const rollups = applyDimensions(
-    db('usage_rollups_hourly as r')
-      .select(
-        'r.project_id',
-        'r.bucket_start as t',
-        'r.alias_name',
-        'r.provider',
-        'r.model',
-        'r.origin',
-        'r.profile',
-        'r.requests',
-        'r.input_tokens',
-        'r.output_tokens',
-        'r.cached_input_tokens',
-        'r.cost',
-      )
-      .where('r.bucket_start', '>=', firstHour)
-      .andWhere('r.bucket_start', '<', lastHour),
-    q,
-    'r',
-  );
-  const tail = rawLogs(db, q, firstHour, lastHour).whereRaw(
-    'l.tx >= (SELECT s.watermark FROM usage_rollup_state s WHERE s.id = 1)',
-  );
-  const parts = [rollups, tail];
-  if (q.start.getTime() < firstHour.getTime()) parts.push(rawLogs(db, q, q.start, firstHour));
-  if (lastHour.getTime() < q.end.getTime()) parts.push(rawLogs(db, q, lastHour, q.end));
+const floorTo = (d: Date, unit: number) => new Date(Math.floor(d.getTime() / unit) * unit);
+const ceilTo = (d: Date, unit: number) => new Date(Math.ceil(d.getTime() / unit) * unit);
+const before = (a: Date, b: Date) => a.getTime() < b.getTime();
+
+/**
+ * Rollups where they answer exactly, raw logs for the rest (see the header): daily rollups
+ * for whole UTC days (unless `days` is false: a caller bucketing by local time in a zone
+ * other than UTC needs hours), hourly rollups for the other whole hours, raw logs for the
+ * partial hours at the edges and for logs past the watermark.
+ */
+export function fastSource(db: Knex, q: UsageQuery, opts: { days?: boolean } = {}): Knex.QueryBuilder {
+  const firstHour = ceilTo(q.start, HOUR_MS);
+  const lastHour = floorTo(q.end, HOUR_MS);
+  if (!before(firstHour, lastHour)) return rawSource(db, q);
+
+  let firstDay = ceilTo(q.start, DAY_MS);
+  let lastDay = floorTo(q.end, DAY_MS);
+  if (opts.days === false || !before(firstDay, lastDay)) firstDay = lastDay = firstHour;
+
+  const parts: Knex.QueryBuilder[] = [];
+  if (before(firstDay, lastDay)) parts.push(rollups(db, q, 'usage_rollups_daily', firstDay, lastDay));
+  if (before(firstHour, firstDay)) parts.push(rollups(db, q, 'usage_rollups_hourly', firstHour, firstDay));
+  if (before(lastDay, lastHour)) parts.push(rollups(db, q, 'usage_rollups_hourly', lastDay, lastHour));
+  if (before(firstDay, lastDay) || before(firstHour, lastHour)) {
+    parts.push(
+      rawLogs(db, q, firstHour, lastHour).whereRaw(
+        'l.tx >= (SELECT s.watermark FROM usage_rollup_state s WHERE s.id = 1)',
+      ),
+    );
+  }
+  if (before(q.start, firstHour)) parts.push(rawLogs(db, q, q.start, firstHour));
+  if (before(lastHour, q.end)) parts.push(rawLogs(db, q, lastHour, q.end));
   return db.unionAll(parts, true);
 }
 
@@ -127,7 +148,9 @@ export function hasWholeHourOffsets(timeZone: string, start: Date, end: Date): b
     if (whole === undefined) {
       const fmt = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' });
       whole = [0, 6].every((month) => {
-        const name = fmt.formatToParts(new Date(Date.UTC(year, month, 1))).find((p) => p.type === 'timeZoneName');
+        const name = fmt
+          .formatToParts(new Date(Date.UTC(year, month, 1)))
+          .find((p) => p.type === 'timeZoneName');
         const minutes = /GMT[+-]\d{2}:(\d{2})/.exec(name?.value ?? '')?.[1];
         return minutes === undefined || minutes === '00';
       });
@@ -135,4 +158,18 @@ export function hasWholeHourOffsets(timeZone: string, start: Date, end: Date): b
     }
     return whole;
   });
+}
+
+/** True when `timeZone` is UTC all year round in every year of the range (local days are UTC days). */
+export function isUtcAllYear(timeZone: string, start: Date, end: Date): boolean {
+  if (timeZone === 'UTC') return true;
+  if (!hasWholeHourOffsets(timeZone, start, end)) return false;
+  const fmt = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' });
+  for (let y = start.getUTCFullYear(); y <= end.getUTCFullYear(); y++) {
+    for (const month of [0, 6]) {
+      const name = fmt.formatToParts(new Date(Date.UTC(y, month, 1))).find((p) => p.type === 'timeZoneName');
+      if (name?.value !== 'GMT') return false;
+    }
+  }
+  return true;
 }

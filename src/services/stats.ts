@@ -7,7 +7,7 @@
  * path is tested against, and what zones with half-hour offsets need for byPeriod).
  */
 import type { Knex } from 'knex';
-import { fastSource, hasWholeHourOffsets, rawSource } from '../db/usageSource';
+import { fastSource, hasWholeHourOffsets, isUtcAllYear, rawSource } from '../db/usageSource';
 import { toDate, toDecimalString, toInt } from '../db/normalize';
 import type {
   AliasUsage,
@@ -89,11 +89,17 @@ export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
 export class StatsService {
   constructor(private readonly deps: { db: Knex; rollups?: boolean }) {}
 
-  /** The rows to aggregate: rollups where they answer exactly, raw logs otherwise. */
-  private base(q: UsageQuery, exactFromRollups = true): Knex.QueryBuilder {
+  /**
+   * The rows to aggregate: rollups where they answer exactly, raw logs otherwise.
+   * `from: 'hours'` keeps daily rollups out (local days that are not UTC days).
+   */
+  private base(q: UsageQuery, from: 'days' | 'hours' | 'raw' = 'days'): Knex.QueryBuilder {
     const { db } = this.deps;
-    const fast = (this.deps.rollups ?? true) && exactFromRollups;
-    return db.from((fast ? fastSource(db, q) : rawSource(db, q)).as('u'));
+    const source =
+      (this.deps.rollups ?? true) && from !== 'raw'
+        ? fastSource(db, q, { days: from === 'days' })
+        : rawSource(db, q);
+    return db.from(source.as('u'));
   }
 
   private cols(columns: string[]): Knex.Raw[] {
@@ -124,11 +130,14 @@ export class StatsService {
     // instant's own UTC offset: the hour repeated when clocks fall back stays two buckets,
     // where truncating `occurred_at AT TIME ZONE zone` would merge them into one and label
     // the first with the wrong instant. DAY and up start at local midnight either way.
-    const perModel = this.base(q, hasWholeHourOffsets(timeZone, q.start, q.end))
-      .select(
-        db.raw('date_trunc(?::text, t, ?::text) AS period_start', [bucket, timeZone]),
-        'model',
-      )
+    const from =
+      bucket !== 'hour' && isUtcAllYear(timeZone, q.start, q.end)
+        ? 'days'
+        : hasWholeHourOffsets(timeZone, q.start, q.end)
+          ? 'hours'
+          : 'raw';
+    const perModel = this.base(q, from)
+      .select(db.raw('date_trunc(?::text, t, ?::text) AS period_start', [bucket, timeZone]), 'model')
       .select(this.cols(TOTALS))
       .groupByRaw('1, 2');
     const rows = await db

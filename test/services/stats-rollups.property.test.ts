@@ -143,8 +143,10 @@ describe('stats from rollups equal stats from raw logs', () => {
     );
     // The property must have exercised the rollups, not only the raw tail.
     expect(rolledUp).toBeGreaterThan(0);
-    const [{ n }] = await h.db('usage_rollups_hourly').count({ n: '*' });
-    expect(Number(n)).toBeGreaterThan(0);
+    for (const table of ['usage_rollups_hourly', 'usage_rollups_daily']) {
+      const [{ n }] = await h.db(table).count({ n: '*' });
+      expect(Number(n)).toBeGreaterThan(0);
+    }
   });
 
   test('a late log lands in its own past hour, counted once before and after the rollup', async () => {
