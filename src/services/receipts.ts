@@ -2,6 +2,7 @@
  * Receipts: every stored call gets an Ed25519-signed document (RFC 8785 JCS bytes) in the
  * same transaction as its log. Anyone with the published public key can verify it offline.
  */
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ReceiptRow } from '../db/tables';
 import { toReceipt } from '../db/rows';
@@ -9,48 +10,47 @@ import { keysetPage, type Page } from '../db/cursor';
 import { applyUsageQuery } from '../db/usageFilter';
 import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
 import { buildReceiptDocument, newReceiptId, type ReceiptKeyring } from '../receipts';
+import { checkStorable } from './validate';
 
 export class ReceiptService {
   constructor(private readonly deps: { db: Knex; keyring: ReceiptKeyring; maxPageSize?: number }) {}
 
-  /** Signs and stores one receipt per log, in the caller's transaction, in one statement. */
-  async issueMany(trx: Knex.Transaction, project: Project, logs: UsageLog[]): Promise<Receipt[]> {
-    if (logs.length === 0) return [];
+  /**
+   * The signed receipt row of a log that is about to be stored (the caller inserts it in the
+   * same statement or transaction as the log).
+   */
+  sign(project: Project, log: UsageLog): ReceiptRow {
     const { keyring } = this.deps;
-    const rows = logs.map((log) => {
-      const issuedAt = log.receivedAt;
-      const document = keyring.sign(
-        buildReceiptDocument({
-          receiptId: newReceiptId(),
-          issuedAt,
-          projectKey: project.key,
-          usageLogId: log.id,
-          aliasName: log.aliasName,
-          provider: log.provider,
-          modelUsed: log.model,
-          tokens: { input: log.inputTokens, output: log.outputTokens, cachedInput: log.cachedInputTokens },
-          cost: { amount: log.cost, source: log.costSource },
-          keyId: keyring.activeKeyId,
-        }),
-      );
-      return {
-        receipt_id: document.receipt_id,
-        project_id: project.id,
-        usage_log_id: log.id,
-        alias_name: log.aliasName,
-        document: JSON.stringify(document) as never,
-        signature: document.signature,
-        key_id: document.key_id,
-        created_at: issuedAt,
-      };
-    });
-    const inserted = await trx<ReceiptRow>('receipts').insert(rows).returning('*');
-    const byLog = new Map(inserted.map((r) => [r.usage_log_id, toReceipt(r)]));
-    return logs.map((log) => byLog.get(log.id)!);
+    const document = keyring.sign(
+      buildReceiptDocument({
+        receiptId: newReceiptId(),
+        issuedAt: log.receivedAt,
+        projectKey: project.key,
+        usageLogId: log.id,
+        aliasName: log.aliasName,
+        provider: log.provider,
+        modelUsed: log.model,
+        tokens: { input: log.inputTokens, output: log.outputTokens, cachedInput: log.cachedInputTokens },
+        cost: { amount: log.cost, source: log.costSource },
+        keyId: keyring.activeKeyId,
+      }),
+    );
+    return {
+      id: randomUUID(),
+      receipt_id: document.receipt_id,
+      project_id: project.id,
+      usage_log_id: log.id,
+      alias_name: log.aliasName,
+      document: document as unknown as Record<string, unknown>,
+      signature: document.signature,
+      key_id: document.key_id,
+      created_at: log.receivedAt,
+    };
   }
 
   /** A receipt by its public id, if it belongs to a project the caller may read (null: all). */
   async find(receiptId: string, projectIds: string[] | null): Promise<Receipt | null> {
+    checkStorable('receiptId', receiptId); // NUL cannot even be sent to Postgres in a text parameter
     const q = this.deps.db<ReceiptRow>('receipts').where({ receipt_id: receiptId });
     if (projectIds) q.whereIn('project_id', projectIds);
     const row = await q.first();

@@ -57,6 +57,49 @@ const EARLIEST = Date.UTC(2000, 0, 1);
 
 type NewUsage = Omit<UsageLogRow, 'id' | 'project_id' | 'api_key_id' | 'created_at'>;
 
+const LOG_COLUMNS = [
+  'id',
+  'project_id',
+  'api_key_id',
+  'alias_name',
+  'provider',
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cost',
+  'cost_source',
+  'latency_ms',
+  'origin',
+  'id_at_origin',
+  'profile',
+  'metadata',
+  'occurred_at',
+  'created_at',
+  'idempotency_key',
+  'input_price_per_million',
+  'output_price_per_million',
+  'cached_input_price_per_million',
+  'registry_version',
+].join(', ');
+const RECEIPT_COLUMNS =
+  'id, receipt_id, project_id, usage_log_id, alias_name, document, signature, key_id, created_at';
+
+/** Logs ($1) and their receipts ($2) as JSON arrays of rows; returns the ids of the logs inserted. */
+const INSERT_LOGS_AND_RECEIPTS = `
+  WITH logs AS (
+    INSERT INTO usage_logs (${LOG_COLUMNS})
+    SELECT ${LOG_COLUMNS} FROM jsonb_populate_recordset(NULL::usage_logs, ?::jsonb)
+    ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+  ), receipts AS (
+    INSERT INTO receipts (${RECEIPT_COLUMNS})
+    SELECT ${RECEIPT_COLUMNS} FROM jsonb_populate_recordset(NULL::receipts, ?::jsonb) r
+    WHERE r.usage_log_id IN (SELECT id FROM logs)
+    RETURNING usage_log_id
+  )
+  SELECT id FROM logs WHERE id IN (SELECT usage_log_id FROM receipts)`;
+
 export class UsageService {
   constructor(
     private readonly deps: {
@@ -79,7 +122,10 @@ export class UsageService {
   /** All stored or none: one invalid item rejects the whole batch, naming it. */
   async recordBatch(caller: Caller, inputs: LogUsageInput[]): Promise<LogUsageResult[]> {
     if (inputs.length > this.limits.batchSize) {
-      throw badInput('inputs', `a batch holds at most ${this.limits.batchSize} items (got ${inputs.length})`);
+      throw badInput(
+        'inputs',
+        `a batch holds at most ${this.limits.batchSize} items (got ${inputs.length}; the server's limit, set by LLMRING_MAX_BATCH_SIZE)`,
+      );
     }
     if (inputs.length === 0) return [];
     return this.store(
@@ -173,69 +219,64 @@ export class UsageService {
     return metadata as Record<string, unknown>;
   }
 
+  /**
+   * Stores logs and their receipts in ONE statement (atomic on its own, one round trip):
+   * the rows travel as two JSON parameters, the logs insert skips idempotency keys stored
+   * before, and only the logs actually inserted get their receipts inserted. Replays of
+   * earlier keys are then read back.
+   */
   private async store(caller: Caller, items: NewUsage[]): Promise<LogUsageResult[]> {
-    return this.deps.db.transaction(async (trx) => {
-      const results: Array<LogUsageResult | undefined> = new Array(items.length);
-      const firstIndexByKey = new Map<string, number>();
-      const toInsert: Array<{ index: number; row: UsageLogRow }> = [];
-      const receivedAt = new Date();
+    const { db, receipts } = this.deps;
+    const results: Array<LogUsageResult | undefined> = new Array(items.length);
+    const firstIndexByKey = new Map<string, number>();
+    const fresh: Array<{ index: number; row: UsageLogRow; log: UsageLog; receipt: ReceiptRow }> = [];
+    const receivedAt = new Date();
 
-      items.forEach((item, index) => {
-        const key = item.idempotency_key;
-        if (key !== null) {
-          if (firstIndexByKey.has(key)) return; // a repeat inside this batch: replays the first
-          firstIndexByKey.set(key, index);
-        }
-        toInsert.push({
-          index,
-          row: {
-            ...item,
-            id: randomUUID(),
-            project_id: caller.project.id,
-            api_key_id: caller.apiKeyId,
-            created_at: receivedAt,
-          },
-        });
-      });
-
-      const inserted = toInsert.length
-        ? await trx<UsageLogRow>('usage_logs')
-            .insert(toInsert.map((t) => ({ ...t.row, metadata: JSON.stringify(t.row.metadata) as never })))
-            .onConflict(trx.raw('(project_id, idempotency_key) WHERE idempotency_key IS NOT NULL'))
-            .ignore()
-            .returning('*')
-        : [];
-      const insertedById = new Map(inserted.map((r) => [r.id, r]));
-      const fresh = toInsert.filter((t) => insertedById.has(t.row.id));
-      const receipts = await this.deps.receipts.issueMany(
-        trx,
-        caller.project,
-        fresh.map((t) => toUsageLog(insertedById.get(t.row.id)!)),
-      );
-      fresh.forEach((t, i) => {
-        results[t.index] = {
-          usageLog: toUsageLog(insertedById.get(t.row.id)!),
-          receipt: receipts[i],
-          replayed: false,
-        };
-      });
-
-      // Keys stored earlier (or by a concurrent request that won the race): replay the first result.
-      const replayKeys = [
-        ...new Set(items.map((it) => it.idempotency_key).filter((k): k is string => k !== null)),
-      ].filter((k) => results[firstIndexByKey.get(k)!] === undefined);
-      const earlier = replayKeys.length
-        ? await this.findByIdempotencyKeys(trx, caller.project.id, replayKeys)
-        : new Map();
-      items.forEach((item, index) => {
-        if (results[index]) return;
-        const key = item.idempotency_key!;
-        const first = results[firstIndexByKey.get(key)!] ?? earlier.get(key);
-        if (!first) throw new Error(`idempotency key without a stored log (project ${caller.project.id})`);
-        results[index] = { ...first, replayed: true };
-      });
-      return results as LogUsageResult[];
+    items.forEach((item, index) => {
+      const key = item.idempotency_key;
+      if (key !== null) {
+        if (firstIndexByKey.has(key)) return; // a repeat inside this batch: replays the first
+        firstIndexByKey.set(key, index);
+      }
+      const row: UsageLogRow = {
+        ...item,
+        id: randomUUID(),
+        project_id: caller.project.id,
+        api_key_id: caller.apiKeyId,
+        created_at: receivedAt,
+      };
+      const log = toUsageLog(row);
+      fresh.push({ index, row, log, receipt: receipts.sign(caller.project, log) });
     });
+
+    if (fresh.length) {
+      const { rows } = await db.raw(INSERT_LOGS_AND_RECEIPTS, [
+        JSON.stringify(fresh.map((f) => f.row)),
+        JSON.stringify(fresh.map((f) => f.receipt)),
+      ]);
+      const inserted = new Set((rows as Array<{ id: string }>).map((r) => r.id));
+      for (const f of fresh) {
+        if (inserted.has(f.log.id)) {
+          results[f.index] = { usageLog: f.log, receipt: toReceipt(f.receipt), replayed: false };
+        }
+      }
+    }
+
+    // Keys stored earlier (or by a concurrent request that won the race): replay the first result.
+    const replayKeys = [
+      ...new Set(items.map((it) => it.idempotency_key).filter((k): k is string => k !== null)),
+    ].filter((k) => results[firstIndexByKey.get(k)!] === undefined);
+    const earlier = replayKeys.length
+      ? await this.findByIdempotencyKeys(db, caller.project.id, replayKeys)
+      : new Map<string, LogUsageResult>();
+    items.forEach((item, index) => {
+      if (results[index]) return;
+      const key = item.idempotency_key!;
+      const first = results[firstIndexByKey.get(key)!] ?? earlier.get(key);
+      if (!first) throw new Error(`idempotency key without a stored log (project ${caller.project.id})`);
+      results[index] = { ...first, replayed: true };
+    });
+    return results as LogUsageResult[];
   }
 
   private async findByIdempotencyKeys(
