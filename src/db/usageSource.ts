@@ -108,7 +108,11 @@ const before = (a: Date, b: Date) => a.getTime() < b.getTime();
  * other than UTC needs hours), hourly rollups for the other whole hours, raw logs for the
  * partial hours at the edges and for logs past the watermark.
  */
-export function fastSource(db: Knex, q: UsageQuery, opts: { days?: boolean } = {}): Knex.QueryBuilder {
+export function fastSource(
+  db: Knex,
+  q: UsageQuery,
+  opts: { days?: boolean; watermark?: string } = {},
+): Knex.QueryBuilder {
   const firstHour = ceilTo(q.start, HOUR_MS);
   const lastHour = floorTo(q.end, HOUR_MS);
   if (!before(firstHour, lastHour)) return rawSource(db, q);
@@ -122,11 +126,14 @@ export function fastSource(db: Knex, q: UsageQuery, opts: { days?: boolean } = {
   if (before(firstHour, firstDay)) parts.push(rollups(db, q, 'usage_rollups_hourly', firstHour, firstDay));
   if (before(lastDay, lastHour)) parts.push(rollups(db, q, 'usage_rollups_hourly', lastDay, lastHour));
   if (before(firstDay, lastDay) || before(firstHour, lastHour)) {
-    parts.push(
-      rawLogs(db, q, firstHour, lastHour).whereRaw(
-        'l.tx >= (SELECT s.watermark FROM usage_rollup_state s WHERE s.id = 1)',
-      ),
-    );
+    // The watermark must come from the snapshot the rollups are read in: given by a caller
+    // that read it in the same transaction, or read here in the same statement.
+    const past = opts.watermark
+      ? rawLogs(db, q, firstHour, lastHour).whereRaw('l.tx >= ?::xid8', [opts.watermark])
+      : rawLogs(db, q, firstHour, lastHour).whereRaw(
+          'l.tx >= (SELECT s.watermark FROM usage_rollup_state s WHERE s.id = 1)',
+        );
+    parts.push(past);
   }
   if (before(q.start, firstHour)) parts.push(rawLogs(db, q, q.start, firstHour));
   if (before(lastHour, q.end)) parts.push(rawLogs(db, q, lastHour, q.end));

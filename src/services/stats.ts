@@ -70,6 +70,12 @@ const SUMMARY_COLUMNS = [
   'count(DISTINCT origin) AS unique_origins',
 ];
 
+/** Where a stats query runs, and the rollup watermark of that snapshot (null: raw logs only). */
+interface Read {
+  db: Knex | Knex.Transaction;
+  watermark: string | null;
+}
+
 const BY_COST = 'sum(cost) DESC, sum(requests) DESC';
 
 /** Throws BAD_USER_INPUT unless `timeZone` is an IANA zone name (e.g. 'Europe/Berlin') or UTC. */
@@ -93,13 +99,29 @@ export class StatsService {
    * The rows to aggregate: rollups where they answer exactly, raw logs otherwise.
    * `from: 'hours'` keeps daily rollups out (local days that are not UTC days).
    */
-  private base(q: UsageQuery, from: 'days' | 'hours' | 'raw' = 'days'): Knex.QueryBuilder {
-    const { db } = this.deps;
+  private base(read: Read, q: UsageQuery, from: 'days' | 'hours' | 'raw' = 'days'): Knex.QueryBuilder {
+    const { db, watermark } = read;
     const source =
-      (this.deps.rollups ?? true) && from !== 'raw'
-        ? fastSource(db, q, { days: from === 'days' })
+      watermark !== null && from !== 'raw'
+        ? fastSource(db, q, { days: from === 'days', watermark })
         : rawSource(db, q);
     return db.from(source.as('u'));
+  }
+
+  /**
+   * Runs a query in one read-only snapshot with the rollup watermark it must use: read in
+   * the same snapshot, the watermark and the rollups agree, and passing it as a value (not
+   * a subquery) lets the planner see that few logs lie past it and use the tx index.
+   */
+  private async read(build: (read: Read) => Knex.QueryBuilder): Promise<TotalsRow[]> {
+    if (this.deps.rollups === false) return build({ db: this.deps.db, watermark: null });
+    return this.deps.db.transaction(
+      async (trx) => {
+        const { rows } = await trx.raw('SELECT watermark::text AS w FROM usage_rollup_state WHERE id = 1');
+        return build({ db: trx, watermark: rows[0].w as string });
+      },
+      { isolationLevel: 'repeatable read', readOnly: true },
+    );
   }
 
   private cols(columns: string[]): Knex.Raw[] {
@@ -107,15 +129,17 @@ export class StatsService {
   }
 
   async summary(q: UsageQuery): Promise<UsageSummary> {
-    const [row] = await this.base(q).select(this.cols(SUMMARY_COLUMNS));
+    const [row] = await this.read((r) => this.base(r, q).select(this.cols(SUMMARY_COLUMNS)));
     return summary(row);
   }
 
   /** One summary per project over [start, end), for every id given (zeros where no usage). */
   async summariesByProject(projectIds: readonly string[], start: Date, end: Date): Promise<UsageSummary[]> {
-    const rows = await this.base({ projectIds: [...projectIds], start, end })
-      .select('project_id', ...this.cols(SUMMARY_COLUMNS))
-      .groupBy('project_id');
+    const rows = await this.read((r) =>
+      this.base(r, { projectIds: [...projectIds], start, end })
+        .select('project_id', ...this.cols(SUMMARY_COLUMNS))
+        .groupBy('project_id'),
+    );
     const byId = new Map<string, UsageSummary>(
       rows.map((r: TotalsRow) => [r.project_id as string, summary(r)]),
     );
@@ -136,23 +160,27 @@ export class StatsService {
         : hasWholeHourOffsets(timeZone, q.start, q.end)
           ? 'hours'
           : 'raw';
-    const perModel = this.base(q, from)
-      .select(db.raw('date_trunc(?::text, t, ?::text) AS period_start', [bucket, timeZone]), 'model')
-      .select(this.cols(TOTALS))
-      .groupByRaw('1, 2');
-    const rows = await db
-      .from(perModel.as('g'))
-      .select(
-        'period_start',
-        db.raw('sum(requests) AS requests'),
-        db.raw('sum(input_tokens) AS input_tokens'),
-        db.raw('sum(output_tokens) AS output_tokens'),
-        db.raw('sum(cached_input_tokens) AS cached_input_tokens'),
-        db.raw('sum(cost) AS cost'),
-        db.raw('(array_agg(model ORDER BY cost DESC, requests DESC, model))[1] AS top_model'),
-      )
-      .groupBy('period_start')
-      .orderBy('period_start');
+    const rows = await this.read((r) =>
+      r.db
+        .from(
+          this.base(r, q, from)
+            .select(db.raw('date_trunc(?::text, t, ?::text) AS period_start', [bucket, timeZone]), 'model')
+            .select(this.cols(TOTALS))
+            .groupByRaw('1, 2')
+            .as('g'),
+        )
+        .select(
+          'period_start',
+          db.raw('sum(requests) AS requests'),
+          db.raw('sum(input_tokens) AS input_tokens'),
+          db.raw('sum(output_tokens) AS output_tokens'),
+          db.raw('sum(cached_input_tokens) AS cached_input_tokens'),
+          db.raw('sum(cost) AS cost'),
+          db.raw('(array_agg(model ORDER BY cost DESC, requests DESC, model))[1] AS top_model'),
+        )
+        .groupBy('period_start')
+        .orderBy('period_start'),
+    );
     return rows.map((r: TotalsRow) => ({
       ...totals(r),
       periodStart: toDate(r.period_start),
@@ -162,11 +190,13 @@ export class StatsService {
 
   /** Calls logged without an alias form one group whose aliasName is null. */
   async byAlias(q: UsageQuery): Promise<AliasUsage[]> {
-    const rows = await this.base(q)
-      .select('alias_name', ...this.cols(TOTALS))
-      .select(this.deps.db.raw('array_agg(DISTINCT model ORDER BY model) AS models'))
-      .groupBy('alias_name')
-      .orderByRaw(`${BY_COST}, alias_name NULLS LAST`);
+    const rows = await this.read((r) =>
+      this.base(r, q)
+        .select('alias_name', ...this.cols(TOTALS))
+        .select(this.deps.db.raw('array_agg(DISTINCT model ORDER BY model) AS models'))
+        .groupBy('alias_name')
+        .orderByRaw(`${BY_COST}, alias_name NULLS LAST`),
+    );
     return rows.map((r: TotalsRow) => ({
       ...totals(r),
       aliasName: r.alias_name as string | null,
@@ -175,10 +205,12 @@ export class StatsService {
   }
 
   async byModel(q: UsageQuery): Promise<ModelUsage[]> {
-    const rows = await this.base(q)
-      .select('provider', 'model', ...this.cols(TOTALS))
-      .groupBy('provider', 'model')
-      .orderByRaw(`${BY_COST}, provider, model`);
+    const rows = await this.read((r) =>
+      this.base(r, q)
+        .select('provider', 'model', ...this.cols(TOTALS))
+        .groupBy('provider', 'model')
+        .orderByRaw(`${BY_COST}, provider, model`),
+    );
     return rows.map((r: TotalsRow) => ({
       ...totals(r),
       provider: r.provider as string,
@@ -187,10 +219,12 @@ export class StatsService {
   }
 
   async byOrigin(q: UsageQuery): Promise<OriginUsage[]> {
-    const rows = await this.base(q)
-      .select('origin', ...this.cols(TOTALS))
-      .groupBy('origin')
-      .orderByRaw(`${BY_COST}, origin NULLS LAST`);
+    const rows = await this.read((r) =>
+      this.base(r, q)
+        .select('origin', ...this.cols(TOTALS))
+        .groupBy('origin')
+        .orderByRaw(`${BY_COST}, origin NULLS LAST`),
+    );
     return rows.map((r: TotalsRow) => ({ ...totals(r), origin: r.origin as string | null }));
   }
 
@@ -201,11 +235,13 @@ export class StatsService {
       throw badInput('limit', 'must be from 1 to 10000');
     const dims = [...new Set(by)];
     const columns = dims.map((d) => DIMENSION_COLUMNS[d]);
-    const rows = await this.base(q)
-      .select(...columns, ...this.cols(TOTALS))
-      .groupBy(columns)
-      .orderByRaw(`${BY_COST}, ${columns.map((c) => `${c} NULLS LAST`).join(', ')}`)
-      .limit(limit);
+    const rows = await this.read((r) =>
+      this.base(r, q)
+        .select(...columns, ...this.cols(TOTALS))
+        .groupBy(columns)
+        .orderByRaw(`${BY_COST}, ${columns.map((c) => `${c} NULLS LAST`).join(', ')}`)
+        .limit(limit),
+    );
     return rows.map((r: TotalsRow) => {
       const group: UsageGroup = totals(r);
       for (const d of dims) {
