@@ -53,9 +53,11 @@ SELECT $1::uuid, $2::uuid,
   CASE WHEN s.client THEN NULL ELSE '2025-08-20' END
 FROM pool, (
   SELECT s0.*, CASE WHEN s0.rc < 0.3 THEN s0.it / 2 ELSE 0 END AS ct,
-    -- the alias's bound model (workload.ts boundModel) for BOUND_SHARE of aliased calls
-    CASE WHEN s0.a <= ${ALIASES.length} AND s0.mr < ${BOUND_SHARE}
-         THEN 1 + (s0.a - 1) % ${MODELS.length} ELSE s0.m0 END AS m
+    -- an aliased call goes to its alias's bound model, or for 1 - BOUND_SHARE of them to the
+    -- alias's fallback (workload.ts boundModel); a call without an alias to any model
+    CASE WHEN s0.a > ${ALIASES.length} THEN s0.m0
+         WHEN s0.mr < ${BOUND_SHARE} THEN 1 + (s0.a - 1) % ${MODELS.length}
+         ELSE 1 + s0.a % ${MODELS.length} END AS m
   FROM (
     SELECT g,
       1 + floor(random() * ${ALIASES.length + 1})::int AS a,

@@ -93,18 +93,18 @@ export function metadata(r: () => number): Record<string, unknown> {
 
 /**
  * An alias is bound to a model in the client's lockfile, so calls under one alias nearly all
- * go to its model: alias i to model i mod 10, and 1 call in 10 to another model (a lockfile
- * changed, a fallback). Calls without an alias use any model.
+ * go to its model: alias i to model i mod 10, and 1 call in 10 to its fallback, model
+ * i + 1 mod 10 (a lockfile changed, a provider was down). Calls without an alias use any model.
  */
 export const BOUND_SHARE = 0.9;
-export function boundModel(aliasIndex: number): (typeof MODELS)[number] {
-  return MODELS[aliasIndex % MODELS.length];
+export function boundModel(aliasIndex: number, fallback = false): (typeof MODELS)[number] {
+  return MODELS[(aliasIndex + (fallback ? 1 : 0)) % MODELS.length];
 }
 
 /** One call as a client would log it: ~8% without alias, ~30% with a client-computed cost. */
 export function logInput(r: () => number): LogInput {
   const aliasIndex = r() < 0.08 ? -1 : Math.floor(r() * ALIASES.length);
-  const m = aliasIndex >= 0 && r() < BOUND_SHARE ? boundModel(aliasIndex) : pick(r, MODELS);
+  const m = aliasIndex >= 0 ? boundModel(aliasIndex, r() >= BOUND_SHARE) : pick(r, MODELS);
   const inputTokens = int(r, 50, 8000);
   const outputTokens = int(r, 10, 2000);
   const cachedInputTokens = r() < 0.3 ? Math.floor(inputTokens / 2) : 0;
