@@ -42,7 +42,9 @@ export async function ensureFirstProject(
 
 export async function createApp(config: Config, logger: Logger): Promise<App> {
   const db = createDb(config.database);
-  const readDb = config.database.readUrl ? createDb({ ...config.database, url: config.database.readUrl }) : db;
+  const readDb = config.database.readUrl
+    ? createDb({ ...config.database, url: config.database.readUrl })
+    : db;
   try {
     if (config.autoMigrate) {
       const [, applied] = await db.migrate.latest(migrationConfig);
