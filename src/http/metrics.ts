@@ -1,5 +1,234 @@
-/** Prometheus metrics at GET /metrics. Filled in by the operations work. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * Prometheus metrics at GET /metrics, and one structured log line per request.
+ *
+ * Each server gets its own prom-client Registry (never the global one), so several servers
+ * in one process (tests) keep separate counts. Labels are bounded: routes are Fastify's
+ * route templates, GraphQL operations are labelled by operation type and root field names
+ * (which the schema bounds), never by the client-chosen operation name.
+ *
+ * The Fastify hooks here open a RequestInfo per request (src/graphql/logging.ts) that the
+ * Apollo logging plugin and the REST routes fill in; on response it is logged and counted.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Knex } from 'knex';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { currentRequestInfo, requestInfoStorage, type RequestInfo } from '../graphql/logging';
+import { ServiceError } from '../services/errors';
 import type { Services } from '../services';
+import type { UsageService } from '../services/usage';
 
-export async function registerMetrics(_app: FastifyInstance, _deps: { services: Services }): Promise<void> {}
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Probes and scrapes are logged at debug level only: they would drown everything else. */
+const QUIET_ROUTES = new Set(['/health', '/ready', '/metrics']);
+
+const infos = new WeakMap<FastifyRequest, RequestInfo>();
+
+/** The RequestInfo of a request, created on first use. */
+function requestInfoOf(request: FastifyRequest): RequestInfo {
+  let info = infos.get(request);
+  if (!info) {
+    info = {};
+    infos.set(request, info);
+  }
+  return info;
+}
+
+interface ConnectionPool {
+  max: number;
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  numPendingCreates(): number;
+}
+
+function poolOf(db: Knex): ConnectionPool | undefined {
+  return (db.client as { pool?: ConnectionPool }).pool ?? undefined;
+}
+
+export type UsageOutcome = 'stored' | 'replayed' | 'rejected' | 'failed';
+
+const instrumented = new WeakSet<UsageService>();
+
+/**
+ * Counts the outcome of every logged call, whichever way it came in (GraphQL, REST): the
+ * service's record methods are wrapped once, here, so the service itself knows nothing of
+ * metrics. Rejected: the service refused the input (ServiceError); failed: anything else.
+ */
+function countUsageOutcomes(usage: UsageService, count: (outcome: UsageOutcome, n: number) => void): void {
+  if (instrumented.has(usage)) return;
+  instrumented.add(usage);
+  const failure = (err: unknown): UsageOutcome => (err instanceof ServiceError ? 'rejected' : 'failed');
+  const counted = () => {
+    const info = currentRequestInfo();
+    if (info) info.usageCounted = true;
+  };
+  const record = usage.record.bind(usage);
+  usage.record = async (caller, input) => {
+    counted();
+    try {
+      const result = await record(caller, input);
+      count(result.replayed ? 'replayed' : 'stored', 1);
+      return result;
+    } catch (err) {
+      count(failure(err), 1);
+      throw err;
+    }
+  };
+  const recordBatch = usage.recordBatch.bind(usage);
+  usage.recordBatch = async (caller, inputs) => {
+    counted();
+    try {
+      const results = await recordBatch(caller, inputs);
+      const replayed = results.filter((r) => r.replayed).length;
+      if (results.length > replayed) count('stored', results.length - replayed);
+      if (replayed) count('replayed', replayed);
+      return results;
+    } catch (err) {
+      count(failure(err), Math.max(inputs.length, 1));
+      throw err;
+    }
+  };
+}
+
+/**
+ * A call to log usage refused before it reached the service: a body of the wrong shape
+ * (REST), or variables the schema rejects (GraphQL). Unauthenticated calls are not counted.
+ */
+function rejectedBeforeService(route: string, status: number, info: RequestInfo): boolean {
+  if (route === '/api/v1/log') return status === 400;
+  if (!info.operation?.startsWith('mutation ') || !info.operation.includes('logUsage')) return false;
+  return Boolean(info.errorCodes?.some((c) => c === 'BAD_USER_INPUT' || c === 'GRAPHQL_VALIDATION_FAILED'));
+}
+
+export async function registerMetrics(app: FastifyInstance, deps: { services: Services }): Promise<void> {
+  const { services } = deps;
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const httpLabels = ['method', 'route', 'status_code'] as const;
+  const httpRequests = new Counter({
+    name: 'llmring_http_requests_total',
+    help: 'HTTP requests served, by method, route template and status code',
+    labelNames: httpLabels,
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: 'llmring_http_request_duration_seconds',
+    help: 'HTTP request latency, by method, route template and status code',
+    labelNames: httpLabels,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const operations = new Counter({
+    name: 'llmring_graphql_operations_total',
+    help: "GraphQL operations, by operation ('<type> <root fields>') and outcome (success, error)",
+    labelNames: ['operation', 'outcome'] as const,
+    registers,
+  });
+  const operationDuration = new Histogram({
+    name: 'llmring_graphql_operation_duration_seconds',
+    help: 'GraphQL operation latency (the whole HTTP request), by operation',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const usageLogs = new Counter({
+    name: 'llmring_usage_logs_total',
+    help: 'Logged calls (logUsage, logUsageBatch, POST /api/v1/log) by outcome: stored, replayed (idempotency key seen before), rejected (invalid input), failed',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  for (const outcome of ['stored', 'replayed', 'rejected', 'failed'] as const) usageLogs.inc({ outcome }, 0);
+  countUsageOutcomes(services.usage, (outcome, n) => usageLogs.inc({ outcome }, n));
+
+  const db = services.db;
+  const kind =
+    (db.client as { config?: { client?: unknown } }).config?.client === 'pg' ? 'postgres' : 'pglite';
+  new Gauge({
+    name: 'llmring_database_info',
+    help: 'The database in use (kind: postgres or pglite); always 1',
+    labelNames: ['kind'] as const,
+    registers,
+  }).set({ kind }, 1);
+  const poolGauge = (name: string, help: string, read: (pool: ConnectionPool) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const pool = poolOf(db);
+        if (pool) this.set(read(pool));
+      },
+    });
+  poolGauge(
+    'llmring_db_pool_max_connections',
+    'Connection pool size limit (1 for embedded PGlite)',
+    (p) => p.max,
+  );
+  poolGauge('llmring_db_pool_used_connections', 'Connections checked out of the pool', (p) => p.numUsed());
+  poolGauge('llmring_db_pool_free_connections', 'Idle connections in the pool', (p) => p.numFree());
+  poolGauge(
+    'llmring_db_pool_pending_acquires',
+    'Queries waiting for a connection (a sustained non-zero value: raise DATABASE_POOL_MAX)',
+    (p) => p.numPendingAcquires(),
+  );
+  poolGauge('llmring_db_pool_pending_creates', 'Connections being opened', (p) => p.numPendingCreates());
+
+  new Gauge({
+    name: 'llmring_rollup_lag_seconds',
+    help: 'Age of the oldest stored log not yet folded into the hourly rollups (0 when caught up)',
+    registers,
+    async collect() {
+      try {
+        this.set(await services.rollups.lagSeconds());
+      } catch {
+        // An unreachable database must not fail the whole scrape; the gauge keeps its last value.
+      }
+    },
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    requestInfoOf(request);
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  // After body parsing: the handler (and Apollo's plugins within it) runs inside the store.
+  app.addHook('preHandler', (request, _reply, done) => {
+    requestInfoStorage.run(requestInfoOf(request), done);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const info = requestInfoOf(request);
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+    httpRequests.inc(labels);
+    httpDuration.observe(labels, seconds);
+    if (!info.usageCounted && rejectedBeforeService(route, reply.statusCode, info)) {
+      usageLogs.inc({ outcome: 'rejected' });
+    }
+    if (info.operation) {
+      const failed = Boolean(info.errorCodes?.length) || reply.statusCode >= 400;
+      operations.inc({ operation: info.operation, outcome: failed ? 'error' : 'success' });
+      operationDuration.observe({ operation: info.operation }, seconds);
+    }
+    const line = {
+      method: request.method,
+      path: request.url.split('?')[0].slice(0, 200),
+      route,
+      statusCode: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      operation: info.operation,
+      operationName: info.operationName,
+      projectKey: info.projectKey,
+      admin: info.admin,
+      errors: info.errorCodes,
+    };
+    if (QUIET_ROUTES.has(route)) request.log.debug(line, 'request completed');
+    else request.log.info(line, 'request completed');
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+}

@@ -1,9 +1,303 @@
-/** REST routes of the original Python server (/api/v1/...), over the same services. Filled in by the operations work. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * The REST routes of the original Python server, for clients written for it (llmring's
+ * logging service posts to /api/v1/log today). Thin: read the request, call the same
+ * services as the GraphQL API, answer in the original shapes.
+ *
+ * - POST /api/v1/log   {model, provider, input_tokens, output_tokens, cached_input_tokens,
+ *                       alias, profile, cost, latency_ms, origin, id_at_origin, metadata}
+ *                       -> {log_id, cost, timestamp} plus receipt_id and the signed receipt
+ * - GET /api/v1/stats  ?start_date&end_date&group_by=day|week|month
+ *                       -> {summary, by_day, by_model, by_origin, by_alias}
+ * - GET /api/v1/logs   ?limit&offset&alias&model&origin&start_date&end_date -> [log, ...]
+ *
+ * Credentials as for GraphQL: X-API-Key (or the legacy X-Project-Key, or a bearer key).
+ * Errors answer {detail, code, field?}: 401 without or with a bad key, 400 naming the field
+ * for bad input, 403, 404, and 500 with no detail for anything unexpected.
+ * Money keeps the original's JSON types: Decimal fields (summary.total_cost, by_day, by_model
+ * and by_alias costs) are decimal strings, the others (log cost, by_origin cost) numbers.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GraphQLError } from 'graphql';
 import type { Config } from '../config';
+import type { Principal } from '../domain/principal';
+import type { UsageLog } from '../domain/types';
+import { parseIsoDate } from '../domain/dates';
+import { authenticate } from '../graphql/context';
+import { currentRequestInfo, noteCaller } from '../graphql/logging';
+import { toMoney } from '../db/normalize';
 import type { Services } from '../services';
+import { requireProjectCaller } from '../services/authz';
+import { ServiceError, badInput, unauthenticated } from '../services/errors';
+import type { LogUsageInput } from '../services/usage';
+import { UsageLogReader } from '../services/usageReader';
+import { resolveUsageQuery, type UsageFilterInput } from '../services/scope';
+import { checkTimeZone } from '../services/stats';
+
+const STATUS: Record<ServiceError['code'], number> = {
+  BAD_USER_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+};
+
+/** Service field paths (GraphQL names) -> the REST names clients sent. */
+const FIELD_NAMES: Array<[string, string]> = [
+  ['input.cachedInputTokens', 'cached_input_tokens'],
+  ['input.inputTokens', 'input_tokens'],
+  ['input.outputTokens', 'output_tokens'],
+  ['input.aliasName', 'alias'],
+  ['input.latencyMs', 'latency_ms'],
+  ['input.idAtOrigin', 'id_at_origin'],
+  ['input.idempotencyKey', 'Idempotency-Key'],
+  ['input.', ''],
+  ['filter.startDate', 'start_date'],
+  ['filter.endDate', 'end_date'],
+  ['filter.aliasNames', 'alias'],
+  ['filter.models', 'model'],
+  ['filter.origins', 'origin'],
+  ['cachedInputTokens', 'cached_input_tokens'],
+  ['inputTokens', 'input_tokens'],
+  ['outputTokens', 'output_tokens'],
+  ['timeZone', 'time_zone'],
+];
+
+function restName(text: string): string {
+  return FIELD_NAMES.reduce((s, [from, to]) => s.split(from).join(to), text);
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  if (err instanceof ServiceError) {
+    const field = err.field ? restName(err.field) : undefined;
+    return reply
+      .code(STATUS[err.code])
+      .send({ detail: restName(err.message), code: err.code, ...(field ? { field } : {}) });
+  }
+  if (err instanceof GraphQLError && err.extensions?.code === 'UNAUTHENTICATED') {
+    return reply.code(401).send({ detail: err.message, code: 'UNAUTHENTICATED' });
+  }
+  reply.log.error({ err }, 'unexpected error in a REST compatibility route');
+  return reply.code(500).send({ detail: 'Internal server error', code: 'INTERNAL_SERVER_ERROR' });
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+function one(query: Query, name: string): string | undefined {
+  const value = query[name];
+  const v = Array.isArray(value) ? value[value.length - 1] : value;
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function intParam(query: Query, name: string, fallback: number): number {
+  const raw = one(query, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d{1,9}$/.test(raw)) throw badInput(name, 'must be an integer');
+  return Number(raw);
+}
+
+function dateRange(query: Query): UsageFilterInput {
+  const start = one(query, 'start_date');
+  const end = one(query, 'end_date');
+  return {
+    startDate: start ? parseIsoDate('start_date', start) : undefined,
+    endDate: end ? parseIsoDate('end_date', end, { endOfDay: true }) : undefined,
+  };
+}
+
+type FieldType = 'string' | 'integer' | 'number' | 'object';
+
+function checkType(body: Record<string, unknown>, name: string, type: FieldType, required: boolean): unknown {
+  const value = body[name];
+  if (value === undefined || value === null) {
+    if (required) throw badInput(name, 'is required');
+    return undefined;
+  }
+  const ok =
+    type === 'string'
+      ? typeof value === 'string'
+      : type === 'integer'
+        ? Number.isInteger(value)
+        : type === 'number'
+          ? typeof value === 'number' && Number.isFinite(value)
+          : typeof value === 'object' && !Array.isArray(value);
+  if (!ok) throw badInput(name, `must be ${type === 'integer' || type === 'object' ? 'an' : 'a'} ${type}`);
+  return value;
+}
+
+/** The original request body -> the service's input, checking each field's JSON type. */
+function logInput(body: unknown, idempotencyKey: string | undefined): LogUsageInput {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badInput('body', 'must be a JSON object');
+  }
+  const b = body as Record<string, unknown>;
+  const str = (name: string, required = false) =>
+    checkType(b, name, 'string', required) as string | undefined;
+  const int = (name: string, required = false) =>
+    checkType(b, name, 'integer', required) as number | undefined;
+  return {
+    model: str('model', true)!,
+    provider: str('provider', true)!,
+    inputTokens: int('input_tokens', true)!,
+    outputTokens: int('output_tokens', true)!,
+    cachedInputTokens: int('cached_input_tokens') ?? 0,
+    aliasName: str('alias') ?? null,
+    profile: str('profile') ?? null,
+    cost: (checkType(b, 'cost', 'number', false) as number | undefined) ?? null,
+    latencyMs: int('latency_ms') ?? null,
+    origin: str('origin') ?? null,
+    idAtOrigin: str('id_at_origin') ?? null,
+    metadata: (checkType(b, 'metadata', 'object', false) as Record<string, unknown> | undefined) ?? {},
+    idempotencyKey: idempotencyKey ?? null,
+  };
+}
+
+function logEntry(log: UsageLog) {
+  return {
+    id: log.id,
+    logged_at: log.receivedAt.toISOString(),
+    occurred_at: log.occurredAt.toISOString(),
+    provider: log.provider,
+    model: log.model,
+    alias: log.aliasName,
+    profile: log.profile,
+    origin: log.origin,
+    input_tokens: log.inputTokens,
+    output_tokens: log.outputTokens,
+    cached_input_tokens: log.cachedInputTokens,
+    cost: toMoney(log.cost),
+    cost_source: log.costSource,
+    latency_ms: log.latencyMs,
+    metadata: log.metadata,
+    conversation_id: null,
+    id_at_origin: log.idAtOrigin,
+  };
+}
+
+/** YYYY-MM-DD of an instant in a time zone. */
+function localDate(instant: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(instant);
+}
+
+const GROUP_BY = new Set(['day', 'week', 'month']);
 
 export async function registerRestCompat(
-  _app: FastifyInstance,
-  _deps: { services: Services; config: Config },
-): Promise<void> {}
+  app: FastifyInstance,
+  deps: { services: Services; config: Config },
+): Promise<void> {
+  const { services, config } = deps;
+  const reader = new UsageLogReader({ db: services.db });
+
+  /** The caller, noted for the request log; 401 without credentials. */
+  async function caller(request: FastifyRequest): Promise<Principal> {
+    const principal = await authenticate(request.headers, services, config.adminToken);
+    if (principal.kind === 'anonymous') {
+      throw unauthenticated('an API key is required: send it in the X-API-Key header');
+    }
+    const info = currentRequestInfo();
+    if (info) noteCaller(info, principal);
+    return principal;
+  }
+
+  app.post('/api/v1/log', async (request, reply) => {
+    try {
+      const project = requireProjectCaller(await caller(request));
+      const key = request.headers['idempotency-key'];
+      const input = logInput(request.body, Array.isArray(key) ? key[0] : key);
+      const { usageLog, receipt, replayed } = await services.usage.record(project, input);
+      return {
+        log_id: usageLog.id,
+        cost: toMoney(usageLog.cost),
+        timestamp: usageLog.receivedAt.toISOString(),
+        receipt_id: receipt.receiptId,
+        receipt: receipt.document,
+        replayed,
+      };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get('/api/v1/stats', async (request, reply) => {
+    try {
+      const principal = await caller(request);
+      const query = request.query as Query;
+      const groupBy = one(query, 'group_by') ?? 'day';
+      if (!GROUP_BY.has(groupBy)) throw badInput('group_by', "must be 'day', 'week' or 'month'");
+      const timeZone = checkTimeZone(one(query, 'time_zone') ?? 'UTC', 'time_zone');
+      const q = resolveUsageQuery(principal, dateRange(query));
+      const { stats } = services;
+      const [summary, periods, models, origins, aliases] = await Promise.all([
+        stats.summary(q),
+        stats.byPeriod(q, groupBy as 'day' | 'week' | 'month', timeZone),
+        stats.breakdown(q, ['model'], 10_000),
+        stats.byOrigin(q),
+        stats.byAlias(q),
+      ]);
+      const tokens = (t: { inputTokens: number; outputTokens: number; cachedInputTokens: number }) => ({
+        input_tokens: t.inputTokens,
+        output_tokens: t.outputTokens,
+        cached_input_tokens: t.cachedInputTokens,
+      });
+      return {
+        summary: {
+          total_requests: summary.requests,
+          total_cost: summary.cost,
+          total_tokens: summary.totalTokens,
+          unique_models: summary.uniqueModels,
+          unique_origins: summary.uniqueOrigins,
+          unique_aliases: summary.uniqueAliases,
+        },
+        // Newest first, as the original listed them; totals over every model of the period.
+        by_day: [...periods].reverse().map((p) => ({
+          date: localDate(p.periodStart, timeZone),
+          requests: p.requests,
+          cost: p.cost,
+          top_model: p.topModel,
+          tokens: p.inputTokens + p.outputTokens,
+          ...tokens(p),
+        })),
+        by_model: Object.fromEntries(
+          models.map((m) => [m.model, { requests: m.requests, cost: m.cost, ...tokens(m) }]),
+        ),
+        by_origin: Object.fromEntries(
+          origins
+            .filter((o) => o.origin !== null)
+            .map((o) => [o.origin, { requests: o.requests, cost: toMoney(o.cost), ...tokens(o) }]),
+        ),
+        by_alias: Object.fromEntries(
+          aliases
+            .filter((a) => a.aliasName !== null)
+            .map((a) => [a.aliasName, { requests: a.requests, cost: a.cost, ...tokens(a) }]),
+        ),
+      };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get('/api/v1/logs', async (request, reply) => {
+    try {
+      const principal = await caller(request);
+      const query = request.query as Query;
+      // The original clamped rather than refused: limit to 1..500, offset to >= 0.
+      const limit = Math.min(Math.max(intParam(query, 'limit', 50), 1), 500);
+      const offset = Math.max(intParam(query, 'offset', 0), 0);
+      const alias = one(query, 'alias');
+      const model = one(query, 'model');
+      const origin = one(query, 'origin');
+      const q = resolveUsageQuery(principal, {
+        ...dateRange(query),
+        aliasNames: alias === undefined ? undefined : [alias],
+        models: model === undefined ? undefined : [model],
+        origins: origin === undefined ? undefined : [origin],
+      });
+      return (await reader.page(q, { limit, offset })).map(logEntry);
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+}

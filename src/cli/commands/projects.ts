@@ -1,0 +1,169 @@
+/** `project create|list|archive` and `key create|list|revoke`, over ProjectService and ApiKeyService. */
+import type { Command } from 'commander';
+import { slugify } from '../../domain/slug';
+import type { ApiKey, Project } from '../../domain/types';
+import { CliError } from '../context';
+import { json, table, when } from '../format';
+import type { Act } from '../program';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function projectJson(p: Project) {
+  return {
+    id: p.id,
+    key: p.key,
+    name: p.name,
+    description: p.description,
+    createdAt: p.createdAt.toISOString(),
+    archivedAt: p.archivedAt?.toISOString() ?? null,
+  };
+}
+
+function keyJson(k: ApiKey) {
+  return {
+    id: k.id,
+    projectId: k.projectId,
+    name: k.name,
+    prefix: k.prefix,
+    createdAt: k.createdAt.toISOString(),
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+    revokedAt: k.revokedAt?.toISOString() ?? null,
+  };
+}
+
+/** Running servers cache a successful key lookup this long (ApiKeyService's default). */
+const KEY_CACHE_SECONDS = 5;
+
+export function registerProjectCommands(program: Command, act: Act): void {
+  const project = program
+    .command('project')
+    .description('create, list and archive projects (usage contexts that hold API keys)');
+
+  project
+    .command('create')
+    .description('create a project')
+    .argument('<name>', "display name, e.g. 'Client A'")
+    .option('--key <key>', 'URL-safe key: lowercase letters, digits, dashes (default: derived from the name)')
+    .option('--description <text>', 'free text')
+    .option('--json', 'print JSON')
+    .addHelpText('after', `\nExample:\n  $ llmring-server project create 'Client A' --key client-a`)
+    .action(
+      act(async (ctx, [name], opts: { key?: string; description?: string; json?: boolean }) => {
+        const { projects } = await ctx.services();
+        const created = await projects.create({
+          key: opts.key ?? slugify(name),
+          name,
+          description: opts.description ?? null,
+        });
+        if (opts.json) return ctx.out(json(projectJson(created)));
+        ctx.out(`Created project '${created.key}' (${created.name}), id ${created.id}.`);
+        ctx.err(`Give it an API key: llmring-server key create ${created.key}`);
+      }),
+    );
+
+  project
+    .command('list')
+    .description('list projects')
+    .option('--all', 'include archived projects')
+    .option('--json', 'print JSON')
+    .action(
+      act(async (ctx, _args, opts: { all?: boolean; json?: boolean }) => {
+        const { projects } = await ctx.services();
+        const list = await projects.list({ includeArchived: Boolean(opts.all) });
+        if (opts.json) return ctx.out(json(list.map(projectJson)));
+        if (list.length === 0) return ctx.out('No projects.');
+        ctx.out(
+          table(list, [
+            { header: 'KEY', value: (p) => p.key },
+            { header: 'NAME', value: (p) => p.name },
+            { header: 'CREATED', value: (p) => when(p.createdAt) },
+            ...(opts.all ? [{ header: 'ARCHIVED', value: (p: Project) => when(p.archivedAt) }] : []),
+            { header: 'ID', value: (p) => p.id },
+          ]),
+        );
+      }),
+    );
+
+  project
+    .command('archive')
+    .description('archive a project: its data stays, its API keys stop working')
+    .argument('<project>', 'project key or id')
+    .action(
+      act(async (ctx, [ref]) => {
+        const { projects } = await ctx.services();
+        const archived = await projects.archive((await ctx.project(ref)).id);
+        ctx.out(
+          `Archived project '${archived.key}' at ${when(archived.archivedAt)} UTC: its API keys stop working ` +
+            `(running servers notice within ${KEY_CACHE_SECONDS} seconds).`,
+        );
+      }),
+    );
+
+  const key = program.command('key').description("create, list and revoke a project's API keys");
+
+  key
+    .command('create')
+    .description('create an API key; its secret is printed once, to stdout')
+    .argument('<project>', 'project key or id')
+    .option('--name <name>', 'what the key is for', 'created with the CLI')
+    .option('--json', 'print JSON (with the secret)')
+    .addHelpText(
+      'after',
+      `
+The secret goes to stdout alone (details to stderr), so it can be captured:
+  $ SECRET=$(llmring-server key create client-a --name 'web app')`,
+    )
+    .action(
+      act(async (ctx, [ref], opts: { name: string; json?: boolean }) => {
+        const { apiKeys } = await ctx.services();
+        const target = await ctx.project(ref);
+        const { apiKey, secret } = await apiKeys.create(target.id, opts.name);
+        if (opts.json) return ctx.out(json({ ...keyJson(apiKey), projectKey: target.key, secret }));
+        ctx.err(
+          `Created API key '${apiKey.name}' (id ${apiKey.id}, prefix ${apiKey.prefix}) for project '${target.key}'.\n` +
+            'Its secret follows; it is shown only this once:',
+        );
+        ctx.out(secret);
+      }),
+    );
+
+  key
+    .command('list')
+    .description("list a project's API keys, revoked ones included (never their secrets)")
+    .argument('<project>', 'project key or id')
+    .option('--json', 'print JSON')
+    .action(
+      act(async (ctx, [ref], opts: { json?: boolean }) => {
+        const { apiKeys } = await ctx.services();
+        const keys = await apiKeys.listByProject((await ctx.project(ref)).id);
+        if (opts.json) return ctx.out(json(keys.map(keyJson)));
+        if (keys.length === 0) return ctx.out('No API keys.');
+        ctx.out(
+          table(keys, [
+            { header: 'ID', value: (k) => k.id },
+            { header: 'NAME', value: (k) => k.name },
+            { header: 'PREFIX', value: (k) => k.prefix },
+            { header: 'CREATED', value: (k) => when(k.createdAt) },
+            { header: 'LAST USED', value: (k) => when(k.lastUsedAt) },
+            { header: 'REVOKED', value: (k) => when(k.revokedAt) },
+          ]),
+        );
+      }),
+    );
+
+  key
+    .command('revoke')
+    .description('revoke an API key for good')
+    .argument('<id>', "the key's id, as 'key list' shows it")
+    .action(
+      act(async (ctx, [id]) => {
+        if (!UUID.test(id)) throw new CliError(`'${id}' is not a key id (a UUID, as 'key list' shows it)`, 2);
+        const { apiKeys } = await ctx.services();
+        const revoked = await apiKeys.revoke(id);
+        ctx.out(
+          `Revoked API key '${revoked.name}' (prefix ${revoked.prefix}) at ${when(revoked.revokedAt)} UTC ` +
+            `(running servers refuse it within ${KEY_CACHE_SECONDS} seconds).`,
+        );
+      }),
+    );
+}

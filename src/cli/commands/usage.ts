@@ -1,0 +1,353 @@
+/** `stats`, `export` and `prune`: reading, exporting and removing usage logs. */
+import fs from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { parseIsoDate } from '../../domain/dates';
+import type { TimeBucket } from '../../domain/types';
+import { RetentionService } from '../../services/retention';
+import { checkTimeZone } from '../../services/stats';
+import { UsageLogReader, type ExportedUsageLog } from '../../services/usageReader';
+import { CliError, type CliContext, type Output } from '../context';
+import { addFilterOptions, scopeName, usageQuery, type FilterOptions } from '../filters';
+import { count, int, json, table, usd, when } from '../format';
+import type { Act } from '../program';
+
+const BUCKETS = new Set(['hour', 'day', 'week', 'month']);
+
+export const EXPORT_COLUMNS = [
+  'id',
+  'project_key',
+  'occurred_at',
+  'received_at',
+  'provider',
+  'model',
+  'alias_name',
+  'profile',
+  'origin',
+  'id_at_origin',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cost',
+  'cost_source',
+  'latency_ms',
+  'idempotency_key',
+  'metadata',
+] as const;
+
+type ExportRecord = Record<(typeof EXPORT_COLUMNS)[number], unknown>;
+
+function exportRecord(log: ExportedUsageLog): ExportRecord {
+  return {
+    id: log.id,
+    project_key: log.projectKey,
+    occurred_at: log.occurredAt.toISOString(),
+    received_at: log.receivedAt.toISOString(),
+    provider: log.provider,
+    model: log.model,
+    alias_name: log.aliasName,
+    profile: log.profile,
+    origin: log.origin,
+    id_at_origin: log.idAtOrigin,
+    input_tokens: log.inputTokens,
+    output_tokens: log.outputTokens,
+    cached_input_tokens: log.cachedInputTokens,
+    cost: log.cost,
+    cost_source: log.costSource,
+    latency_ms: log.latencyMs,
+    idempotency_key: log.idempotencyKey,
+    metadata: log.metadata,
+  };
+}
+
+/** Writes, waiting whenever the destination asks to (so a slow pipe never buffers everything). */
+async function write(out: Output, text: string): Promise<void> {
+  if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));
+}
+
+/** Progress on stderr: redrawn in place on a terminal, an occasional line otherwise. */
+function progressReporter(ctx: CliContext, verb: string, total: number) {
+  let last = 0;
+  const every = ctx.interactive ? 250 : 5000;
+  return (done: number, final = false) => {
+    const now = Date.now();
+    if (!final && now - last < every) return;
+    last = now;
+    const pct = total > 0 ? ` (${Math.floor((done * 100) / total)}%)` : '';
+    const text = `${verb} ${int(done)} of ${count(total, 'usage log')}${pct}`;
+    if (ctx.interactive) ctx.io.stderr.write(`\r${text}${final ? '\n' : ''}`);
+    else ctx.err(text);
+  };
+}
+
+export function registerUsageCommands(program: Command, act: Act): void {
+  addFilterOptions(
+    program
+      .command('stats')
+      .description('usage by alias and by model for a period, as tables (or --json)')
+      .option('--group-by <bucket>', 'also show totals per hour, day, week or month')
+      .option('--time-zone <zone>', 'IANA time zone the --group-by periods start in', 'UTC')
+      .option('--json', 'print JSON (exact decimal costs)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ llmring-server stats --project default
+  $ llmring-server stats --project client-a --start 2025-06-01 --end 2025-06-30 --group-by day
+  $ llmring-server stats --json > june.json`,
+    )
+    .action(
+      act(
+        async (ctx, _args, opts: FilterOptions & { groupBy?: string; timeZone: string; json?: boolean }) => {
+          const { stats } = await ctx.services();
+          if (opts.groupBy && !BUCKETS.has(opts.groupBy)) {
+            throw new CliError(`--group-by: must be hour, day, week or month (got '${opts.groupBy}')`, 2);
+          }
+          const timeZone = checkTimeZone(opts.timeZone, '--time-zone');
+          const q = await usageQuery(ctx, opts);
+          const summary = await stats.summary(q);
+          const byAlias = await stats.byAlias(q);
+          const byModel = await stats.byModel(q);
+          const byPeriod = opts.groupBy
+            ? await stats.byPeriod(q, opts.groupBy as TimeBucket, timeZone)
+            : undefined;
+          if (opts.json) {
+            return ctx.out(
+              json({
+                scope: scopeName(opts),
+                start: q.start,
+                end: q.end,
+                summary,
+                byAlias,
+                byModel,
+                byPeriod,
+              }),
+            );
+          }
+          const tokens = [
+            {
+              header: 'REQUESTS',
+              value: (r: { requests: number }) => int(r.requests),
+              align: 'right' as const,
+            },
+            {
+              header: 'INPUT',
+              value: (r: { inputTokens: number }) => int(r.inputTokens),
+              align: 'right' as const,
+            },
+            {
+              header: 'CACHED',
+              value: (r: { cachedInputTokens: number }) => int(r.cachedInputTokens),
+              align: 'right' as const,
+            },
+            {
+              header: 'OUTPUT',
+              value: (r: { outputTokens: number }) => int(r.outputTokens),
+              align: 'right' as const,
+            },
+            { header: 'COST', value: (r: { cost: string }) => usd(r.cost), align: 'right' as const },
+          ];
+          const sections = [
+            `Usage of ${scopeName(opts)} from ${when(q.start)} to ${when(q.end)} UTC`,
+            `${int(summary.requests)} requests, ${int(summary.inputTokens)} input tokens ` +
+              `(${int(summary.cachedInputTokens)} cached), ${int(summary.outputTokens)} output tokens, ` +
+              `${usd(summary.cost)}; ${summary.uniqueAliases} aliases, ${summary.uniqueModels} models`,
+          ];
+          if (summary.requests > 0) {
+            sections.push(
+              '',
+              'By alias',
+              table(byAlias, [
+                { header: 'ALIAS', value: (r) => r.aliasName ?? '(no alias)' },
+                ...tokens,
+                { header: 'MODELS', value: (r) => r.models.join(', ') },
+              ]),
+              '',
+              'By model',
+              table(byModel, [
+                { header: 'PROVIDER', value: (r) => r.provider },
+                { header: 'MODEL', value: (r) => r.model },
+                ...tokens,
+              ]),
+            );
+            if (byPeriod) {
+              sections.push(
+                '',
+                `By ${opts.groupBy} (${timeZone})`,
+                table(byPeriod, [
+                  {
+                    header: 'PERIOD START',
+                    value: (r) => r.periodStart.toLocaleString('sv-SE', { timeZone }).slice(0, 16),
+                  },
+                  ...tokens,
+                  { header: 'TOP MODEL', value: (r) => r.topModel ?? '' },
+                ]),
+              );
+            }
+          }
+          ctx.out(sections.join('\n'));
+        },
+      ),
+    );
+
+  addFilterOptions(
+    program
+      .command('export')
+      .description('export usage logs as CSV or JSON Lines, streamed, to a file or stdout')
+      .option('--format <format>', 'csv or jsonl', 'csv')
+      .option('-o, --output <file>', 'write to this file (default: stdout)')
+      .option('--batch-size <n>', 'rows read per query', '5000'),
+  )
+    .addHelpText(
+      'after',
+      `
+Rows come project by project, oldest call first; progress goes to stderr. Columns:
+  ${EXPORT_COLUMNS.slice(0, 9).join(', ')},
+  ${EXPORT_COLUMNS.slice(9).join(', ')}
+(cost is the exact decimal in USD; metadata is JSON).
+
+Examples:
+  $ llmring-server export --project default --start 2025-06-01 --end 2025-06-30 -o june.csv
+  $ llmring-server export --format jsonl --start 2000-01-01 | gzip > all-usage.jsonl.gz`,
+    )
+    .action(
+      act(
+        async (ctx, _args, opts: FilterOptions & { format: string; output?: string; batchSize: string }) => {
+          if (opts.format !== 'csv' && opts.format !== 'jsonl') {
+            throw new CliError(`--format: must be csv or jsonl (got '${opts.format}')`, 2);
+          }
+          const batchSize = Number(opts.batchSize);
+          if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+            throw new CliError('--batch-size: must be an integer from 1 to 100000', 2);
+          }
+          const { db } = await ctx.services();
+          const reader = new UsageLogReader({ db });
+          const q = await usageQuery(ctx, opts);
+          const total = await reader.count(q);
+          const progress = progressReporter(ctx, 'exported', total);
+
+          // A file is written under a temporary name and renamed when complete, so a failed
+          // export never leaves a file that looks whole.
+          const partial = opts.output ? `${opts.output}.partial` : undefined;
+          const file = partial ? fs.createWriteStream(partial) : undefined;
+          const fileError = file ? once(file, 'error').then(([e]) => Promise.reject(e as Error)) : undefined;
+          fileError?.catch(() => undefined);
+          const out: Output = file ?? ctx.io.stdout;
+          let exported = 0;
+          try {
+            if (opts.format === 'csv')
+              await write(out, stringify([], { header: true, columns: [...EXPORT_COLUMNS] }));
+            for await (const batch of reader.batches(q, batchSize)) {
+              const records = batch.map(exportRecord);
+              const text =
+                opts.format === 'csv'
+                  ? stringify(
+                      records.map((r) => ({ ...r, metadata: JSON.stringify(r.metadata) })),
+                      { columns: [...EXPORT_COLUMNS] },
+                    )
+                  : records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+              await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
+              exported += batch.length;
+              progress(exported);
+            }
+            if (file && partial) {
+              await new Promise<void>((resolve, reject) =>
+                file.end((err?: Error | null) => (err ? reject(err) : resolve())),
+              );
+              fs.renameSync(partial, opts.output!);
+            }
+          } catch (err) {
+            if (file && partial) {
+              file.destroy();
+              fs.rmSync(partial, { force: true });
+            }
+            throw err;
+          }
+          progress(exported, true);
+          ctx.err(`Exported ${count(exported, 'usage log')}${opts.output ? ` to ${opts.output}` : ''}.`);
+        },
+      ),
+    );
+
+  program
+    .command('prune')
+    .description('delete usage logs of calls made before a date (retention)')
+    .requiredOption(
+      '--before <date>',
+      'delete logs of calls before this date (a date alone: its UTC midnight)',
+    )
+    .option('--project <project>', 'only this project, by key or id (default: every project)')
+    .option('--delete-receipts', 'also delete the receipts of those logs (default: keep them, detached)')
+    .option('--dry-run', 'only count what would be deleted')
+    .option('-y, --yes', 'delete without asking')
+    .addHelpText(
+      'after',
+      `
+Receipts are signed, self-contained records of each call. By default they are kept: their
+link to the deleted log is cleared, and they stay retrievable by receipt id and verifiable.
+--delete-receipts removes them too. Deletion runs in small batches; an interrupted prune
+can be run again. Back up first (see docs/operations.md).
+
+Examples:
+  $ llmring-server prune --before 2025-01-01 --dry-run
+  $ llmring-server prune --before 2025-01-01 --yes`,
+    )
+    .action(
+      act(
+        async (
+          ctx,
+          _args,
+          opts: {
+            before: string;
+            project?: string;
+            deleteReceipts?: boolean;
+            dryRun?: boolean;
+            yes?: boolean;
+          },
+        ) => {
+          const { db, rollups } = await ctx.services();
+          const retention = new RetentionService({ db });
+          const before = parseIsoDate('--before', opts.before);
+          // Fold every committed log into the hourly rollups first: prune keeps any log they
+          // have not counted yet, and the statistics of the pruned hours come from them.
+          await rollups.runOnce();
+          const projectIds = opts.project ? [(await ctx.project(opts.project)).id] : undefined;
+          const preview = await retention.preview(before, { projectIds });
+          const scope = opts.project ? `project '${opts.project}'` : 'every project';
+          const receipts = opts.deleteReceipts
+            ? `and their ${count(preview.receipts, 'receipt')}`
+            : `(their ${count(preview.receipts, 'receipt')} kept, detached)`;
+          const plan = `${count(preview.usageLogs, 'usage log')} of ${scope} for calls before ${before.toISOString()} ${receipts}`;
+          if (preview.waitingForRollups > 0) {
+            ctx.err(
+              `${count(preview.waitingForRollups, 'more usage log')} before that date ${preview.waitingForRollups === 1 ? 'waits' : 'wait'} ` +
+                'for the hourly rollups to count them (a transaction still open on the database holds them back); ' +
+                'a later prune deletes them.',
+            );
+          }
+          if (preview.usageLogs === 0)
+            return ctx.out(`Nothing to prune: no usage log of ${scope} before ${before.toISOString()}.`);
+          if (opts.dryRun) return ctx.out(`Would delete ${plan}.`);
+          ctx.err(`About to delete ${plan}.`);
+          if (!(await ctx.confirm('This cannot be undone. Continue?', Boolean(opts.yes)))) {
+            throw new CliError('nothing deleted: not confirmed (pass --yes to run without asking)');
+          }
+          const progress = progressReporter(ctx, 'deleted', preview.usageLogs);
+          const result = await retention.prune(before, {
+            projectIds,
+            deleteReceipts: Boolean(opts.deleteReceipts),
+            onProgress: (p) => progress(p.usageLogs),
+          });
+          progress(result.usageLogs, true);
+          ctx.out(
+            `Deleted ${count(result.usageLogs, 'usage log')}; ` +
+              (opts.deleteReceipts
+                ? `deleted ${count(result.receiptsDeleted, 'receipt')}.`
+                : `kept ${count(result.receiptsDetached, 'receipt')}, detached from them.`),
+          );
+        },
+      ),
+    );
+}
