@@ -4,6 +4,7 @@
  * values map onto domain values.
  */
 import type { Receipt, TimeBucket, UsageLog, UsageQuery } from '../domain/types';
+import type { UsageOverview } from '../services/stats';
 import type { CostSourceResolvers, TimeBucketResolvers, UsageDimensionResolvers } from './generated';
 
 /**
@@ -16,6 +17,8 @@ export interface UsageStatsParent {
   bucket: TimeBucket;
   /** IANA time-zone name the byPeriod buckets start in. */
   timeZone: string;
+  /** summary, byAlias, byModel and byOrigin, computed once (in one query) when first asked for. */
+  overview?: Promise<UsageOverview>;
 }
 
 /** One stored (or replayed) call with its receipt. */

@@ -70,6 +70,13 @@ const SUMMARY_COLUMNS = [
   'count(DISTINCT origin) AS unique_origins',
 ];
 
+export interface UsageOverview {
+  summary: UsageSummary;
+  byAlias: AliasUsage[];
+  byModel: ModelUsage[];
+  byOrigin: OriginUsage[];
+}
+
 /** Where a stats query runs, and the rollup watermark of that snapshot (null: raw logs only). */
 interface Read {
   db: Knex | Knex.Transaction;
@@ -131,6 +138,47 @@ export class StatsService {
   async summary(q: UsageQuery): Promise<UsageSummary> {
     const [row] = await this.read((r) => this.base(r, q).select(this.cols(SUMMARY_COLUMNS)));
     return summary(row);
+  }
+
+  /**
+   * summary, byAlias, byModel and byOrigin at once, from ONE pass over the usage source
+   * (GROUPING SETS): what usageStats asks for together. Each part equals its own method's.
+   */
+  async overview(q: UsageQuery): Promise<UsageOverview> {
+    const { db } = this.deps;
+    const rows = await this.read((r) =>
+      this.base(r, q)
+        .select(
+          db.raw('GROUPING(alias_name) AS g_alias'),
+          db.raw('GROUPING(provider, model) AS g_model'),
+          db.raw('GROUPING(origin) AS g_origin'),
+          'alias_name',
+          'provider',
+          'model',
+          'origin',
+          ...this.cols(SUMMARY_COLUMNS),
+          db.raw('array_agg(DISTINCT model ORDER BY model) AS models'),
+        )
+        .groupByRaw('GROUPING SETS ((), (alias_name), (provider, model), (origin))')
+        .orderByRaw(`1, 2, 3, ${BY_COST}, alias_name NULLS LAST, provider, model, origin NULLS LAST`),
+    );
+    const result: UsageOverview = { summary: summary({}), byAlias: [], byModel: [], byOrigin: [] };
+    for (const row of rows) {
+      if (toInt(row.g_alias) === 0) {
+        result.byAlias.push({
+          ...totals(row),
+          aliasName: row.alias_name as string | null,
+          models: row.models as string[],
+        });
+      } else if (toInt(row.g_model) === 0) {
+        result.byModel.push({ ...totals(row), provider: row.provider as string, model: row.model as string });
+      } else if (toInt(row.g_origin) === 0) {
+        result.byOrigin.push({ ...totals(row), origin: row.origin as string | null });
+      } else {
+        result.summary = summary(row);
+      }
+    }
+    return result;
   }
 
   /** One summary per project over [start, end), for every id given (zeros where no usage). */

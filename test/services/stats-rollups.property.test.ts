@@ -137,6 +137,13 @@ describe('stats from rollups equal stats from raw logs', () => {
             await raw.byPeriod(q, qa.bucket, qa.zone),
           );
           expect(await fast.breakdown(q, qa.dims, 1000)).toEqual(await raw.breakdown(q, qa.dims, 1000));
+          // What usageStats asks for in one query equals the four separate raw aggregations.
+          expect(await fast.overview(q)).toEqual({
+            summary: await raw.summary(q),
+            byAlias: await raw.byAlias(q),
+            byModel: await raw.byModel(q),
+            byOrigin: await raw.byOrigin(q),
+          });
         },
       ),
       { numRuns: 30, seed: Number(process.env.FC_SEED ?? Date.now() % 2 ** 31) },

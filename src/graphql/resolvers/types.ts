@@ -4,6 +4,8 @@
  */
 import type { Resolvers } from '../generated';
 import type { Receipt, UsageTotals } from '../../domain/types';
+import type { Services } from '../../services';
+import type { UsageStatsParent } from '../mappers';
 import { badInput } from '../../services/errors';
 import { requireReadable } from '../../services/authz';
 
@@ -18,6 +20,12 @@ function doc<T>(receipt: Receipt, ...path: string[]): T | undefined {
   for (const key of path)
     value = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
   return value as T | undefined;
+}
+
+/** The parts of usageStats that one query answers together, computed once per usageStats field. */
+function overview(parent: UsageStatsParent, services: Services) {
+  parent.overview ??= services.stats.overview(parent.query);
+  return parent.overview;
 }
 
 export const typeResolvers: Resolvers = {
@@ -76,12 +84,12 @@ export const typeResolvers: Resolvers = {
   },
 
   UsageStats: {
-    summary: ({ query }, _args, { services }) => services.stats.summary(query),
+    summary: async (parent, _args, { services }) => (await overview(parent, services)).summary,
     byPeriod: ({ query, bucket, timeZone }, _args, { services }) =>
       services.stats.byPeriod(query, bucket, timeZone),
-    byAlias: ({ query }, _args, { services }) => services.stats.byAlias(query),
-    byModel: ({ query }, _args, { services }) => services.stats.byModel(query),
-    byOrigin: ({ query }, _args, { services }) => services.stats.byOrigin(query),
+    byAlias: async (parent, _args, { services }) => (await overview(parent, services)).byAlias,
+    byModel: async (parent, _args, { services }) => (await overview(parent, services)).byModel,
+    byOrigin: async (parent, _args, { services }) => (await overview(parent, services)).byOrigin,
     breakdown: ({ query }, { by, limit }, { services }) => services.stats.breakdown(query, by, limit ?? 100),
   },
 
