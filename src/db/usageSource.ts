@@ -51,51 +51,47 @@ export function applyDimensions<T extends Knex.QueryBuilder>(qb: T, q: UsageQuer
   return qb;
 }
 
-function rawLogs(db: Knex, q: UsageQuery, from: Date, to: Date): Knex.QueryBuilder {
-  const qb = db('usage_logs as l')
+/**
+ * Rows of `table` (raw logs or a rollup table) in [from, to) of `timeColumn`, as source
+ * rows: a raw log counts one request, a rollup row its own count.
+ */
+function sourceRows(
+  db: Knex,
+  q: UsageQuery,
+  table: string,
+  timeColumn: 'occurred_at' | 'bucket_start',
+  from: Date,
+  to: Date,
+): Knex.QueryBuilder {
+  const requests = timeColumn === 'occurred_at' ? db.raw('1::bigint AS requests') : 's.requests';
+  const qb = db(`${table} as s`)
     .select(
-      'l.project_id',
-      'l.occurred_at as t',
-      'l.alias_name',
-      'l.provider',
-      'l.model',
-      'l.origin',
-      'l.profile',
-      db.raw('1::bigint AS requests'),
-      'l.input_tokens',
-      'l.output_tokens',
-      'l.cached_input_tokens',
-      'l.cost',
+      's.project_id',
+      `s.${timeColumn} as t`,
+      's.alias_name',
+      's.provider',
+      's.model',
+      's.origin',
+      's.profile',
+      requests,
+      's.input_tokens',
+      's.output_tokens',
+      's.cached_input_tokens',
+      's.cost',
     )
-    .where('l.occurred_at', '>=', from)
-    .andWhere('l.occurred_at', '<', to);
-  return applyDimensions(qb, q, 'l');
+    .where(`s.${timeColumn}`, '>=', from)
+    .andWhere(`s.${timeColumn}`, '<', to);
+  return applyDimensions(qb, q, 's');
 }
+
+const rawLogs = (db: Knex, q: UsageQuery, from: Date, to: Date) =>
+  sourceRows(db, q, 'usage_logs', 'occurred_at', from, to);
+const rollups = (db: Knex, q: UsageQuery, table: string, from: Date, to: Date) =>
+  sourceRows(db, q, table, 'bucket_start', from, to);
 
 /** Raw logs only: the reference every fast answer must equal. */
 export function rawSource(db: Knex, q: UsageQuery): Knex.QueryBuilder {
   return rawLogs(db, q, q.start, q.end);
-}
-
-function rollups(db: Knex, q: UsageQuery, table: string, from: Date, to: Date): Knex.QueryBuilder {
-  const qb = db(`${table} as r`)
-    .select(
-      'r.project_id',
-      'r.bucket_start as t',
-      'r.alias_name',
-      'r.provider',
-      'r.model',
-      'r.origin',
-      'r.profile',
-      'r.requests',
-      'r.input_tokens',
-      'r.output_tokens',
-      'r.cached_input_tokens',
-      'r.cost',
-    )
-    .where('r.bucket_start', '>=', from)
-    .andWhere('r.bucket_start', '<', to);
-  return applyDimensions(qb, q, 'r');
 }
 
 const floorTo = (d: Date, unit: number) => new Date(Math.floor(d.getTime() / unit) * unit);
@@ -129,9 +125,9 @@ export function fastSource(
     // The watermark must come from the snapshot the rollups are read in: given by a caller
     // that read it in the same transaction, or read here in the same statement.
     const past = opts.watermark
-      ? rawLogs(db, q, firstHour, lastHour).whereRaw('l.tx >= ?::xid8', [opts.watermark])
+      ? rawLogs(db, q, firstHour, lastHour).whereRaw('s.tx >= ?::xid8', [opts.watermark])
       : rawLogs(db, q, firstHour, lastHour).whereRaw(
-          'l.tx >= (SELECT s.watermark FROM usage_rollup_state s WHERE s.id = 1)',
+          's.tx >= (SELECT w.watermark FROM usage_rollup_state w WHERE w.id = 1)',
         );
     parts.push(past);
   }
