@@ -43,6 +43,21 @@ const envSchema = z.object({
   LLMRING_REGISTRY_URL: z.string().min(1).optional(),
   LLMRING_ROLLUP_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(2000),
   LLMRING_REGISTRY_TTL_SECONDS: z.coerce.number().int().min(10).default(3600),
+  // Request limits (see Config.limits). The defaults let the dashboard, the CLI and every
+  // documented query through with room to spare.
+  LLMRING_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(4 * 1024 * 1024),
+  LLMRING_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
+  LLMRING_MAX_QUERY_DEPTH: z.coerce.number().int().min(1).max(1000).default(10),
+  LLMRING_MAX_ALIASES: z.coerce.number().int().min(0).max(100_000).default(200),
+  LLMRING_MAX_TOKENS: z.coerce.number().int().min(10).max(10_000_000).default(100_000),
+  LLMRING_MAX_QUERY_COST: z.coerce.number().int().min(1).max(1e12).default(200_000),
+  LLMRING_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(100_000).default(50),
+  LLMRING_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -58,6 +73,25 @@ export interface Config {
   registry: { url?: string; ttlSeconds: number };
   /** How often the rollup worker folds new logs into hourly rollups. */
   rollupIntervalMs: number;
+  /** What one request may ask for; each excess is rejected with a message naming the limit. */
+  limits: {
+    /** Largest request body in bytes (HTTP 413 beyond). */
+    bodyBytes: number;
+    /** Most items in one logUsageBatch. */
+    batchSize: number;
+    /** Deepest field nesting of a GraphQL operation. */
+    queryDepth: number;
+    /** Most aliased fields in an operation. */
+    aliases: number;
+    /** Most lexical tokens in a GraphQL document (checked while parsing). */
+    tokens: number;
+    /** Highest graphql-armor cost of an operation (fields weighted by depth and `first`). */
+    queryCost: number;
+    /** Most directives in an operation. */
+    directives: number;
+  };
+  /** On SIGTERM/SIGINT: how long in-flight requests may take before the process exits anyway (code 1). */
+  shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -103,5 +137,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     registry: { url: e.LLMRING_REGISTRY_URL, ttlSeconds: e.LLMRING_REGISTRY_TTL_SECONDS },
     rollupIntervalMs: e.LLMRING_ROLLUP_INTERVAL_MS,
+    limits: {
+      bodyBytes: e.LLMRING_MAX_BODY_BYTES,
+      batchSize: e.LLMRING_MAX_BATCH_SIZE,
+      queryDepth: e.LLMRING_MAX_QUERY_DEPTH,
+      aliases: e.LLMRING_MAX_ALIASES,
+      tokens: e.LLMRING_MAX_TOKENS,
+      queryCost: e.LLMRING_MAX_QUERY_COST,
+      directives: e.LLMRING_MAX_DIRECTIVES,
+    },
+    shutdownTimeoutMs: e.LLMRING_SHUTDOWN_TIMEOUT_MS,
   };
 }

@@ -47,13 +47,21 @@ export async function serve(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // New connections are refused at once; requests already received are answered, then the
+    // database pool closes. Past the deadline the process exits anyway, with code 1.
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const deadline = setTimeout(() => {
-      logger.error('shutdown deadline passed; exiting');
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
       process.exit(1);
-    }, 10_000);
+    }, config.shutdownTimeoutMs);
     deadline.unref();
-    await app.close();
+    try {
+      await app.close();
+    } catch (err) {
+      logger.error({ err }, 'error while shutting down');
+      process.exit(1);
+    }
+    logger.info('shut down cleanly');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

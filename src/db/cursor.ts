@@ -17,10 +17,16 @@ export function encodeCursor(pos: CursorPosition): string {
   return Buffer.from(`${pos.micros}:${pos.id}`, 'utf8').toString('base64url');
 }
 
+/** 9999-12-31T23:59:59.999999Z in microseconds since the epoch. */
+const MAX_MICROS = 253_402_300_799_999_999n;
+
 export function decodeCursor(cursor: string, field = 'after'): CursorPosition {
   const text = /^[A-Za-z0-9_-]{1,200}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const match = /^(\d{1,19}):(.+)$/.exec(text);
-  if (!match || !UUID.test(match[2])) throw badInput(field, 'is not a cursor returned by this API');
+  // Past MAX_MICROS the timestamp would overflow in SQL: no cursor of this API holds one.
+  if (!match || !UUID.test(match[2]) || BigInt(match[1]) > MAX_MICROS) {
+    throw badInput(field, 'is not a cursor returned by this API');
+  }
   return { micros: match[1], id: match[2] };
 }
 

@@ -23,6 +23,9 @@ const CLIENT_CODES = new Set([
   'NOT_FOUND',
 ]);
 
+/** graphql-js's parser message when a document has more tokens than parseOptions.maxTokens. */
+const TOKEN_LIMIT = /Document contains more tha[nt] (\d+) tokens/;
+
 export function formatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
@@ -38,6 +41,14 @@ export function formatError(logger: Logger) {
     if (typeof code === 'string' && CLIENT_CODES.has(code)) {
       const extensions = { ...formatted.extensions };
       delete extensions.stacktrace;
+      const tokens = code === 'GRAPHQL_PARSE_FAILED' && TOKEN_LIMIT.exec(formatted.message);
+      if (tokens) {
+        return {
+          ...formatted,
+          message: `Token limit of ${tokens[1]} exceeded: the document is too long (the server's limit, set by LLMRING_MAX_TOKENS).`,
+          extensions: { ...extensions, limit: 'LLMRING_MAX_TOKENS' },
+        };
+      }
       return { ...formatted, extensions };
     }
     logger.error({ err: original, path: formatted.path }, 'unexpected error while serving a GraphQL request');

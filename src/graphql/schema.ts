@@ -10,7 +10,7 @@ import {
   SafeIntResolver,
   UUIDResolver,
 } from 'graphql-scalars';
-import { GraphQLScalarType, type GraphQLSchema } from 'graphql';
+import { GraphQLError, GraphQLScalarType, type GraphQLSchema } from 'graphql';
 import { Query } from './resolvers/query';
 import { Mutation } from './resolvers/mutation';
 import { typeResolvers } from './resolvers/types';
@@ -20,6 +20,40 @@ import { enumResolvers } from './mappers';
 function scalar(implementation: GraphQLScalarType): Partial<GraphQLScalarType> {
   const { serialize, parseValue, parseLiteral } = implementation;
   return { serialize, parseValue, parseLiteral };
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/**
+ * The same, but a variable must be a JSON number (and a safe integer for `integer`):
+ * graphql-scalars would turn "5", " 7 " and "0x10" into numbers, truncate 1.5 to 1 and read
+ * 1e21 as 1, storing what the client never meant. Literals in the document are already strict.
+ */
+function strictNumber(
+  implementation: GraphQLScalarType,
+  kind: 'integer' | 'number',
+): Partial<GraphQLScalarType> {
+  const parseValue = implementation.parseValue.bind(implementation);
+  return {
+    ...scalar(implementation),
+    parseValue(value: unknown) {
+      if (typeof value !== 'number' || (kind === 'integer' && !Number.isInteger(value))) {
+        throw new GraphQLError(`${implementation.name} must be a JSON ${kind}, not ${describe(value)}`);
+      }
+      // graphql-scalars parses integers with parseInt(String(value)), which reads 1e21 as 1.
+      if (kind === 'integer' && !Number.isSafeInteger(value)) {
+        throw new GraphQLError(
+          `${implementation.name} must be a safe integer (at most 2^53 - 1), not ${value}`,
+        );
+      }
+      return parseValue(value);
+    },
+  };
 }
 
 export const SCHEMA_PATH = path.resolve(__dirname, '..', '..', 'schema.graphql');
@@ -32,8 +66,8 @@ export function buildSchema(): GraphQLSchema {
         DateTime: scalar(DateTimeResolver),
         UUID: scalar(UUIDResolver),
         JSONObject: scalar(JSONObjectResolver),
-        NonNegativeInt: scalar(NonNegativeIntResolver),
-        NonNegativeFloat: scalar(NonNegativeFloatResolver),
+        NonNegativeInt: strictNumber(NonNegativeIntResolver, 'integer'),
+        NonNegativeFloat: strictNumber(NonNegativeFloatResolver, 'number'),
         SafeInt: scalar(SafeIntResolver),
       },
       enumResolvers,

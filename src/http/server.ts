@@ -13,6 +13,8 @@ import type { Services } from '../services';
 import { buildSchema } from '../graphql/schema';
 import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError, httpStatusPlugin } from '../graphql/errors';
+import { loggingPlugin } from '../graphql/logging';
+import { operationLimits } from '../graphql/limits';
 import { migrationStatus } from '../db/migrations';
 import { registerRestCompat } from './restCompat';
 import { registerMetrics } from './metrics';
@@ -24,17 +26,68 @@ export interface ServerOptions {
   services: Services;
 }
 
-const BODY_LIMIT = 4 * 1024 * 1024;
+/** /ready answers 503 when the database has not answered within this time. */
+const READY_TIMEOUT_MS = 2_000;
+
+/** Rejects after `ms` unless `promise` settles first. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 export async function buildServer({ config, logger, services }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    bodyLimit: BODY_LIMIT,
+    bodyLimit: config.limits.bodyBytes,
     disableRequestLogging: true,
     requestIdHeader: 'x-request-id',
   });
 
+  // A body over the limit is the client's mistake: 413 with a message naming the limit.
+  const defaultErrorHandler = app.errorHandler;
+  app.setErrorHandler((error, request, reply) => {
+    if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({
+        statusCode: 413,
+        code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+        error: 'Payload Too Large',
+        message: `The request body is larger than the server's limit of ${config.limits.bodyBytes} bytes (LLMRING_MAX_BODY_BYTES)`,
+      });
+    }
+    return defaultErrorHandler(error, request, reply);
+  });
+
+  // JSON bodies are read as UTF-8 whatever they declare: refuse another charset rather than
+  // store what the client never meant.
+  app.addHook('onRequest', async (request, reply) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
+    if (charset && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8') {
+      return reply.code(415).send({
+        statusCode: 415,
+        code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+        error: 'Unsupported Media Type',
+        message: `Unsupported charset '${charset.slice(0, 40)}': request bodies must be UTF-8`,
+      });
+    }
+  });
+
+  // Shutting down: requests in flight are answered, then their connections close, or keep-alive
+  // would hold close() open until each client hangs up.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
+  const limits = operationLimits(config);
   const plugins: ApolloServerPlugin<GraphQLContext>[] = [fastifyApolloDrainPlugin(app), httpStatusPlugin()];
+  plugins.push(...(limits.plugins as ApolloServerPlugin<GraphQLContext>[]));
+  plugins.push(loggingPlugin());
   plugins.push(
     config.http.landingPage
       ? ApolloServerPluginLandingPageLocalDefault({
@@ -53,7 +106,11 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     schema: buildSchema(),
     introspection: config.http.introspection,
     csrfPrevention: true,
+    // Signals are main.ts's to handle: it closes the HTTP server, the workers and the pool in order.
+    stopOnTerminationSignals: false,
     formatError: formatError(logger),
+    validationRules: limits.validationRules,
+    parseOptions: { maxTokens: config.limits.tokens },
     plugins,
   });
   await apollo.start();
@@ -75,7 +132,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
 
   app.get('/ready', async (_request, reply) => {
     try {
-      const { pending } = await migrationStatus(services.db);
+      const { pending } = await within(migrationStatus(services.db), READY_TIMEOUT_MS);
       if (pending.length > 0) {
         return reply.code(503).send({ status: 'not ready', reason: `${pending.length} migrations pending` });
       }

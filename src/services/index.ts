@@ -46,7 +46,7 @@ export async function createServices(deps: {
     // Archiving a project drops its keys from this instance's lookup cache at once.
     projects: new ProjectService({ db, onArchived: (id) => apiKeys.forgetProject(id) }),
     apiKeys,
-    usage: new UsageService({ db, pricing, receipts }),
+    usage: new UsageService({ db, pricing, receipts, limits: { batchSize: config.limits.batchSize } }),
     stats: new StatsService({ db: readDb }),
     receipts,
     pricing,
