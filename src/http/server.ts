@@ -2,7 +2,7 @@
  * The HTTP server: Fastify with Apollo Server at /graphql, liveness and readiness probes,
  * and the receipt public keys. Nothing here decides anything; it wires requests to services.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -42,7 +42,8 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.limits.bodyBytes,
-    disableRequestLogging: true,
+    // Requests are logged once, with their operation and project, by registerMetrics' hook.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
   });
 
