@@ -28,6 +28,7 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
+  DATABASE_INGEST_STATEMENTS: z.coerce.number().int().min(1).max(500).default(2),
   LLMRING_DATA_DIR: z.string().min(1).default('./.llmring/data'),
   LLMRING_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: port.default(4000),
@@ -64,7 +65,14 @@ export type Env = Record<string, string | undefined>;
 
 export interface Config {
   env: 'development' | 'production' | 'test';
-  database: { url?: string; readUrl?: string; poolMax: number; dataDir: string };
+  database: {
+    url?: string;
+    readUrl?: string;
+    poolMax: number;
+    /** Group-commit INSERT statements in flight at once (Postgres; PGlite runs one). */
+    ingestStatements: number;
+    dataDir: string;
+  };
   http: { port: number; host: string; introspection: boolean; landingPage: boolean };
   autoMigrate: boolean;
   adminToken?: string;
@@ -110,6 +118,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
+  if (e.DATABASE_INGEST_STATEMENTS > e.DATABASE_POOL_MAX) {
+    throw new ConfigError([
+      `DATABASE_INGEST_STATEMENTS: must not exceed DATABASE_POOL_MAX (${e.DATABASE_POOL_MAX})`,
+    ]);
+  }
   if (e.DATABASE_READ_URL && !e.DATABASE_URL) {
     throw new ConfigError(['DATABASE_READ_URL: needs DATABASE_URL too (a replica of what?)']);
   }
@@ -118,7 +131,9 @@ export function loadConfig(env: Env = process.env): Config {
     env: e.LLMRING_ENV,
     database: {
       url: e.DATABASE_URL,
+      readUrl: e.DATABASE_READ_URL,
       poolMax: e.DATABASE_POOL_MAX,
+      ingestStatements: e.DATABASE_INGEST_STATEMENTS,
       dataDir: path.resolve(e.LLMRING_DATA_DIR),
     },
     http: {

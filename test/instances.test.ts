@@ -39,7 +39,7 @@ maybe('two instances on one database', () => {
         LLMRING_ADMIN_TOKEN: ADMIN_TOKEN,
         LLMRING_ROLLUP_INTERVAL_MS: '100',
       });
-      config.database = database.settings;
+      config.database = { ...config.database, ...database.settings };
       const app = await createApp(config, createLogger({ level: 'silent' }));
       apps.push(app);
       bases.push(await app.server.listen({ port: 0, host: '127.0.0.1' }));
@@ -117,5 +117,64 @@ maybe('two instances on one database', () => {
       status = (await post(bases[1], key, `{ currentProject { key } }`)).status;
     }
     expect(status).toBe(401);
+  });
+});
+
+maybe('DATABASE_READ_URL', () => {
+  let primary: TestDatabase;
+  let replica: TestDatabase;
+  let app: App;
+  let base: string;
+
+  beforeAll(async () => {
+    primary = await createTestDatabase();
+    replica = await createTestDatabase();
+    // A stand-in for a streaming replica: a second database with the same schema, into which
+    // the test copies rows itself ("replication") so that what stats read is unmistakable.
+    await replica.db.migrate.latest();
+    const config = loadConfig({
+      LLMRING_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: primary.settings.url,
+      DATABASE_READ_URL: replica.settings.url,
+      LLMRING_ROLLUP_INTERVAL_MS: '100',
+    });
+    app = await createApp(config, createLogger({ level: 'silent' }));
+    base = await app.server.listen({ port: 0, host: '127.0.0.1' });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await primary?.destroy();
+    await replica?.destroy();
+  });
+
+  test('statistics read the replica; logging, keys and receipts use the primary', async () => {
+    const key = { 'x-api-key': app.firstProject!.secret };
+    const input = {
+      provider: 'openai',
+      model: 'gpt-4o',
+      aliasName: 'fast',
+      inputTokens: 10,
+      outputTokens: 2,
+    };
+    const logged = await post(base, key, BATCH, { inputs: [input, input, input] });
+    expect(logged.body.data.logUsageBatch.results).toHaveLength(3);
+    expect(Number((await primary.db('usage_logs').count({ n: '*' }))[0].n)).toBe(3);
+
+    // Nothing replicated yet: the replica has no logs, so neither has the answer.
+    const before = await post(base, key, STATS);
+    expect(before.body.data.usageStats.summary.requests).toBe(0);
+
+    // "Replication" catches up: the same rows appear on the replica.
+    await replica.db('projects').insert(await primary.db('projects').select());
+    await replica.db('api_keys').insert(await primary.db('api_keys').select());
+    const logs = await primary.db('usage_logs').select();
+    await replica.db('usage_logs').insert(logs.map(({ tx: _tx, ...row }) => row));
+    const after = await post(base, key, STATS);
+    expect(after.body.data.usageStats.summary.requests).toBe(3);
+    expect(after.body.data.usageStats.byAlias).toEqual([
+      expect.objectContaining({ aliasName: 'fast', requests: 3 }),
+    ]);
   });
 });

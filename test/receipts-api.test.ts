@@ -57,7 +57,7 @@ async function start(
   env: Record<string, string>,
 ): Promise<{ app: App; base: string }> {
   const config = loadConfig({ LLMRING_ENV: 'test', LOG_LEVEL: 'silent', ...env });
-  config.database = database;
+  config.database = { ...config.database, ...database };
   const app = await createApp(config, createLogger({ level: 'silent' }));
   const base = await app.server.listen({ port: 0, host: '127.0.0.1' });
   return { app, base };

@@ -1,6 +1,7 @@
 /** The services of one server process, built once from the database and configuration. */
 import type { Knex } from 'knex';
 import type { Config } from '../config';
+import { databaseKind } from '../db/connection';
 import type { Logger } from '../logger';
 import { PricingService } from '../pricing/service';
 import { ReceiptKeyring } from '../receipts';
@@ -46,7 +47,14 @@ export async function createServices(deps: {
     // Archiving a project drops its keys from this instance's lookup cache at once.
     projects: new ProjectService({ db, onArchived: (id) => apiKeys.forgetProject(id) }),
     apiKeys,
-    usage: new UsageService({ db, pricing, receipts, limits: { batchSize: config.limits.batchSize } }),
+    usage: new UsageService({
+      db,
+      pricing,
+      receipts,
+      limits: { batchSize: config.limits.batchSize },
+      // PGlite runs one statement at a time anyway.
+      ingestStatements: databaseKind(config.database) === 'pglite' ? 1 : config.database.ingestStatements,
+    }),
     stats: new StatsService({ db: readDb }),
     receipts,
     pricing,

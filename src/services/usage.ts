@@ -13,6 +13,7 @@ import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
 import type { PricingService } from '../pricing/service';
 import type { ReceiptService } from './receipts';
 import { badInput, ServiceError } from './errors';
+import { GroupCommit } from './groupCommit';
 import { checkNonNegativeInt, checkOptionalString, checkStorable, checkString } from './validate';
 
 export interface LogUsageInput {
@@ -100,15 +101,44 @@ const INSERT_LOGS_AND_RECEIPTS = `
   )
   SELECT id FROM logs WHERE id IN (SELECT usage_log_id FROM receipts)`;
 
+/** A log and its receipt, as the INSERT statement takes them. */
+interface StoredPair {
+  row: UsageLogRow;
+  receipt: ReceiptRow;
+}
+
+/** Rows one group-commit statement carries at most (one larger logUsageBatch still goes alone). */
+const GROUP_COMMIT_MAX_ROWS = 1000;
+
 export class UsageService {
+  /** Concurrent calls' logs share statements (see groupCommit.ts). */
+  private readonly commits: GroupCommit<StoredPair, Set<string>>;
+
   constructor(
     private readonly deps: {
       db: Knex;
       pricing: PricingService;
       receipts: ReceiptService;
       limits?: Partial<typeof LIMITS>;
+      /** Ingest statements in flight at once (default 1); keep it below the pool size. */
+      ingestStatements?: number;
     },
-  ) {}
+  ) {
+    this.commits = new GroupCommit({
+      run: (pairs) => this.insert(pairs),
+      maxInFlight: deps.ingestStatements ?? 1,
+      maxItems: GROUP_COMMIT_MAX_ROWS,
+    });
+  }
+
+  /** One statement: inserts the logs and their receipts; returns the ids of the logs inserted. */
+  private async insert(pairs: StoredPair[]): Promise<Set<string>> {
+    const { rows } = await this.deps.db.raw(INSERT_LOGS_AND_RECEIPTS, [
+      JSON.stringify(pairs.map((p) => p.row)),
+      JSON.stringify(pairs.map((p) => p.receipt)),
+    ]);
+    return new Set((rows as Array<{ id: string }>).map((r) => r.id));
+  }
 
   private get limits(): typeof LIMITS {
     return { ...LIMITS, ...this.deps.limits };
@@ -220,10 +250,10 @@ export class UsageService {
   }
 
   /**
-   * Stores logs and their receipts in ONE statement (atomic on its own, one round trip):
-   * the rows travel as two JSON parameters, the logs insert skips idempotency keys stored
-   * before, and only the logs actually inserted get their receipts inserted. Replays of
-   * earlier keys are then read back.
+   * Stores logs and their receipts in ONE statement (atomic on its own, one round trip),
+   * shared with the calls that arrive meanwhile (group commit): the rows travel as two JSON
+   * parameters, the logs insert skips idempotency keys stored before, and only the logs
+   * actually inserted get their receipts inserted. Replays of earlier keys are then read back.
    */
   private async store(caller: Caller, items: NewUsage[]): Promise<LogUsageResult[]> {
     const { db, receipts } = this.deps;
@@ -250,11 +280,7 @@ export class UsageService {
     });
 
     if (fresh.length) {
-      const { rows } = await db.raw(INSERT_LOGS_AND_RECEIPTS, [
-        JSON.stringify(fresh.map((f) => f.row)),
-        JSON.stringify(fresh.map((f) => f.receipt)),
-      ]);
-      const inserted = new Set((rows as Array<{ id: string }>).map((r) => r.id));
+      const inserted = await this.commits.submit(fresh);
       for (const f of fresh) {
         if (inserted.has(f.log.id)) {
           results[f.index] = { usageLog: f.log, receipt: toReceipt(f.receipt), replayed: false };

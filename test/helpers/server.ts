@@ -84,7 +84,7 @@ export async function startTestServer(env: Env = {}): Promise<TestServer> {
   // The app opens its own connection; the test database handle only creates and drops it.
   await database.db.destroy();
   const config = testConfig(env);
-  config.database = { ...database.settings, poolMax: database.settings.url ? 10 : 1 };
+  config.database = { ...config.database, ...database.settings, poolMax: database.settings.url ? 10 : 1 };
   let logText = '';
   const sink = new Writable({
     write(chunk, _enc, done) {
