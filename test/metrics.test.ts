@@ -46,6 +46,14 @@ test('metrics count requests by route and operation, usage outcomes, the pool an
   expect((await server.gql(LOG_USAGE, again, key)).body.data?.logUsage.replayed).toBe(true);
   const rejected = await server.gql(LOG_USAGE, { input: input({ inputTokens: -1 }) }, key);
   expect(rejected.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+  // Refused by the service itself (past the schema): counted once, by the service's wrapper.
+  const refused = await server.gql(
+    LOG_USAGE,
+    { input: input({ inputTokens: 1, cachedInputTokens: 2 }) },
+    key,
+  );
+  expect(refused.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+  expect((refused.body.errors?.[0] as { path?: string[] } | undefined)?.path).toEqual(['logUsage']);
   const rest = await server.http('/api/v1/log', {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...key },
@@ -57,25 +65,26 @@ test('metrics count requests by route and operation, usage outcomes, the pool an
   const text = await scrape(server);
   expect(sample(text, 'llmring_usage_logs_total{outcome="stored"}')).toBe(3);
   expect(sample(text, 'llmring_usage_logs_total{outcome="replayed"}')).toBe(1);
-  expect(sample(text, 'llmring_usage_logs_total{outcome="rejected"}')).toBe(1);
+  expect(sample(text, 'llmring_usage_logs_total{outcome="rejected"}')).toBe(2);
   expect(
     sample(text, 'llmring_graphql_operations_total{operation="mutation logUsage",outcome="success"}'),
   ).toBe(3);
   expect(
     sample(text, 'llmring_graphql_operations_total{operation="mutation logUsage",outcome="error"}'),
-  ).toBe(1);
+  ).toBe(2);
   expect(
     sample(text, 'llmring_graphql_operations_total{operation="query projects,usageStats",outcome="success"}'),
   ).toBe(1);
   expect(
     sample(text, 'llmring_graphql_operation_duration_seconds_count{operation="mutation logUsage"}'),
-  ).toBe(4);
+  ).toBe(5);
   expect(
     sample(text, 'llmring_http_requests_total{method="POST",route="/api/v1/log",status_code="200"}'),
   ).toBe(1);
-  // The rejected variables answer 400, as Apollo answers invalid variables.
+  // The rejected variables answer 400, as Apollo answers invalid variables; the service's
+  // refusal is an execution error in a 200 response.
   expect(sample(text, 'llmring_http_requests_total{method="POST",route="/graphql",status_code="200"}')).toBe(
-    4,
+    5,
   );
   expect(sample(text, 'llmring_http_requests_total{method="POST",route="/graphql",status_code="400"}')).toBe(
     1,

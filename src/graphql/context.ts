@@ -9,6 +9,7 @@ import type { Principal } from '../domain/principal';
 import { ADMIN, ANONYMOUS } from '../domain/principal';
 import type { ApiKey, Project, Receipt, UsageLog, UsageSummary } from '../domain/types';
 import type { Services } from '../services';
+import type { RequestInfo } from './logging';
 
 export interface Loaders {
   projectById: DataLoader<string, Project | null>;
@@ -29,6 +30,8 @@ export interface GraphQLContext {
    * milliseconds and cost a query per distinct instant).
    */
   now: Date;
+  /** The request's log and metrics record (see logging.ts), when served over HTTP. */
+  requestInfo?: RequestInfo;
 }
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -100,8 +103,15 @@ export async function buildContext(opts: {
   headers: Headers;
   services: Services;
   adminToken?: string;
+  requestInfo?: RequestInfo;
 }): Promise<GraphQLContext> {
   const now = new Date();
   const principal = await authenticate(opts.headers, opts.services, opts.adminToken);
-  return { principal, services: opts.services, loaders: createLoaders(opts.services), now };
+  return {
+    principal,
+    services: opts.services,
+    loaders: createLoaders(opts.services),
+    now,
+    requestInfo: opts.requestInfo,
+  };
 }

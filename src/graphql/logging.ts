@@ -1,12 +1,13 @@
 /**
  * What one HTTP request is about, for its log line and its metrics: the GraphQL operation it
- * ran and who called. The Fastify hooks in src/http/metrics.ts open a RequestInfo per request
- * (AsyncLocalStorage, so it follows the request through Apollo and the resolvers); this
- * Apollo plugin and the REST routes fill it in; the onResponse hook logs and counts it.
+ * ran and who called. Each request gets one RequestInfo (`requestInfoOf`); the GraphQL context
+ * carries it to this Apollo plugin, the REST routes fill it in from their request, and the
+ * onResponse hook in src/http/metrics.ts logs and counts it. It is passed explicitly rather
+ * than through AsyncLocalStorage, whose promise hooks cost every request about a fifth of its
+ * CPU time.
  *
  * Only names go in: the project's key (its public slug), never an API key or token.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { Kind, type GraphQLError, type OperationDefinitionNode } from 'graphql';
@@ -24,15 +25,25 @@ export interface RequestInfo {
   admin?: boolean;
   /** GraphQL error codes of the response, if any. */
   errorCodes?: string[];
-  /** Set once the usage service counted the outcome of a logged call in this request. */
+  /**
+   * Codes of the GraphQL errors raised before any resolver ran (unparsable, invalid, or
+   * variables of the wrong type): such a logUsage call never reached the usage service.
+   */
+  requestErrorCodes?: string[];
+  /** Set by a REST route once the usage service counted the outcome of its call. */
   usageCounted?: boolean;
 }
 
-export const requestInfoStorage = new AsyncLocalStorage<RequestInfo>();
+const infos = new WeakMap<object, RequestInfo>();
 
-/** The RequestInfo of the request being served, if any. */
-export function currentRequestInfo(): RequestInfo | undefined {
-  return requestInfoStorage.getStore();
+/** The RequestInfo of a request (the Fastify request object), created on first use. */
+export function requestInfoOf(request: object): RequestInfo {
+  let info = infos.get(request);
+  if (!info) {
+    info = {};
+    infos.set(request, info);
+  }
+  return info;
 }
 
 /** Records who called: the project's key or the admin flag, nothing secret. */
@@ -62,10 +73,12 @@ function errorCode(error: GraphQLError): string {
   return typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR';
 }
 
-export function loggingPlugin<T extends { principal: Principal }>(): ApolloServerPlugin<T> {
+export function loggingPlugin<
+  T extends { principal: Principal; requestInfo?: RequestInfo },
+>(): ApolloServerPlugin<T> {
   return {
     async requestDidStart({ contextValue }) {
-      const info = currentRequestInfo();
+      const info = contextValue.requestInfo;
       if (!info) return;
       noteCaller(info, contextValue.principal);
       return {
@@ -75,6 +88,7 @@ export function loggingPlugin<T extends { principal: Principal }>(): ApolloServe
         },
         async didEncounterErrors({ errors }) {
           info.errorCodes = errors.map(errorCode);
+          info.requestErrorCodes = errors.filter((e) => e.path === undefined).map(errorCode);
           if (!info.operation) info.operation = 'invalid';
         },
       };

@@ -9,10 +9,10 @@
  * The Fastify hooks here open a RequestInfo per request (src/graphql/logging.ts) that the
  * Apollo logging plugin and the REST routes fill in; on response it is logged and counted.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { currentRequestInfo, requestInfoStorage, type RequestInfo } from '../graphql/logging';
+import { requestInfoOf, type RequestInfo } from '../graphql/logging';
 import { ServiceError } from '../services/errors';
 import type { Services } from '../services';
 import type { UsageService } from '../services/usage';
@@ -20,18 +20,6 @@ import type { UsageService } from '../services/usage';
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Probes and scrapes are logged at debug level only: they would drown everything else. */
 const QUIET_ROUTES = new Set(['/health', '/ready', '/metrics']);
-
-const infos = new WeakMap<FastifyRequest, RequestInfo>();
-
-/** The RequestInfo of a request, created on first use. */
-function requestInfoOf(request: FastifyRequest): RequestInfo {
-  let info = infos.get(request);
-  if (!info) {
-    info = {};
-    infos.set(request, info);
-  }
-  return info;
-}
 
 interface ConnectionPool {
   max: number;
@@ -58,13 +46,8 @@ function countUsageOutcomes(usage: UsageService, count: (outcome: UsageOutcome, 
   if (instrumented.has(usage)) return;
   instrumented.add(usage);
   const failure = (err: unknown): UsageOutcome => (err instanceof ServiceError ? 'rejected' : 'failed');
-  const counted = () => {
-    const info = currentRequestInfo();
-    if (info) info.usageCounted = true;
-  };
   const record = usage.record.bind(usage);
   usage.record = async (caller, input) => {
-    counted();
     try {
       const result = await record(caller, input);
       count(result.replayed ? 'replayed' : 'stored', 1);
@@ -76,7 +59,6 @@ function countUsageOutcomes(usage: UsageService, count: (outcome: UsageOutcome, 
   };
   const recordBatch = usage.recordBatch.bind(usage);
   usage.recordBatch = async (caller, inputs) => {
-    counted();
     try {
       const results = await recordBatch(caller, inputs);
       const replayed = results.filter((r) => r.replayed).length;
@@ -95,9 +77,11 @@ function countUsageOutcomes(usage: UsageService, count: (outcome: UsageOutcome, 
  * (REST), or variables the schema rejects (GraphQL). Unauthenticated calls are not counted.
  */
 function rejectedBeforeService(route: string, status: number, info: RequestInfo): boolean {
-  if (route === '/api/v1/log') return status === 400;
+  if (route === '/api/v1/log') return status === 400 && !info.usageCounted;
   if (!info.operation?.startsWith('mutation ') || !info.operation.includes('logUsage')) return false;
-  return Boolean(info.errorCodes?.some((c) => c === 'BAD_USER_INPUT' || c === 'GRAPHQL_VALIDATION_FAILED'));
+  return Boolean(
+    info.requestErrorCodes?.some((c) => c === 'BAD_USER_INPUT' || c === 'GRAPHQL_VALIDATION_FAILED'),
+  );
 }
 
 export async function registerMetrics(app: FastifyInstance, deps: { services: Services }): Promise<void> {
@@ -193,10 +177,6 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
     reply.header('x-request-id', request.id);
     done();
   });
-  // After body parsing: the handler (and Apollo's plugins within it) runs inside the store.
-  app.addHook('preHandler', (request, _reply, done) => {
-    requestInfoStorage.run(requestInfoOf(request), done);
-  });
   app.addHook('onResponse', async (request, reply) => {
     const info = requestInfoOf(request);
     const route = request.routeOptions.url ?? 'unmatched';
@@ -204,7 +184,7 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
     const labels = { method: request.method, route, status_code: String(reply.statusCode) };
     httpRequests.inc(labels);
     httpDuration.observe(labels, seconds);
-    if (!info.usageCounted && rejectedBeforeService(route, reply.statusCode, info)) {
+    if (rejectedBeforeService(route, reply.statusCode, info)) {
       usageLogs.inc({ outcome: 'rejected' });
     }
     if (info.operation) {

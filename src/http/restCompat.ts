@@ -23,7 +23,7 @@ import type { Principal } from '../domain/principal';
 import type { UsageLog } from '../domain/types';
 import { parseIsoDate } from '../domain/dates';
 import { authenticate } from '../graphql/context';
-import { currentRequestInfo, noteCaller } from '../graphql/logging';
+import { noteCaller, requestInfoOf } from '../graphql/logging';
 import { toMoney } from '../db/normalize';
 import type { Services } from '../services';
 import { requireProjectCaller } from '../services/authz';
@@ -197,8 +197,7 @@ export async function registerRestCompat(
     if (principal.kind === 'anonymous') {
       throw unauthenticated('an API key is required: send it in the X-API-Key header');
     }
-    const info = currentRequestInfo();
-    if (info) noteCaller(info, principal);
+    noteCaller(requestInfoOf(request), principal);
     return principal;
   }
 
@@ -207,6 +206,7 @@ export async function registerRestCompat(
       const project = requireProjectCaller(await caller(request));
       const key = request.headers['idempotency-key'];
       const input = logInput(request.body, Array.isArray(key) ? key[0] : key);
+      requestInfoOf(request).usageCounted = true; // the service counts this call's outcome
       const { usageLog, receipt, replayed } = await services.usage.record(project, input);
       return {
         log_id: usageLog.id,

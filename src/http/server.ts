@@ -5,7 +5,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
@@ -13,7 +16,7 @@ import type { Services } from '../services';
 import { buildSchema } from '../graphql/schema';
 import { buildContext, type GraphQLContext } from '../graphql/context';
 import { formatError, httpStatusPlugin } from '../graphql/errors';
-import { loggingPlugin } from '../graphql/logging';
+import { loggingPlugin, requestInfoOf } from '../graphql/logging';
 import { operationLimits } from '../graphql/limits';
 import { migrationStatus } from '../db/migrations';
 import { registerRestCompat } from './restCompat';
@@ -86,7 +89,13 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   });
 
   const limits = operationLimits(config);
-  const plugins: ApolloServerPlugin<GraphQLContext>[] = [fastifyApolloDrainPlugin(app), httpStatusPlugin()];
+  const plugins: ApolloServerPlugin<GraphQLContext>[] = [
+    fastifyApolloDrainPlugin(app),
+    httpStatusPlugin(),
+    // No cache hints here (every answer depends on the caller); Apollo's default cache-control
+    // plugin would wrap every field resolver of every request for nothing.
+    ApolloServerPluginCacheControlDisabled(),
+  ];
   plugins.push(...(limits.plugins as ApolloServerPlugin<GraphQLContext>[]));
   plugins.push(loggingPlugin());
   plugins.push(
@@ -121,7 +130,12 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     method: ['GET', 'POST', 'OPTIONS'],
     handler: fastifyApolloHandler(apollo, {
       context: async (request) =>
-        buildContext({ headers: request.headers, services, adminToken: config.adminToken }),
+        buildContext({
+          headers: request.headers,
+          services,
+          adminToken: config.adminToken,
+          requestInfo: requestInfoOf(request),
+        }),
     }),
   });
 

@@ -53,11 +53,22 @@ const COST_SOURCES: ReadonlySet<string> = new Set<CostSource>(['client', 'regist
  * each byte modulo 32 is unbiased.
  */
 export function newReceiptId(): string {
-  const bytes = randomBytes(ID_LENGTH);
+  if (entropyAt + ID_LENGTH > entropy.length) {
+    entropy = randomBytes(ENTROPY_BYTES);
+    entropyAt = 0;
+  }
   let id = 'rcpt_';
-  for (const b of bytes) id += ID_ALPHABET[b & 31];
+  for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[entropy[entropyAt + i] & 31];
+  // Each byte is used once: zeroed so that no later id could repeat it.
+  entropy.fill(0, entropyAt, entropyAt + ID_LENGTH);
+  entropyAt += ID_LENGTH;
   return id;
 }
+
+/** CSPRNG bytes fetched in blocks (as crypto.randomUUID does), not one call per id. */
+const ENTROPY_BYTES = ID_LENGTH * 256;
+let entropy = Buffer.alloc(0);
+let entropyAt = 0;
 
 function tokenCount(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) {
