@@ -8,7 +8,13 @@
  * after the last rollup round) inside the whole hours. It is one statement, so the
  * watermark and the rollups it covers are read from the same snapshot: every log counts
  * exactly once. A time zone whose UTC offset is not a whole number of hours cannot be
- * bucketed from UTC hours exactly, so those queries read raw logs only.
+ * bucketed from UTC hours exactly, so those queries read raw logs only; for the same
+ * reason the raw logs of the fast path carry the start of their UTC hour as `t`, which
+ * buckets them exactly like rollup rows and lets a caller group by `t` first.
+ *
+ * Text columns are cast to text: the planner then estimates their width from the data
+ * instead of from varchar(255), which made it sort 23k rollup rows where hashing them is
+ * several times faster.
  */
 import type { Knex } from 'knex';
 import type { UsageQuery } from '../domain/types';
@@ -53,7 +59,8 @@ export function applyDimensions<T extends Knex.QueryBuilder>(qb: T, q: UsageQuer
 
 /**
  * Rows of `table` (raw logs or a rollup table) in [from, to) of `timeColumn`, as source
- * rows: a raw log counts one request, a rollup row its own count.
+ * rows: a raw log counts one request, a rollup row its own count. `hourly` gives raw logs
+ * the start of their UTC hour as `t`.
  */
 function sourceRows(
   db: Knex,
@@ -62,18 +69,21 @@ function sourceRows(
   timeColumn: 'occurred_at' | 'bucket_start',
   from: Date,
   to: Date,
+  hourly = false,
 ): Knex.QueryBuilder {
-  const requests = timeColumn === 'occurred_at' ? db.raw('1::bigint AS requests') : 's.requests';
+  const t = hourly
+    ? db.raw(`date_trunc('hour', s.occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS t`)
+    : `s.${timeColumn} as t`;
   const qb = db(`${table} as s`)
     .select(
       's.project_id',
-      `s.${timeColumn} as t`,
-      's.alias_name',
-      's.provider',
-      's.model',
-      's.origin',
-      's.profile',
-      requests,
+      t,
+      db.raw('s.alias_name::text AS alias_name'),
+      db.raw('s.provider::text AS provider'),
+      db.raw('s.model::text AS model'),
+      db.raw('s.origin::text AS origin'),
+      db.raw('s.profile::text AS profile'),
+      timeColumn === 'occurred_at' ? db.raw('1::bigint AS requests') : 's.requests',
       's.input_tokens',
       's.output_tokens',
       's.cached_input_tokens',
@@ -84,8 +94,8 @@ function sourceRows(
   return applyDimensions(qb, q, 's');
 }
 
-const rawLogs = (db: Knex, q: UsageQuery, from: Date, to: Date) =>
-  sourceRows(db, q, 'usage_logs', 'occurred_at', from, to);
+const rawLogs = (db: Knex, q: UsageQuery, from: Date, to: Date, hourly = false) =>
+  sourceRows(db, q, 'usage_logs', 'occurred_at', from, to, hourly);
 const rollups = (db: Knex, q: UsageQuery, table: string, from: Date, to: Date) =>
   sourceRows(db, q, table, 'bucket_start', from, to);
 
@@ -102,7 +112,13 @@ const before = (a: Date, b: Date) => a.getTime() < b.getTime();
  * Rollups where they answer exactly, raw logs for the rest (see the header): daily rollups
  * for whole UTC days (unless `days` is false: a caller bucketing by local time in a zone
  * other than UTC needs hours), hourly rollups for the other whole hours, raw logs for the
- * partial hours at the edges and for logs past the watermark.
+ * partial hours at the edges and for logs past the watermark (`t`: their UTC hour).
+ *
+ * `watermark`, when given, is a value the caller read from usage_rollup_state before: the
+ * watermark only moves forward, so logs past the current one are a subset of those past
+ * it. The statement filters on both: the given value lets the planner see that few logs
+ * lie past it (and use the tx index), the current one, read in the statement's own
+ * snapshot, keeps the answer exact without a transaction around the two reads.
  */
 export function fastSource(
   db: Knex,
@@ -122,17 +138,15 @@ export function fastSource(
   if (before(firstHour, firstDay)) parts.push(rollups(db, q, 'usage_rollups_hourly', firstHour, firstDay));
   if (before(lastDay, lastHour)) parts.push(rollups(db, q, 'usage_rollups_hourly', lastDay, lastHour));
   if (before(firstDay, lastDay) || before(firstHour, lastHour)) {
-    // The watermark must come from the snapshot the rollups are read in: given by a caller
-    // that read it in the same transaction, or read here in the same statement.
-    const past = opts.watermark
-      ? rawLogs(db, q, firstHour, lastHour).whereRaw('s.tx >= ?::xid8', [opts.watermark])
-      : rawLogs(db, q, firstHour, lastHour).whereRaw(
-          's.tx >= (SELECT w.watermark FROM usage_rollup_state w WHERE w.id = 1)',
-        );
+    // The watermark must come from the snapshot the rollups are read in: this statement's.
+    const past = rawLogs(db, q, firstHour, lastHour, true).whereRaw(
+      's.tx >= (SELECT w.watermark FROM usage_rollup_state w WHERE w.id = 1)',
+    );
+    if (opts.watermark) past.whereRaw('s.tx >= ?::xid8', [opts.watermark]);
     parts.push(past);
   }
-  if (before(q.start, firstHour)) parts.push(rawLogs(db, q, q.start, firstHour));
-  if (before(lastHour, q.end)) parts.push(rawLogs(db, q, lastHour, q.end));
+  if (before(q.start, firstHour)) parts.push(rawLogs(db, q, q.start, firstHour, true));
+  if (before(lastHour, q.end)) parts.push(rawLogs(db, q, lastHour, q.end, true));
   return db.unionAll(parts, true);
 }
 

@@ -4,7 +4,7 @@
  * values map onto domain values.
  */
 import type { Receipt, TimeBucket, UsageLog, UsageQuery } from '../domain/types';
-import type { UsageOverview } from '../services/stats';
+import type { UsageStatsParts, UsageStatsRequest } from '../services/stats';
 import type { CostSourceResolvers, TimeBucketResolvers, UsageDimensionResolvers } from './generated';
 
 /**
@@ -17,8 +17,13 @@ export interface UsageStatsParent {
   bucket: TimeBucket;
   /** IANA time-zone name the byPeriod buckets start in. */
   timeZone: string;
-  /** summary, byAlias, byModel and byOrigin, computed once (in one query) when first asked for. */
-  overview?: Promise<UsageOverview>;
+  /**
+   * summary, byAlias, byModel, byOrigin and byPeriod: the ones the request selects, computed
+   * together (in one query) when first asked for (see UsageStats in resolvers/types.ts).
+   */
+  parts?: Promise<UsageStatsParts>;
+  /** What `parts` computes: filled in by the resolvers that ask before it runs. */
+  want?: UsageStatsRequest;
 }
 
 /** One stored (or replayed) call with its receipt. */

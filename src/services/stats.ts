@@ -5,6 +5,12 @@
  * Aggregations read a usage source (src/db/usageSource.ts): hourly rollups plus the raw
  * logs they do not cover yet, or raw logs only (`rollups: false`, the reference the fast
  * path is tested against, and what zones with half-hour offsets need for byPeriod).
+ *
+ * What usageStats asks for together (summary, byPeriod, byAlias, byModel, byOrigin) is one
+ * statement (`parts`): it reads the source once, hashes it into the groups the parts are
+ * made of (alias name x model x origin; time x model), and every part is aggregated from
+ * those few hundred groups. Sums of sums and distinct values of groups are the same as
+ * over the rows, so the answer is exact.
  */
 import type { Knex } from 'knex';
 import { fastSource, hasWholeHourOffsets, isUtcAllYear, rawSource } from '../db/usageSource';
@@ -77,13 +83,42 @@ export interface UsageOverview {
   byOrigin: OriginUsage[];
 }
 
-/** Where a stats query runs, and the rollup watermark of that snapshot (null: raw logs only). */
+/** Which parts of usageStats to compute (`parts`). */
+export interface UsageStatsRequest {
+  overview?: boolean;
+  byPeriod?: { bucket: TimeBucket; timeZone: string };
+}
+
+export interface UsageStatsParts {
+  overview?: UsageOverview;
+  byPeriod?: PeriodUsage[];
+}
+
+/**
+ * Where a stats query runs, and a rollup watermark read before it (null: raw logs only);
+ * see fastSource for why the statement stays exact when the watermark has moved since.
+ */
 interface Read {
   db: Knex | Knex.Transaction;
   watermark: string | null;
 }
 
+/** Where byPeriod's rows come from: daily rollups for UTC days, hourly ones for other zones. */
+type PeriodSource = 'days' | 'hours' | 'raw';
+
 const BY_COST = 'sum(cost) DESC, sum(requests) DESC';
+
+/**
+ * date_trunc(field, timestamptz, zone) truncates in local time, but for HOUR it keeps the
+ * instant's own UTC offset: the hour repeated when clocks fall back stays two buckets,
+ * where truncating `occurred_at AT TIME ZONE zone` would merge them into one and label the
+ * first with the wrong instant. DAY and up start at local midnight either way, so zones
+ * that are UTC all year can use daily rollups, whole-hour zones hourly ones, others raw logs.
+ */
+function periodSource(q: UsageQuery, bucket: TimeBucket, timeZone: string): PeriodSource {
+  if (bucket !== 'hour' && isUtcAllYear(timeZone, q.start, q.end)) return 'days';
+  return hasWholeHourOffsets(timeZone, q.start, q.end) ? 'hours' : 'raw';
+}
 
 /** Throws BAD_USER_INPUT unless `timeZone` is an IANA zone name (e.g. 'Europe/Berlin') or UTC. */
 export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
@@ -116,19 +151,15 @@ export class StatsService {
   }
 
   /**
-   * Runs a query in one read-only snapshot with the rollup watermark it must use: read in
-   * the same snapshot, the watermark and the rollups agree, and passing it as a value (not
-   * a subquery) lets the planner see that few logs lie past it and use the tx index.
+   * Runs a query with a recent rollup watermark, which lets the planner see that few logs
+   * lie past it and use the tx index. The query itself bounds the raw logs by the watermark
+   * of its own snapshot (fastSource), so it needs no transaction: two round trips, not five.
    */
   private async read(build: (read: Read) => Knex.QueryBuilder): Promise<TotalsRow[]> {
-    if (this.deps.rollups === false) return build({ db: this.deps.db, watermark: null });
-    return this.deps.db.transaction(
-      async (trx) => {
-        const { rows } = await trx.raw('SELECT watermark::text AS w FROM usage_rollup_state WHERE id = 1');
-        return build({ db: trx, watermark: rows[0].w as string });
-      },
-      { isolationLevel: 'repeatable read', readOnly: true },
-    );
+    const { db } = this.deps;
+    if (this.deps.rollups === false) return build({ db, watermark: null });
+    const { rows } = await db.raw('SELECT watermark::text AS w FROM usage_rollup_state WHERE id = 1');
+    return build({ db, watermark: rows[0].w as string });
   }
 
   private cols(columns: string[]): Knex.Raw[] {
@@ -140,42 +171,154 @@ export class StatsService {
     return summary(row);
   }
 
-  /**
-   * summary, byAlias, byModel and byOrigin at once, from ONE pass over the usage source
-   * (GROUPING SETS): what usageStats asks for together. Each part equals its own method's.
-   */
+  /** summary, byAlias, byModel and byOrigin at once (one statement, see `parts`). */
   async overview(q: UsageQuery): Promise<UsageOverview> {
-    const { db } = this.deps;
-    const rows = await this.read((r) =>
-      this.base(r, q)
-        .select(
-          db.raw('GROUPING(alias_name) AS g_alias'),
-          db.raw('GROUPING(provider, model) AS g_model'),
-          db.raw('GROUPING(origin) AS g_origin'),
-          'alias_name',
-          'provider',
-          'model',
-          'origin',
-          ...this.cols(SUMMARY_COLUMNS),
-          db.raw('array_agg(DISTINCT model ORDER BY model) AS models'),
-        )
-        .groupByRaw('GROUPING SETS ((), (alias_name), (provider, model), (origin))')
-        .orderByRaw(`1, 2, 3, ${BY_COST}, alias_name NULLS LAST, provider, model, origin NULLS LAST`),
-    );
-    const result: UsageOverview = { summary: summary({}), byAlias: [], byModel: [], byOrigin: [] };
+    return (await this.parts(q, { overview: true })).overview!;
+  }
+
+  /**
+   * The parts of usageStats asked for, in one statement (see the header): per source, a
+   * hash aggregation into (alias_name, provider, model, origin) and (time, model) groups,
+   * then the overview's GROUPING SETS and the periods over those groups. byPeriod shares
+   * the overview's source when it can use daily rollups (UTC-like zones, DAY and up);
+   * otherwise each reads its own, still in the same statement and snapshot.
+   */
+  async parts(q: UsageQuery, want: UsageStatsRequest): Promise<UsageStatsParts> {
+    const period = want.byPeriod;
+    if (period) checkTimeZone(period.timeZone);
+    if (!want.overview && !period) return {};
+    const from = period ? periodSource(q, period.bucket, period.timeZone) : 'days';
+    const rows = await this.read((r) => {
+      const { db } = r;
+      // The time key of the (time, model) groups: rollup sources give whole UTC hours (or
+      // days), few distinct values, bucketed after grouping; raw logs are bucketed first.
+      const timeKey = (source: PeriodSource) =>
+        source === 'raw' || r.watermark === null
+          ? db.raw('date_trunc(?::text, t, ?::text)', [period!.bucket, period!.timeZone])
+          : db.raw('t');
+      // Columns a grouping set leaves out read NULL; GROUPING(time_key) tells the sets apart.
+      const grouped = (source: PeriodSource, overview: boolean, byTime: boolean) => {
+        const sets = [
+          ...(overview ? ['(alias_name, provider, model, origin)'] : []),
+          ...(byTime ? ['(time_key, model)'] : []),
+        ];
+        return db
+          .from(
+            db
+              .from(this.base(r, q, source).as('u0'))
+              .select('*', db.raw('? AS time_key', [byTime ? timeKey(source) : db.raw('NULL::timestamptz')]))
+              .as('u'),
+          )
+          .select(
+            db.raw(overview && byTime ? 'GROUPING(time_key) AS g_time' : `${overview ? 1 : 0} AS g_time`),
+            byTime ? 'time_key' : db.raw('NULL::timestamptz AS time_key'),
+            ...['alias_name', 'provider', 'origin'].map((c) => (overview ? c : db.raw(`NULL::text AS ${c}`))),
+            'model',
+            ...this.cols(TOTALS),
+          )
+          .groupByRaw(`GROUPING SETS (${sets.join(', ')})`);
+      };
+      const shared = !period || !want.overview || from === 'days' || r.watermark === null;
+      const groups = shared
+        ? grouped(from, Boolean(want.overview), Boolean(period))
+        : db.unionAll([grouped('days', true, false), grouped(from, false, true)], true);
+      const parts: Knex.QueryBuilder[] = [];
+      if (want.overview) {
+        parts.push(
+          db
+            .from('g')
+            .select(
+              db.raw('0 AS part'),
+              db.raw('NULL::timestamptz AS period_start'),
+              db.raw('GROUPING(alias_name) AS g_alias'),
+              db.raw('GROUPING(provider, model) AS g_model'),
+              db.raw('GROUPING(origin) AS g_origin'),
+              'alias_name',
+              'provider',
+              'model',
+              'origin',
+              ...this.cols(SUMMARY_COLUMNS),
+              db.raw('array_agg(DISTINCT model ORDER BY model) AS models'),
+              db.raw('NULL AS top_model'),
+            )
+            .where('g_time', 1)
+            .groupByRaw('GROUPING SETS ((), (alias_name), (provider, model), (origin))'),
+        );
+      }
+      if (period) {
+        const periods = db
+          .from('g')
+          .select(
+            db.raw('date_trunc(?::text, time_key, ?::text) AS period_start', [
+              period.bucket,
+              period.timeZone,
+            ]),
+            'model',
+            ...this.cols(TOTALS),
+          )
+          .where('g_time', 0)
+          .groupByRaw('1, 2')
+          .as('p');
+        parts.push(
+          db
+            .from(periods)
+            .select(
+              db.raw('1 AS part'),
+              'period_start',
+              db.raw('NULL::int AS g_alias'),
+              db.raw('NULL::int AS g_model'),
+              db.raw('NULL::int AS g_origin'),
+              db.raw('NULL AS alias_name'),
+              db.raw('NULL AS provider'),
+              db.raw('NULL AS model'),
+              db.raw('NULL AS origin'),
+              ...this.cols(TOTALS),
+              db.raw('NULL::bigint AS unique_models'),
+              db.raw('NULL::bigint AS unique_aliases'),
+              db.raw('NULL::bigint AS unique_origins'),
+              db.raw('NULL::text[] AS models'),
+              db.raw('(array_agg(model ORDER BY cost DESC, requests DESC, model))[1] AS top_model'),
+            )
+            .groupBy('period_start'),
+        );
+      }
+      return db
+        .with('g', groups)
+        .select('*')
+        .from(db.unionAll(parts, true).as('x'))
+        .orderByRaw(
+          'part, period_start, g_alias, g_model, g_origin, cost DESC, requests DESC, alias_name NULLS LAST, provider, model, origin NULLS LAST',
+        );
+    });
+    const result: UsageStatsParts = {};
+    if (want.overview) result.overview = { summary: summary({}), byAlias: [], byModel: [], byOrigin: [] };
+    if (period) result.byPeriod = [];
     for (const row of rows) {
+      if (toInt(row.part) === 1) {
+        result.byPeriod!.push({
+          ...totals(row),
+          periodStart: toDate(row.period_start),
+          topModel: (row.top_model as string | null) ?? null,
+        });
+        continue;
+      }
+      const overview = result.overview!;
       if (toInt(row.g_alias) === 0) {
-        result.byAlias.push({
+        overview.byAlias.push({
           ...totals(row),
           aliasName: row.alias_name as string | null,
           models: row.models as string[],
         });
       } else if (toInt(row.g_model) === 0) {
-        result.byModel.push({ ...totals(row), provider: row.provider as string, model: row.model as string });
+        overview.byModel.push({
+          ...totals(row),
+          provider: row.provider as string,
+          model: row.model as string,
+        });
       } else if (toInt(row.g_origin) === 0) {
-        result.byOrigin.push({ ...totals(row), origin: row.origin as string | null });
+        overview.byOrigin.push({ ...totals(row), origin: row.origin as string | null });
       } else {
-        result.summary = summary(row);
+        overview.summary = summary(row);
       }
     }
     return result;
@@ -196,44 +339,7 @@ export class StatsService {
 
   /** Buckets start at local midnight (or hour, Monday, 1st) in `timeZone`; oldest first; empty buckets omitted. */
   async byPeriod(q: UsageQuery, bucket: TimeBucket, timeZone: string): Promise<PeriodUsage[]> {
-    checkTimeZone(timeZone);
-    const db = this.deps.db;
-    // date_trunc(field, timestamptz, zone) truncates in local time, but for HOUR it keeps the
-    // instant's own UTC offset: the hour repeated when clocks fall back stays two buckets,
-    // where truncating `occurred_at AT TIME ZONE zone` would merge them into one and label
-    // the first with the wrong instant. DAY and up start at local midnight either way.
-    const from =
-      bucket !== 'hour' && isUtcAllYear(timeZone, q.start, q.end)
-        ? 'days'
-        : hasWholeHourOffsets(timeZone, q.start, q.end)
-          ? 'hours'
-          : 'raw';
-    const rows = await this.read((r) =>
-      r.db
-        .from(
-          this.base(r, q, from)
-            .select(db.raw('date_trunc(?::text, t, ?::text) AS period_start', [bucket, timeZone]), 'model')
-            .select(this.cols(TOTALS))
-            .groupByRaw('1, 2')
-            .as('g'),
-        )
-        .select(
-          'period_start',
-          db.raw('sum(requests) AS requests'),
-          db.raw('sum(input_tokens) AS input_tokens'),
-          db.raw('sum(output_tokens) AS output_tokens'),
-          db.raw('sum(cached_input_tokens) AS cached_input_tokens'),
-          db.raw('sum(cost) AS cost'),
-          db.raw('(array_agg(model ORDER BY cost DESC, requests DESC, model))[1] AS top_model'),
-        )
-        .groupBy('period_start')
-        .orderBy('period_start'),
-    );
-    return rows.map((r: TotalsRow) => ({
-      ...totals(r),
-      periodStart: toDate(r.period_start),
-      topModel: (r.top_model as string | null) ?? null,
-    }));
+    return (await this.parts(q, { byPeriod: { bucket, timeZone } })).byPeriod!;
   }
 
   /** Calls logged without an alias form one group whose aliasName is null. */

@@ -6,6 +6,7 @@ import type { Resolvers } from '../generated';
 import type { Receipt, UsageTotals } from '../../domain/types';
 import type { Services } from '../../services';
 import type { UsageStatsParent } from '../mappers';
+import type { UsageStatsParts, UsageStatsRequest } from '../../services/stats';
 import { badInput } from '../../services/errors';
 import { requireReadable } from '../../services/authz';
 
@@ -22,10 +23,33 @@ function doc<T>(receipt: Receipt, ...path: string[]): T | undefined {
   return value as T | undefined;
 }
 
-/** The parts of usageStats that one query answers together, computed once per usageStats field. */
-function overview(parent: UsageStatsParent, services: Services) {
-  parent.overview ??= services.stats.overview(parent.query);
-  return parent.overview;
+/**
+ * The parts of usageStats that one query answers together, computed once per usageStats
+ * field. GraphQL calls the resolvers of sibling fields one after another before any of their
+ * promises settles, so waiting one tick collects every part the request selects; the
+ * query then runs once for all of them.
+ */
+function part<K extends 'overview' | 'byPeriod'>(
+  parent: UsageStatsParent,
+  services: Services,
+  key: K,
+): Promise<NonNullable<UsageStatsParts[K]>> {
+  if (!parent.parts) {
+    const want: UsageStatsRequest = {};
+    parent.want = want;
+    parent.parts = new Promise<void>((resolve) => process.nextTick(resolve)).then(() =>
+      services.stats.parts(parent.query, want),
+    );
+  }
+  const want: UsageStatsRequest =
+    key === 'overview'
+      ? { overview: true }
+      : { byPeriod: { bucket: parent.bucket, timeZone: parent.timeZone } };
+  Object.assign(parent.want!, want);
+  // A part asked for after the query started (not something GraphQL does) gets its own.
+  return parent.parts.then(
+    async (parts) => parts[key] ?? (await services.stats.parts(parent.query, want))[key]!,
+  );
 }
 
 export const typeResolvers: Resolvers = {
@@ -84,12 +108,11 @@ export const typeResolvers: Resolvers = {
   },
 
   UsageStats: {
-    summary: async (parent, _args, { services }) => (await overview(parent, services)).summary,
-    byPeriod: ({ query, bucket, timeZone }, _args, { services }) =>
-      services.stats.byPeriod(query, bucket, timeZone),
-    byAlias: async (parent, _args, { services }) => (await overview(parent, services)).byAlias,
-    byModel: async (parent, _args, { services }) => (await overview(parent, services)).byModel,
-    byOrigin: async (parent, _args, { services }) => (await overview(parent, services)).byOrigin,
+    summary: async (parent, _args, { services }) => (await part(parent, services, 'overview')).summary,
+    byPeriod: (parent, _args, { services }) => part(parent, services, 'byPeriod'),
+    byAlias: async (parent, _args, { services }) => (await part(parent, services, 'overview')).byAlias,
+    byModel: async (parent, _args, { services }) => (await part(parent, services, 'overview')).byModel,
+    byOrigin: async (parent, _args, { services }) => (await part(parent, services, 'overview')).byOrigin,
     breakdown: ({ query }, { by, limit }, { services }) => services.stats.breakdown(query, by, limit ?? 100),
   },
 
