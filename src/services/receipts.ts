@@ -19,9 +19,9 @@ export class ReceiptService {
    * The signed receipt row of a log that is about to be stored (the caller inserts it in the
    * same statement or transaction as the log).
    */
-  sign(project: Project, log: UsageLog): ReceiptRow {
+  async sign(project: Project, log: UsageLog): Promise<ReceiptRow> {
     const { keyring } = this.deps;
-    const document = keyring.sign(
+    const document = await keyring.signAsync(
       buildReceiptDocument({
         receiptId: newReceiptId(),
         issuedAt: log.receivedAt,

@@ -259,7 +259,8 @@ export class UsageService {
     const { db, receipts } = this.deps;
     const results: Array<LogUsageResult | undefined> = new Array(items.length);
     const firstIndexByKey = new Map<string, number>();
-    const fresh: Array<{ index: number; row: UsageLogRow; log: UsageLog; receipt: ReceiptRow }> = [];
+    const signing: Array<Promise<{ index: number; row: UsageLogRow; log: UsageLog; receipt: ReceiptRow }>> =
+      [];
     const receivedAt = new Date();
 
     items.forEach((item, index) => {
@@ -276,8 +277,9 @@ export class UsageService {
         created_at: receivedAt,
       };
       const log = toUsageLog(row);
-      fresh.push({ index, row, log, receipt: receipts.sign(caller.project, log) });
+      signing.push(receipts.sign(caller.project, log).then((receipt) => ({ index, row, log, receipt })));
     });
+    const fresh = await Promise.all(signing);
 
     if (fresh.length) {
       const inserted = await this.commits.submit(fresh);
