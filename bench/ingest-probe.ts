@@ -109,7 +109,7 @@ async function main() {
         })
         .join(' '),
     );
-    client.close();
+    await client.close();
   } finally {
     await cleanup.run();
   }

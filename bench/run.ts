@@ -544,7 +544,7 @@ async function main(): Promise<void> {
           );
         } finally {
           liteRss.stop();
-          liteClient.close();
+          await liteClient.close();
         }
       } finally {
         res.serverLog.push({ server: 'PGlite', lines: lite.logged() });
