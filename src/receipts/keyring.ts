@@ -208,13 +208,6 @@ function withoutSignature(document: object): Record<string, unknown> {
   return Object.fromEntries(Object.entries(document).filter(([k]) => k !== 'signature'));
 }
 
-function withSignature(unsigned: Record<string, unknown>, signature: Buffer): ReceiptDocument {
-  return {
-    ...(unsigned as unknown as UnsignedReceiptDocument),
-    signature: SIGNATURE_PREFIX + signature.toString('base64url'),
-  };
-}
-
 function invalid(keyId: string | null, reason: string): ReceiptVerification {
   return { valid: false, keyId, reason };
 }
@@ -314,29 +307,13 @@ export class ReceiptKeyring {
 
   /** Signs with the active key. The document must name the active key in key_id. */
   sign(doc: UnsignedReceiptDocument): ReceiptDocument {
-    const unsigned = this.unsignedForActiveKey(doc);
-    return withSignature(unsigned, signBytes(null, signedBytes(unsigned), this.privateKey));
-  }
-
-  /**
-   * As sign, with the Ed25519 signature computed on libuv's thread pool: the request thread
-   * only canonicalises, so the receipts of a batch are signed in parallel with its other work.
-   */
-  signAsync(doc: UnsignedReceiptDocument): Promise<ReceiptDocument> {
-    const unsigned = this.unsignedForActiveKey(doc);
-    const bytes = signedBytes(unsigned);
-    return new Promise((resolve, reject) => {
-      signBytes(null, bytes, this.privateKey, (err, signature) =>
-        err ? reject(err) : resolve(withSignature(unsigned, signature)),
-      );
-    });
-  }
-
-  private unsignedForActiveKey(doc: UnsignedReceiptDocument): Record<string, unknown> {
     if (doc.key_id !== this.activeKeyId) {
       throw new Error(`receipt key_id ${doc.key_id} is not the active signing key ${this.activeKeyId}`);
     }
-    return withoutSignature(doc);
+    const unsigned = withoutSignature(doc);
+    const signature =
+      SIGNATURE_PREFIX + signBytes(null, signedBytes(unsigned), this.privateKey).toString('base64url');
+    return { ...(unsigned as unknown as UnsignedReceiptDocument), signature };
   }
 
   /**

@@ -19,9 +19,9 @@ export class ReceiptService {
    * The signed receipt row of a log that is about to be stored (the caller inserts it in the
    * same statement or transaction as the log).
    */
-  async sign(project: Project, log: UsageLog): Promise<ReceiptRow> {
+  sign(project: Project, log: UsageLog): ReceiptRow {
     const { keyring } = this.deps;
-    const document = await keyring.signAsync(
+    const document = keyring.sign(
       buildReceiptDocument({
         receiptId: newReceiptId(),
         issuedAt: log.receivedAt,

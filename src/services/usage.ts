@@ -259,8 +259,7 @@ export class UsageService {
     const { db, receipts } = this.deps;
     const results: Array<LogUsageResult | undefined> = new Array(items.length);
     const firstIndexByKey = new Map<string, number>();
-    const signing: Array<Promise<{ index: number; row: UsageLogRow; log: UsageLog; receipt: ReceiptRow }>> =
-      [];
+    const fresh: Array<{ index: number; row: UsageLogRow; log: UsageLog; receipt: ReceiptRow }> = [];
     const receivedAt = new Date();
 
     items.forEach((item, index) => {
@@ -277,9 +276,8 @@ export class UsageService {
         created_at: receivedAt,
       };
       const log = toUsageLog(row);
-      signing.push(receipts.sign(caller.project, log).then((receipt) => ({ index, row, log, receipt })));
+      fresh.push({ index, row, log, receipt: receipts.sign(caller.project, log) });
     });
-    const fresh = await Promise.all(signing);
 
     if (fresh.length) {
       const inserted = await this.commits.submit(fresh);
