@@ -150,7 +150,23 @@ async function checkpoint(db: Client): Promise<void> {
   await db.query('CHECKPOINT').catch(() => undefined); // needs superuser; only evens out the phases
 }
 
-function environment(pgVersion: string): string[] {
+/** Share of CPU time idle over the next `ms`, all cores (os.cpus() counters). */
+async function cpuIdle(ms: number): Promise<number> {
+  const sample = () =>
+    os.cpus().reduce(
+      (acc, c) => {
+        const t = c.times;
+        return { idle: acc.idle + t.idle, total: acc.total + t.idle + t.user + t.nice + t.sys + t.irq };
+      },
+      { idle: 0, total: 0 },
+    );
+  const a = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = sample();
+  return b.total > a.total ? (b.idle - a.idle) / (b.total - a.total) : 1;
+}
+
+function environment(pgVersion: string, idle: number): string[] {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
@@ -163,11 +179,11 @@ function environment(pgVersion: string): string[] {
     // not a git checkout
   }
   const cpus = os.cpus();
-  const load = os.loadavg()[0];
+  const busy = idle < 0.85;
   return [
     `Machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}`,
     `Node ${process.version}; PostgreSQL ${pgVersion} on the same machine (loopback); server commit ${commit}`,
-    `Load average (1 min) when the bench started: ${load.toFixed(2)}${load > cpus.length * 0.5 ? ` (**other processes were busy: every figure is worse than on an idle machine**)` : ''}`,
+    `CPU idle in the 3 s before the bench started: ${(idle * 100).toFixed(0)}%${busy ? ' (**other processes were busy: every figure is worse than on an idle machine**)' : ''}`,
   ];
 }
 
@@ -233,6 +249,7 @@ async function main(): Promise<void> {
     progress(`FAILED ${msg}`);
   };
 
+  const idleBefore = await cpuIdle(3_000); // before anything of the bench's own runs
   const dbName = benchDatabaseName();
   const dbUrl = databaseUrl(dbName); // throws before anything exists unless Postgres is on loopback
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmring-bench-'));
@@ -269,7 +286,7 @@ async function main(): Promise<void> {
     const db = await connect(dbUrl, 'llmring-bench');
     cleanup.add('close bench connection', () => endQuietly(db));
     const pgVersion = await serverVersion(db);
-    res.environment = environment(pgVersion);
+    res.environment = environment(pgVersion, idleBefore);
 
     // ---- The server on Postgres ------------------------------------------------------------
     progress('starting the server on Postgres (node --import tsx src/main.ts)');
