@@ -97,6 +97,7 @@ test('metrics count requests by route and operation, usage outcomes, the pool an
   ).toBe(1);
   expect(sample(text, 'llmring_db_pool_max_connections')).toBe(server.app.config.database.poolMax);
   expect(sample(text, 'llmring_db_pool_pending_acquires')).toBe(0);
+  expect(sample(text, 'llmring_ingest_calls_pending')).toBe(0); // every call above has been answered
   expect(sample(text, 'llmring_db_pool_used_connections')).toBeGreaterThanOrEqual(0);
   expect(text).toMatch(/^process_cpu_user_seconds_total /m);
   expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);

@@ -160,6 +160,14 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
   poolGauge('llmring_db_pool_pending_creates', 'Connections being opened', (p) => p.numPendingCreates());
 
   new Gauge({
+    name: 'llmring_ingest_calls_pending',
+    help: 'Calls to log usage waiting for their INSERT to commit (queued for a statement, or in one)',
+    registers,
+    collect() {
+      this.set(services.usage.callsPending);
+    },
+  });
+  new Gauge({
     name: 'llmring_rollup_lag_seconds',
     help: 'Age of the oldest stored log not yet folded into the hourly rollups (0 when caught up)',
     registers,

@@ -40,20 +40,24 @@ export class GroupCommit<Item, Result> {
   private queue: Array<Unit<Item, Result>> = [];
   private inFlight = 0;
   private scheduled = false;
+  private unsettled = 0;
 
   constructor(private readonly options: GroupCommitOptions<Item, Result>) {}
 
   /** Stores `items` as one unit; resolves with the result of the statement that carried them. */
   submit(items: Item[]): Promise<Result> {
+    this.unsettled++;
     return new Promise<Result>((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
       this.schedule();
+    }).finally(() => {
+      this.unsettled--;
     });
   }
 
-  /** Units waiting for a statement slot (for metrics and tests). */
-  get waiting(): number {
-    return this.queue.length;
+  /** Units submitted and not yet stored or failed: waiting for a slot or in a statement. */
+  get pending(): number {
+    return this.unsettled;
   }
 
   private schedule(): void {

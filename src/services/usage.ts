@@ -131,6 +131,11 @@ export class UsageService {
     });
   }
 
+  /** Calls (logUsage, or logUsageBatch) waiting for their INSERT to commit. */
+  get callsPending(): number {
+    return this.commits.pending;
+  }
+
   /** One statement: inserts the logs and their receipts; returns the ids of the logs inserted. */
   private async insert(pairs: StoredPair[]): Promise<Set<string>> {
     const { rows } = await this.deps.db.raw(INSERT_LOGS_AND_RECEIPTS, [

@@ -60,6 +60,13 @@ const lockWaiters = () =>
     return Number(rows[0].n);
   });
 
+/** The server's count of logging calls waiting for their INSERT to commit (/metrics). */
+async function callsPending(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('llmring_ingest_calls_pending '));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -106,7 +113,8 @@ suite('SIGTERM', () => {
     // Warm up: the tables exist and the key is cached.
     expect((await logOnce(server.baseUrl, secret, 'warm-up')).outcome).toBe('success');
 
-    // A transaction holding a lock keeps five logUsage requests waiting inside the server.
+    // A transaction holding a lock keeps five logUsage requests waiting inside the server:
+    // their INSERTs (group commit: one or two statements carry them) wait for the lock.
     const lock = new Client({ connectionString: db.url });
     await lock.connect();
     await lock.query('BEGIN');
@@ -114,7 +122,10 @@ suite('SIGTERM', () => {
     const inFlight = Array.from({ length: 5 }, (_, i) =>
       logOnce(server.baseUrl, secret, `in-flight-${i}`, 30_000),
     );
-    await until('five requests blocked in the database', async () => (await lockWaiters()) === 5);
+    await until(
+      'five requests waiting inside the server, their INSERTs blocked in the database',
+      async () => (await callsPending(server.baseUrl)) === 5 && (await lockWaiters()) >= 1,
+    );
 
     const signalledAt = Date.now();
     server.signal('SIGTERM');
