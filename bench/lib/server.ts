@@ -27,9 +27,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Node flags the server runs with, as `npm start` and the Docker image give them. */
-const SERVER_NODE_FLAGS = ['--max-semi-space-size=32'];
-
 /** Settings the server reads (src/config.ts) that must come from the bench only, never the caller's shell. */
 const SERVER_ENV = /^(DATABASE_|LLMRING_|PORT$|HOST$|LOG_LEVEL$|NODE_OPTIONS$)/;
 
@@ -92,7 +89,7 @@ export class ServerProcess {
     Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, opts.env);
     const child = spawn(
       process.execPath,
-      [...SERVER_NODE_FLAGS, ...(opts.nodeArgs ?? []), '--import', 'tsx', path.join('src', 'main.ts')],
+      [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join('src', 'main.ts')],
       {
         cwd: REPO_ROOT,
         env,
