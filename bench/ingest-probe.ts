@@ -12,7 +12,7 @@ import { Cleanup } from './lib/cleanup';
 import { GraphQLClient } from './lib/http';
 import { closedLoop } from './lib/load';
 import { benchDatabaseName, connect, createDatabase, databaseUrl, dropDatabase } from './lib/pg';
-import { ServerProcess } from './lib/server';
+import { RssSampler, ServerProcess } from './lib/server';
 import { logInput, rng } from './lib/workload';
 
 const { values } = parseArgs({
@@ -76,6 +76,7 @@ async function main() {
     const admin = await connect(databaseUrl(name));
     await admin.query('CHECKPOINT');
     await admin.end();
+    const rss = new RssSampler(server.pid, 100).start();
     const lat: Array<[number, number]> = [];
     const t0 = performance.now();
     const timed = async () => {
@@ -89,6 +90,7 @@ async function main() {
       send: timed,
       serverPid: server.pid,
     });
+    rss.stop();
     const per = batch > 0 ? batch : 1;
     console.log(
       `clients ${res.concurrency}: ${(res.perSecond * per).toFixed(0)} logs/s (${res.perSecond.toFixed(0)} req/s), p50 ${res.p50.toFixed(1)} ms, p99 ${res.p99.toFixed(1)} ms, server CPU ${res.serverCpuMs?.toFixed(3)} ms/req, errors ${res.errors} ${res.firstError ?? ''}`,
@@ -96,6 +98,7 @@ async function main() {
     const sorted = lat.map((l) => l[1]).sort((a, b) => a - b);
     const q = (p: number) =>
       sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(1);
+    console.log(`server RSS peak ${rss.peakMb.toFixed(0)} MB`);
     console.log(`p50 ${q(50)} p90 ${q(90)} p95 ${q(95)} p99 ${q(99)} p99.9 ${q(99.9)} max ${q(100)}`);
     // Per 500 ms window: the slowest latency started in it, to tell stalls from a wide spread.
     const windows = new Map<number, number[]>();
