@@ -99,11 +99,11 @@ export interface UsageStatsParts {
  * see fastSource for why the statement stays exact when the watermark has moved since.
  */
 interface Read {
-  db: Knex | Knex.Transaction;
+  db: Knex;
   watermark: string | null;
 }
 
-/** Where byPeriod's rows come from: daily rollups for UTC days, hourly ones for other zones. */
+/** Where rows come from: daily rollups for UTC days, hourly ones for other zones, or raw logs. */
 type PeriodSource = 'days' | 'hours' | 'raw';
 
 const BY_COST = 'sum(cost) DESC, sum(requests) DESC';
@@ -141,7 +141,7 @@ export class StatsService {
    * The rows to aggregate: rollups where they answer exactly, raw logs otherwise.
    * `from: 'hours'` keeps daily rollups out (local days that are not UTC days).
    */
-  private base(read: Read, q: UsageQuery, from: 'days' | 'hours' | 'raw' = 'days'): Knex.QueryBuilder {
+  private base(read: Read, q: UsageQuery, from: PeriodSource = 'days'): Knex.QueryBuilder {
     const { db, watermark } = read;
     const source =
       watermark !== null && from !== 'raw'
