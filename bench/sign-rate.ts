@@ -9,6 +9,7 @@ import pino from 'pino';
 import { createDb } from '../src/db/connection';
 import { buildReceiptDocument, newReceiptId, newSigningKeyMaterial, ReceiptKeyring } from '../src/receipts';
 import type { ReceiptDocument } from '../src/receipts';
+import { ED25519_SIGNER } from '../src/receipts/ed25519';
 
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? 20000);
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
     if (valid !== count) throw new Error(`only ${valid} of ${count} receipts verified`);
 
     const rate = (n: number, s: number) => Math.round(n / s).toLocaleString('en-US');
-    console.log(`node ${process.version}, ${count} receipts`);
+    console.log(`node ${process.version}, ${count} receipts, signed by ${ED25519_SIGNER}`);
     console.log(
       `signatures/second (build document + canonicalize + Ed25519 sign): ${rate(count, signSeconds)}`,
     );

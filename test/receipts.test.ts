@@ -24,6 +24,7 @@ import {
   type ReceiptDocument,
   type ReceiptKeySettings,
 } from '../src/receipts';
+import { ED25519_SIGNER, ed25519Signer } from '../src/receipts/ed25519';
 import { createMigratedDatabase, type TestDatabase } from './helpers/db';
 
 interface CapturedLogger {
@@ -138,6 +139,33 @@ describe('receipt documents', () => {
       /tokens.output/,
     );
     expect(() => sampleDocument('k', { issuedAt: new Date('nope') })).toThrow(/issuedAt/);
+  });
+});
+
+describe('the Ed25519 signer', () => {
+  test("libsodium signs here: sodium-native is a dependency and ships this platform's binary", () => {
+    expect(ED25519_SIGNER).toBe('libsodium');
+  });
+
+  test('libsodium and the node:crypto fallback give the signature node:crypto gives', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const viaLibsodium = ed25519Signer(privateKey);
+    const viaNode = ed25519Signer(privateKey, null);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => {
+        const message = Buffer.from(bytes);
+        const expected = sign(null, message, privateKey);
+        expect(viaLibsodium(message)).toStrictEqual(expected);
+        expect(viaNode(message)).toStrictEqual(expected);
+        expect(verify(null, message, publicKey, viaLibsodium(message))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('a key that is not Ed25519 is refused', () => {
+    const { privateKey } = generateKeyPairSync('x25519');
+    expect(() => ed25519Signer(privateKey)).toThrow(/not an Ed25519 private key/);
   });
 });
 

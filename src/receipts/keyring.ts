@@ -24,13 +24,13 @@ import {
   createPublicKey,
   generateKeyPairSync,
   randomBytes,
-  sign as signBytes,
   verify as verifyBytes,
   type KeyObject,
 } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Knex } from 'knex';
 import type { Logger } from '../logger';
+import { ed25519Signer } from './ed25519';
 import type { ReceiptDocument, UnsignedReceiptDocument } from './document';
 
 export interface ReceiptKeySettings {
@@ -221,13 +221,13 @@ export function newSigningKeyMaterial(): { privateKeySeed: string; publicKey: st
 
 export class ReceiptKeyring {
   readonly activeKeyId: string;
-  private readonly privateKey: KeyObject;
+  private readonly signBytes: (message: Buffer) => Buffer;
   private readonly keys: ReadonlyMap<string, VerificationKey>;
   private readonly published: ReceiptPublicKey[];
 
   private constructor(activeKeyId: string, privateKey: KeyObject, keys: VerificationKey[]) {
     this.activeKeyId = activeKeyId;
-    this.privateKey = privateKey;
+    this.signBytes = ed25519Signer(privateKey);
     const map = new Map<string, VerificationKey>();
     for (const key of keys) {
       const existing = map.get(key.keyId);
@@ -311,8 +311,7 @@ export class ReceiptKeyring {
       throw new Error(`receipt key_id ${doc.key_id} is not the active signing key ${this.activeKeyId}`);
     }
     const unsigned = withoutSignature(doc);
-    const signature =
-      SIGNATURE_PREFIX + signBytes(null, signedBytes(unsigned), this.privateKey).toString('base64url');
+    const signature = SIGNATURE_PREFIX + this.signBytes(signedBytes(unsigned)).toString('base64url');
     return { ...(unsigned as unknown as UnsignedReceiptDocument), signature };
   }
 
