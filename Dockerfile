@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# llmring-server runs its TypeScript sources through tsx, exactly as `npm start` and the
-# `llmring-server` command do, so there is no build step to get out of step with the code.
+# The image runs the compiled server (dist/, from `npm run compile`) with NODE_ENV=production,
+# the way the bench measures it: less memory and CPU than compiling TypeScript at start.
 #
 #   docker build -t llmring-server .
 #   docker run -p 4000:4000 -v llmring-data:/data llmring-server            # embedded database
@@ -12,13 +12,21 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# Stage 1: production dependencies only, exactly as package-lock.json pins them.
+# Stage 1: compile the TypeScript sources into dist/ (this needs the dev dependencies).
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run compile
+
+# Stage 2: production dependencies only, exactly as package-lock.json pins them.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Stage 2: the runtime image: sources and dependencies, no npm cache, an unprivileged user.
+# Stage 3: the runtime image: compiled code and dependencies, no npm cache, an unprivileged user.
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     LLMRING_ENV=production \
@@ -29,6 +37,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 # .dockerignore lets only what the server needs into the build context.
 COPY . .
+COPY --from=build /app/dist ./dist
 RUN ln -s /app/bin/llmring-server.js /usr/local/bin/llmring-server \
     && mkdir -p /data \
     && chown node:node /data

@@ -1,13 +1,15 @@
 /**
- * The real server as a child process: `node --import tsx src/main.ts`, spawned straight from
- * this node binary so the child's pid is the server's node process (no npx or tsx wrapper in
- * between), which is what the RSS sampler reads. Its output is kept: the first start prints the
- * 'default' project's API key once, and warnings or errors it logs are reported with the table.
+ * The real server as a child process, run as production runs it (docs/operations.md): compiled
+ * by `npm run compile`, then `node dist/src/main.js` with NODE_ENV=production, spawned straight
+ * from this node binary so that the child's pid is the server's node process, which is what the
+ * RSS sampler reads. Its output is kept: the first start prints the 'default' project's API key
+ * once, and warnings or errors it logs are reported with the table.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Cleanup } from './cleanup';
 import { getJson } from './http';
 import { errorMessage, progress, sleep } from './log';
@@ -28,7 +30,18 @@ export async function freePort(): Promise<number> {
 }
 
 /** Settings the server reads (src/config.ts) that must come from the bench only, never the caller's shell. */
-const SERVER_ENV = /^(DATABASE_|LLMRING_|PORT$|HOST$|LOG_LEVEL$|NODE_OPTIONS$)/;
+const SERVER_ENV = /^(DATABASE_|LLMRING_|PORT$|HOST$|LOG_LEVEL$|NODE_OPTIONS$|NODE_ENV$)/;
+
+let built: Promise<void> | undefined;
+
+/** Compiles the server into dist/ (once per bench process), as a production install does. */
+export function buildServer(): Promise<void> {
+  built ??= (async () => {
+    progress('compiling the server: npm run compile');
+    await promisify(execFile)('npm', ['run', '--silent', 'compile'], { cwd: REPO_ROOT });
+  })();
+  return built;
+}
 
 export interface ServerOptions {
   label: string;
@@ -83,19 +96,20 @@ export class ServerProcess {
   }
 
   static async start(opts: ServerOptions): Promise<ServerProcess> {
+    await buildServer();
     const port = await freePort();
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !SERVER_ENV.test(k)) env[k] = v;
-    Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, opts.env);
-    const child = spawn(
-      process.execPath,
-      [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join('src', 'main.ts')],
-      {
-        cwd: REPO_ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+    Object.assign(
+      env,
+      { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+      opts.env,
     );
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join('dist', 'src', 'main.js')], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     if (child.pid) opts.onSpawn?.(child.pid);
     const server = new ServerProcess(opts.label, child, port, opts.cleanup);
     await server.waitReady(opts.readyTimeoutMs ?? 90_000);

@@ -1,8 +1,9 @@
 /**
  * What the fault tests need: a database of their own on the Postgres server named by
- * TEST_DATABASE_URL, the real server as a child process (`node --import tsx src/main.ts`, so
- * that a signal reaches the server itself), a client that keeps logging calls and retries each
- * with its idempotency key until it succeeds, and the check that what the client was told
+ * TEST_DATABASE_URL; the real server as a child process, run as production runs it (`node
+ * dist/src/main.js` with NODE_ENV=production, compiled by `npm run test:faults`; node itself,
+ * so that a signal reaches the server); a client that keeps logging calls and retries each
+ * with its idempotency key until it succeeds; and the check that what the client was told
  * matches what the database holds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -86,13 +87,14 @@ export class ChildServer {
   }
 
   static async start(env: Record<string, string>, port: number): Promise<ChildServer> {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join('src', 'main.ts')], {
+    const child = spawn(process.execPath, [path.join('dist', 'src', 'main.js')], {
       cwd: REPO_ROOT,
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '',
         HOST: '127.0.0.1',
         PORT: String(port),
+        NODE_ENV: 'production',
         LLMRING_ENV: 'test',
         LLMRING_ADMIN_TOKEN: ADMIN_TOKEN,
         LOG_LEVEL: 'warn',
