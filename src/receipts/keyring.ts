@@ -310,7 +310,8 @@ export class ReceiptKeyring {
     if (doc.key_id !== this.activeKeyId) {
       throw new Error(`receipt key_id ${doc.key_id} is not the active signing key ${this.activeKeyId}`);
     }
-    const unsigned = withoutSignature(doc);
+    // A document built for signing has no signature member; copy only one that has.
+    const unsigned = 'signature' in doc ? withoutSignature(doc) : (doc as unknown as Record<string, unknown>);
     const signature = SIGNATURE_PREFIX + this.signBytes(signedBytes(unsigned)).toString('base64url');
     return { ...(unsigned as unknown as UnsignedReceiptDocument), signature };
   }

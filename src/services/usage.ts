@@ -113,6 +113,7 @@ const GROUP_COMMIT_MAX_ROWS = 1000;
 export class UsageService {
   /** Concurrent calls' logs share statements (see groupCommit.ts). */
   private readonly commits: GroupCommit<StoredPair, Set<string>>;
+  private readonly limits: typeof LIMITS;
 
   constructor(
     private readonly deps: {
@@ -124,6 +125,7 @@ export class UsageService {
       ingestStatements?: number;
     },
   ) {
+    this.limits = { ...LIMITS, ...deps.limits };
     this.commits = new GroupCommit({
       run: (pairs) => this.insert(pairs),
       maxInFlight: deps.ingestStatements ?? 1,
@@ -143,10 +145,6 @@ export class UsageService {
       JSON.stringify(pairs.map((p) => p.receipt)),
     ]);
     return new Set((rows as Array<{ id: string }>).map((r) => r.id));
-  }
-
-  private get limits(): typeof LIMITS {
-    return { ...LIMITS, ...this.deps.limits };
   }
 
   async record(caller: Caller, input: LogUsageInput): Promise<LogUsageResult> {
