@@ -446,7 +446,7 @@ async function main(): Promise<void> {
             apiKeyId: created.createApiKey.apiKey.id,
             rows,
             from: w.start,
-            to: new Date(),
+            to: new Date(Math.min(Date.now(), w.end.getTime() - 1)), // inside the window, even past midnight
             onProgress: (done) => {
               if (performance.now() - lastPrint > 5_000) {
                 lastPrint = performance.now();
@@ -498,12 +498,16 @@ async function main(): Promise<void> {
 
           const ms: number[] = [];
           const problems: string[] = [];
-          let before = last.summary.requests;
+          // The new logs are stamped now, which is past the window's end once the run has
+          // crossed UTC midnight: this check reads a window that reaches past now.
+          const nextMidnight = Math.floor(Date.now() / dayMs) * dayMs + dayMs;
+          const toNow: Window = { ...w, end: new Date(Math.max(w.end.getTime(), nextMidnight)) };
+          let before = (await apiStats(statsClient, toNow)).summary.requests;
           for (let round = 0; round < S.freshRounds; round++) {
             const inputs = Array.from({ length: 1000 }, () => logInput(fresh));
             await statsClient.request(LOG_USAGE_BATCH, { inputs });
             const t = performance.now();
-            const after = await apiStats(statsClient, w);
+            const after = await apiStats(statsClient, toNow);
             ms.push(performance.now() - t);
             const counted = after.summary.requests - before;
             if (counted !== 1000) problems.push(`round ${round + 1} counted ${counted} of 1,000`);
