@@ -65,6 +65,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
         services.pricing.stop();
         await server.close();
         await services.rollups.stop();
+        await services.receipts.close();
         if (readDb !== db) await readDb.destroy();
         await db.destroy();
       },

@@ -11,6 +11,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import pino from 'pino';
@@ -24,7 +25,7 @@ import {
   type ReceiptDocument,
   type ReceiptKeySettings,
 } from '../src/receipts';
-import { ED25519_SIGNER, ed25519Signer } from '../src/receipts/ed25519';
+import { ED25519_SIGNER, Ed25519Signer, WORKER_MIN_MESSAGES } from '../src/receipts/ed25519';
 import { createMigratedDatabase, type TestDatabase } from './helpers/db';
 
 interface CapturedLogger {
@@ -143,29 +144,76 @@ describe('receipt documents', () => {
 });
 
 describe('the Ed25519 signer', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const viaLibsodium = new Ed25519Signer(privateKey);
+  const viaNode = new Ed25519Signer(privateKey, null);
+  afterAll(() => viaLibsodium.close());
+
   test("libsodium signs here: sodium-native is a dependency and ships this platform's binary", () => {
     expect(ED25519_SIGNER).toBe('libsodium');
   });
 
   test('libsodium and the node:crypto fallback give the signature node:crypto gives', () => {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const viaLibsodium = ed25519Signer(privateKey);
-    const viaNode = ed25519Signer(privateKey, null);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => {
         const message = Buffer.from(bytes);
         const expected = sign(null, message, privateKey);
-        expect(viaLibsodium(message)).toStrictEqual(expected);
-        expect(viaNode(message)).toStrictEqual(expected);
-        expect(verify(null, message, publicKey, viaLibsodium(message))).toBe(true);
+        expect(viaLibsodium.sign(message)).toStrictEqual(expected);
+        expect(viaNode.sign(message)).toStrictEqual(expected);
+        expect(verify(null, message, publicKey, viaLibsodium.sign(message))).toBe(true);
       }),
       { numRuns: 200 },
     );
   });
 
+  test('many messages at once, on the signing thread or not, get each its own signature, in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 3 * WORKER_MIN_MESSAGES }),
+        async (arrays) => {
+          const messages = arrays.map((a) => Buffer.from(a));
+          const expected = messages.map((m) => sign(null, m, privateKey));
+          expect(await viaLibsodium.signAll(messages)).toStrictEqual(expected);
+          expect(await viaNode.signAll(messages)).toStrictEqual(expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test('concurrent calls each get their own answers; a closed thread starts again when needed', async () => {
+    const batches = Array.from({ length: 5 }, (_, b) =>
+      Array.from({ length: WORKER_MIN_MESSAGES + b }, (_, i) => Buffer.from(`batch ${b} message ${i}`)),
+    );
+    const signed = await Promise.all(batches.map((batch) => viaLibsodium.signAll(batch)));
+    signed.forEach((signatures, b) =>
+      expect(signatures).toStrictEqual(batches[b].map((m) => sign(null, m, privateKey))),
+    );
+    await viaLibsodium.close();
+    expect(await viaLibsodium.signAll(batches[0])).toStrictEqual(signed[0]);
+  });
+
+  test('the signing thread keeps a process alive while it signs, and not once it is idle', () => {
+    // A process whose only pending work is a signAll: it must print the answer, then exit.
+    const script = [
+      `const { generateKeyPairSync } = require('node:crypto');`,
+      `const { Ed25519Signer } = require(${JSON.stringify(require.resolve('../src/receipts/ed25519'))});`,
+      `const signer = new Ed25519Signer(generateKeyPairSync('ed25519').privateKey);`,
+      `const messages = Array.from({ length: ${WORKER_MIN_MESSAGES * 4} }, (_, i) => Buffer.from('m' + i));`,
+      `signer.signAll(messages).then((s) => console.log(s.length + ' signed'));`,
+    ].join('\n');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(child.error).toBeUndefined(); // a timeout: the idle thread held the process
+    expect(child.stdout.trim()).toBe(`${WORKER_MIN_MESSAGES * 4} signed`);
+    expect(child.status).toBe(0);
+  });
+
   test('a key that is not Ed25519 is refused', () => {
-    const { privateKey } = generateKeyPairSync('x25519');
-    expect(() => ed25519Signer(privateKey)).toThrow(/not an Ed25519 private key/);
+    const { privateKey: x25519 } = generateKeyPairSync('x25519');
+    expect(() => new Ed25519Signer(x25519)).toThrow(/not an Ed25519 private key/);
   });
 });
 
@@ -189,6 +237,18 @@ describe('signing and verifying', () => {
 
   test('signing refuses a document that names another key', () => {
     expect(() => keyring.sign(sampleDocument('k-other'))).toThrow(/not the active signing key/);
+  });
+
+  test('signAll (on the signing thread for many) signs each document as sign does', async () => {
+    const documents = Array.from({ length: 2 * WORKER_MIN_MESSAGES }, (_, i) =>
+      sampleDocument(keyring.activeKeyId, { tokens: { input: i, output: 2 * i, cachedInput: 0 } }),
+    );
+    const all = await keyring.signAll(documents);
+    expect(all).toStrictEqual(documents.map((d) => keyring.sign(d)));
+    for (const doc of all)
+      expect(independentlyValid({ ...doc }, createPublicKey(main.privateKey))).toBe(true);
+    await expect(keyring.signAll([sampleDocument('k-other')])).rejects.toThrow(/not the active signing key/);
+    await keyring.close();
   });
 
   type Editable = Record<string, unknown> & {

@@ -30,7 +30,7 @@ import {
 import canonicalize from 'canonicalize';
 import type { Knex } from 'knex';
 import type { Logger } from '../logger';
-import { ed25519Signer } from './ed25519';
+import { Ed25519Signer } from './ed25519';
 import type { ReceiptDocument, UnsignedReceiptDocument } from './document';
 
 export interface ReceiptKeySettings {
@@ -221,13 +221,13 @@ export function newSigningKeyMaterial(): { privateKeySeed: string; publicKey: st
 
 export class ReceiptKeyring {
   readonly activeKeyId: string;
-  private readonly signBytes: (message: Buffer) => Buffer;
+  private readonly signer: Ed25519Signer;
   private readonly keys: ReadonlyMap<string, VerificationKey>;
   private readonly published: ReceiptPublicKey[];
 
   private constructor(activeKeyId: string, privateKey: KeyObject, keys: VerificationKey[]) {
     this.activeKeyId = activeKeyId;
-    this.signBytes = ed25519Signer(privateKey);
+    this.signer = new Ed25519Signer(privateKey);
     const map = new Map<string, VerificationKey>();
     for (const key of keys) {
       const existing = map.get(key.keyId);
@@ -307,13 +307,35 @@ export class ReceiptKeyring {
 
   /** Signs with the active key. The document must name the active key in key_id. */
   sign(doc: UnsignedReceiptDocument): ReceiptDocument {
+    const unsigned = this.signable(doc);
+    return this.signed(unsigned, this.signer.sign(signedBytes(unsigned)));
+  }
+
+  /** Signs many documents, off the event loop when there are enough of them (see ed25519.ts). */
+  async signAll(docs: UnsignedReceiptDocument[]): Promise<ReceiptDocument[]> {
+    const unsigned = docs.map((doc) => this.signable(doc));
+    const signatures = await this.signer.signAll(unsigned.map(signedBytes));
+    return unsigned.map((doc, i) => this.signed(doc, signatures[i]));
+  }
+
+  /** Stops the signing thread (the keyring still signs; a later signAll starts it again). */
+  close(): Promise<void> {
+    return this.signer.close();
+  }
+
+  private signable(doc: UnsignedReceiptDocument): Record<string, unknown> {
     if (doc.key_id !== this.activeKeyId) {
       throw new Error(`receipt key_id ${doc.key_id} is not the active signing key ${this.activeKeyId}`);
     }
     // A document built for signing has no signature member; copy only one that has.
-    const unsigned = 'signature' in doc ? withoutSignature(doc) : (doc as unknown as Record<string, unknown>);
-    const signature = SIGNATURE_PREFIX + this.signBytes(signedBytes(unsigned)).toString('base64url');
-    return { ...(unsigned as unknown as UnsignedReceiptDocument), signature };
+    return 'signature' in doc ? withoutSignature(doc) : (doc as unknown as Record<string, unknown>);
+  }
+
+  private signed(unsigned: Record<string, unknown>, signature: Buffer): ReceiptDocument {
+    return {
+      ...(unsigned as unknown as UnsignedReceiptDocument),
+      signature: SIGNATURE_PREFIX + signature.toString('base64url'),
+    };
   }
 
   /**

@@ -16,36 +16,44 @@ export class ReceiptService {
   constructor(private readonly deps: { db: Knex; keyring: ReceiptKeyring; maxPageSize?: number }) {}
 
   /**
-   * The signed receipt row of a log that is about to be stored (the caller inserts it in the
-   * same statement or transaction as the log).
+   * The signed receipt rows of logs that are about to be stored (the caller inserts them in the
+   * same statement or transaction as the logs), signed together: off the event loop when there
+   * are many (see receipts/ed25519.ts).
    */
-  sign(project: Project, log: UsageLog): ReceiptRow {
+  async signAll(logs: Array<{ project: Project; log: UsageLog }>): Promise<ReceiptRow[]> {
     const { keyring } = this.deps;
-    const document = keyring.sign(
-      buildReceiptDocument({
-        receiptId: newReceiptId(),
-        issuedAt: log.receivedAt,
-        projectKey: project.key,
-        usageLogId: log.id,
-        aliasName: log.aliasName,
-        provider: log.provider,
-        modelUsed: log.model,
-        tokens: { input: log.inputTokens, output: log.outputTokens, cachedInput: log.cachedInputTokens },
-        cost: { amount: log.cost, source: log.costSource },
-        keyId: keyring.activeKeyId,
-      }),
+    const documents = await keyring.signAll(
+      logs.map(({ project, log }) =>
+        buildReceiptDocument({
+          receiptId: newReceiptId(),
+          issuedAt: log.receivedAt,
+          projectKey: project.key,
+          usageLogId: log.id,
+          aliasName: log.aliasName,
+          provider: log.provider,
+          modelUsed: log.model,
+          tokens: { input: log.inputTokens, output: log.outputTokens, cachedInput: log.cachedInputTokens },
+          cost: { amount: log.cost, source: log.costSource },
+          keyId: keyring.activeKeyId,
+        }),
+      ),
     );
-    return {
+    return logs.map(({ project, log }, i) => ({
       id: randomUUID(),
-      receipt_id: document.receipt_id,
+      receipt_id: documents[i].receipt_id,
       project_id: project.id,
       usage_log_id: log.id,
       alias_name: log.aliasName,
-      document: document as unknown as Record<string, unknown>,
-      signature: document.signature,
-      key_id: document.key_id,
+      document: documents[i] as unknown as Record<string, unknown>,
+      signature: documents[i].signature,
+      key_id: documents[i].key_id,
       created_at: log.receivedAt,
-    };
+    }));
+  }
+
+  /** Stops the signing thread; call once the server takes no more calls. */
+  close(): Promise<void> {
+    return this.deps.keyring.close();
   }
 
   /** A receipt by its public id, if it belongs to a project the caller may read (null: all). */

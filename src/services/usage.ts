@@ -101,10 +101,13 @@ const INSERT_LOGS_AND_RECEIPTS = `
   )
   SELECT id FROM logs WHERE id IN (SELECT usage_log_id FROM receipts)`;
 
-/** A log and its receipt, as the INSERT statement takes them. */
-interface StoredPair {
+/** A log about to be stored; its receipt is signed with the others of its statement. */
+interface PendingLog {
+  project: Project;
   row: UsageLogRow;
-  receipt: ReceiptRow;
+  log: UsageLog;
+  /** Set by the statement that stores it. */
+  receipt?: ReceiptRow;
 }
 
 /** Rows one group-commit statement carries at most (one larger logUsageBatch still goes alone). */
@@ -112,7 +115,7 @@ const GROUP_COMMIT_MAX_ROWS = 1000;
 
 export class UsageService {
   /** Concurrent calls' logs share statements (see groupCommit.ts). */
-  private readonly commits: GroupCommit<StoredPair, Set<string>>;
+  private readonly commits: GroupCommit<PendingLog, Set<string>>;
   private readonly limits: typeof LIMITS;
 
   constructor(
@@ -127,7 +130,7 @@ export class UsageService {
   ) {
     this.limits = { ...LIMITS, ...deps.limits };
     this.commits = new GroupCommit({
-      run: (pairs) => this.insert(pairs),
+      run: (pending) => this.insert(pending),
       maxInFlight: deps.ingestStatements ?? 1,
       maxItems: GROUP_COMMIT_MAX_ROWS,
     });
@@ -138,11 +141,16 @@ export class UsageService {
     return this.commits.pending;
   }
 
-  /** One statement: inserts the logs and their receipts; returns the ids of the logs inserted. */
-  private async insert(pairs: StoredPair[]): Promise<Set<string>> {
+  /**
+   * Signs the receipts of these logs, then one statement inserts the logs and their receipts;
+   * returns the ids of the logs inserted.
+   */
+  private async insert(pending: PendingLog[]): Promise<Set<string>> {
+    const receipts = await this.deps.receipts.signAll(pending);
+    pending.forEach((p, i) => (p.receipt = receipts[i]));
     const { rows } = await this.deps.db.raw(INSERT_LOGS_AND_RECEIPTS, [
-      JSON.stringify(pairs.map((p) => p.row)),
-      JSON.stringify(pairs.map((p) => p.receipt)),
+      JSON.stringify(pending.map((p) => p.row)),
+      JSON.stringify(receipts),
     ]);
     return new Set((rows as Array<{ id: string }>).map((r) => r.id));
   }
@@ -259,10 +267,10 @@ export class UsageService {
    * actually inserted get their receipts inserted. Replays of earlier keys are then read back.
    */
   private async store(caller: Caller, items: NewUsage[]): Promise<LogUsageResult[]> {
-    const { db, receipts } = this.deps;
+    const { db } = this.deps;
     const results: Array<LogUsageResult | undefined> = new Array(items.length);
     const firstIndexByKey = new Map<string, number>();
-    const fresh: Array<{ index: number; row: UsageLogRow; log: UsageLog; receipt: ReceiptRow }> = [];
+    const fresh: Array<PendingLog & { index: number }> = [];
     const receivedAt = new Date();
 
     items.forEach((item, index) => {
@@ -278,15 +286,14 @@ export class UsageService {
         api_key_id: caller.apiKeyId,
         created_at: receivedAt,
       };
-      const log = toUsageLog(row);
-      fresh.push({ index, row, log, receipt: receipts.sign(caller.project, log) });
+      fresh.push({ index, project: caller.project, row, log: toUsageLog(row) });
     });
 
     if (fresh.length) {
       const inserted = await this.commits.submit(fresh);
       for (const f of fresh) {
         if (inserted.has(f.log.id)) {
-          results[f.index] = { usageLog: f.log, receipt: toReceipt(f.receipt), replayed: false };
+          results[f.index] = { usageLog: f.log, receipt: toReceipt(f.receipt!), replayed: false };
         }
       }
     }
