@@ -84,6 +84,8 @@ async function main() {
       await send();
       lat.push([t - t0, performance.now() - t]);
     };
+    const elu0 = performance.eventLoopUtilization();
+    const cpuClient0 = process.cpuUsage();
     const res = await closedLoop({
       concurrency: Number(values.clients),
       durationMs: Number(values.seconds) * 1000,
@@ -91,6 +93,11 @@ async function main() {
       serverPid: server.pid,
     });
     rss.stop();
+    const elu = performance.eventLoopUtilization(elu0);
+    const cpuClient = process.cpuUsage(cpuClient0);
+    console.log(
+      `load generator: event loop ${(elu.utilization * 100).toFixed(0)}% busy, CPU ${(((cpuClient.user + cpuClient.system) / 1e6 / Number(values.seconds)) * 100).toFixed(0)}% of a core`,
+    );
     const per = batch > 0 ? batch : 1;
     console.log(
       `clients ${res.concurrency}: ${(res.perSecond * per).toFixed(0)} logs/s (${res.perSecond.toFixed(0)} req/s), p50 ${res.p50.toFixed(1)} ms, p99 ${res.p99.toFixed(1)} ms, server CPU ${res.serverCpuMs?.toFixed(3)} ms/req, errors ${res.errors} ${res.firstError ?? ''}`,
