@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Config } from './config';
-import { createDb, databaseKind } from './db/connection';
+import { createDb, createEmbeddedDatabaseFiles, databaseKind } from './db/connection';
 import { migrationConfig } from './db/migrations';
 import type { Logger } from './logger';
 import { createServices, type Services } from './services';
@@ -41,6 +41,9 @@ export async function ensureFirstProject(
 }
 
 export async function createApp(config: Config, logger: Logger): Promise<App> {
+  if (await createEmbeddedDatabaseFiles(config.database)) {
+    logger.info({ dataDir: config.database.dataDir }, 'created the embedded database');
+  }
   const db = createDb(config.database);
   const readDb = config.database.readUrl
     ? createDb({ ...config.database, url: config.database.readUrl })
