@@ -14,7 +14,6 @@ import { Worker } from 'node:worker_threads';
 
 /** The part of sodium-native this module uses. */
 export interface Libsodium {
-  crypto_sign_BYTES: number;
   crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
 }
 

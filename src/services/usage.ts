@@ -106,8 +106,6 @@ interface PendingLog {
   project: Project;
   row: UsageLogRow;
   log: UsageLog;
-  /** Set by the statement that stores it. */
-  receipt?: ReceiptRow;
 }
 
 /** Rows one group-commit statement carries at most (one larger logUsageBatch still goes alone). */
@@ -115,7 +113,7 @@ const GROUP_COMMIT_MAX_ROWS = 1000;
 
 export class UsageService {
   /** Concurrent calls' logs share statements (see groupCommit.ts). */
-  private readonly commits: GroupCommit<PendingLog, Set<string>>;
+  private readonly commits: GroupCommit<PendingLog, Map<string, ReceiptRow>>;
   private readonly limits: typeof LIMITS;
 
   constructor(
@@ -143,16 +141,20 @@ export class UsageService {
 
   /**
    * Signs the receipts of these logs, then one statement inserts the logs and their receipts;
-   * returns the ids of the logs inserted.
+   * returns the receipts of the logs inserted, by log id.
    */
-  private async insert(pending: PendingLog[]): Promise<Set<string>> {
+  private async insert(pending: PendingLog[]): Promise<Map<string, ReceiptRow>> {
     const receipts = await this.deps.receipts.signAll(pending);
-    pending.forEach((p, i) => (p.receipt = receipts[i]));
     const { rows } = await this.deps.db.raw(INSERT_LOGS_AND_RECEIPTS, [
       JSON.stringify(pending.map((p) => p.row)),
       JSON.stringify(receipts),
     ]);
-    return new Set((rows as Array<{ id: string }>).map((r) => r.id));
+    const inserted = new Set((rows as Array<{ id: string }>).map((r) => r.id));
+    const byLog = new Map<string, ReceiptRow>();
+    pending.forEach(({ log }, i) => {
+      if (inserted.has(log.id)) byLog.set(log.id, receipts[i]);
+    });
+    return byLog;
   }
 
   async record(caller: Caller, input: LogUsageInput): Promise<LogUsageResult> {
@@ -292,9 +294,8 @@ export class UsageService {
     if (fresh.length) {
       const inserted = await this.commits.submit(fresh);
       for (const f of fresh) {
-        if (inserted.has(f.log.id)) {
-          results[f.index] = { usageLog: f.log, receipt: toReceipt(f.receipt!), replayed: false };
-        }
+        const receipt = inserted.get(f.log.id);
+        if (receipt) results[f.index] = { usageLog: f.log, receipt: toReceipt(receipt), replayed: false };
       }
     }
 
