@@ -27,7 +27,19 @@ export function toMoney(value: unknown): number {
 /** A numeric value as an exact decimal string with `scale` fractional digits. */
 export function toDecimalString(value: unknown, scale = 8): string {
   if (value === null || value === undefined) return new Decimal(0).toFixed(scale);
+  // Already in that form (numeric columns of that scale, and prices quoted at ingest).
+  if (typeof value === 'string' && canonicalDecimal(scale).test(value)) return value;
   return new Decimal(String(value)).toFixed(scale);
+}
+
+const canonicalPatterns = new Map<number, RegExp>();
+function canonicalDecimal(scale: number): RegExp {
+  let pattern = canonicalPatterns.get(scale);
+  if (!pattern) {
+    pattern = scale > 0 ? new RegExp(`^(0|[1-9][0-9]*)\\.[0-9]{${scale}}$`) : /^(0|[1-9][0-9]*)$/;
+    canonicalPatterns.set(scale, pattern);
+  }
+  return pattern;
 }
 
 /** A numeric value as an exact decimal string, or null. */
