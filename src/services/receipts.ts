@@ -2,9 +2,9 @@
  * Receipts: every stored call gets an Ed25519-signed document (RFC 8785 JCS bytes) in the
  * same transaction as its log. Anyone with the published public key can verify it offline.
  */
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ReceiptRow } from '../db/tables';
+import { newRowId } from '../db/ids';
 import { toReceipt } from '../db/rows';
 import { keysetPage, type Page } from '../db/cursor';
 import { applyUsageQuery } from '../db/usageFilter';
@@ -39,7 +39,7 @@ export class ReceiptService {
       ),
     );
     return logs.map(({ project, log }, i) => ({
-      id: randomUUID(),
+      id: newRowId(),
       receipt_id: documents[i].receipt_id,
       project_id: project.id,
       usage_log_id: log.id,

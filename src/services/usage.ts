@@ -3,9 +3,9 @@
  * its signed receipt in one transaction. Idempotency keys make retries safe: a key seen
  * before in the project returns the first result and stores nothing.
  */
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ReceiptRow, UsageLogRow } from '../db/tables';
+import { newRowId } from '../db/ids';
 import { toReceipt, toUsageLog } from '../db/rows';
 import { applyUsageQuery } from '../db/usageFilter';
 import { keysetPage, type Page } from '../db/cursor';
@@ -283,7 +283,7 @@ export class UsageService {
       }
       const row: UsageLogRow = {
         ...item,
-        id: randomUUID(),
+        id: newRowId(),
         project_id: caller.project.id,
         api_key_id: caller.apiKeyId,
         created_at: receivedAt,
