@@ -58,45 +58,73 @@ const EARLIEST = Date.UTC(2000, 0, 1);
 
 type NewUsage = Omit<UsageLogRow, 'id' | 'project_id' | 'api_key_id' | 'created_at'>;
 
-const LOG_COLUMNS = [
-  'id',
-  'project_id',
-  'api_key_id',
-  'alias_name',
-  'provider',
-  'model',
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'cost',
-  'cost_source',
-  'latency_ms',
-  'origin',
-  'id_at_origin',
-  'profile',
-  'metadata',
-  'occurred_at',
-  'created_at',
-  'idempotency_key',
-  'input_price_per_million',
-  'output_price_per_million',
-  'cached_input_price_per_million',
-  'registry_version',
-].join(', ');
-const RECEIPT_COLUMNS =
-  'id, receipt_id, project_id, usage_log_id, alias_name, document, signature, key_id, created_at';
+/** What a column's JSON text is cast to before it is stored. */
+type ColumnType = 'uuid' | 'text' | 'integer' | 'numeric' | 'jsonb' | 'timestamptz';
 
-/** Logs ($1) and their receipts ($2) as JSON arrays of rows; returns the ids of the logs inserted. */
+/**
+ * The usage_logs columns ingest writes, in the order of each log's JSON array (see
+ * INSERT_LOGS_AND_RECEIPTS), with the type its value is cast to. Strings are cast to text, not
+ * varchar(n): an explicit cast would cut a long value, where storing it in the column rejects it.
+ */
+const LOG_COLUMNS: ReadonlyArray<readonly [keyof UsageLogRow, ColumnType]> = [
+  ['id', 'uuid'],
+  ['project_id', 'uuid'],
+  ['api_key_id', 'uuid'],
+  ['alias_name', 'text'],
+  ['provider', 'text'],
+  ['model', 'text'],
+  ['input_tokens', 'integer'],
+  ['output_tokens', 'integer'],
+  ['cached_input_tokens', 'integer'],
+  ['cost', 'numeric'],
+  ['cost_source', 'text'],
+  ['latency_ms', 'integer'],
+  ['origin', 'text'],
+  ['id_at_origin', 'text'],
+  ['profile', 'text'],
+  ['metadata', 'jsonb'],
+  ['occurred_at', 'timestamptz'],
+  ['created_at', 'timestamptz'],
+  ['idempotency_key', 'text'],
+  ['input_price_per_million', 'numeric'],
+  ['output_price_per_million', 'numeric'],
+  ['cached_input_price_per_million', 'numeric'],
+  ['registry_version', 'text'],
+];
+
+/** The SQL expression of element `i` of a log's array `e`, as the column's type. */
+function element(i: number, type: ColumnType): string {
+  return type === 'jsonb' ? `e->${i}` : `(e->>${i})::${type}`;
+}
+const columnAt = (column: keyof UsageLogRow) => {
+  const i = LOG_COLUMNS.findIndex(([name]) => name === column);
+  return element(i, LOG_COLUMNS[i][1]);
+};
+/** After a log's columns, its array holds its receipt's row id and signed document. */
+const RECEIPT_ID_AT = LOG_COLUMNS.length;
+const RECEIPT_DOCUMENT_AT = LOG_COLUMNS.length + 1;
+
+/**
+ * Logs and their receipts in one statement, from one JSON parameter: an array holding, for
+ * each log, an array of its column values followed by its receipt's row id and document.
+ * Positional arrays rather than objects: no member names to write, send and parse. A receipt
+ * row repeats its log's id, project, alias name and time, and its document's receipt id,
+ * signature and key id; the statement takes those from there rather than have them sent twice.
+ * Logs whose idempotency key is stored already are skipped, and their receipts with them;
+ * returns the ids of the logs inserted.
+ */
 const INSERT_LOGS_AND_RECEIPTS = `
-  WITH logs AS (
-    INSERT INTO usage_logs (${LOG_COLUMNS})
-    SELECT ${LOG_COLUMNS} FROM jsonb_populate_recordset(NULL::usage_logs, ?::jsonb)
+  WITH input AS MATERIALIZED (SELECT e, e->${RECEIPT_DOCUMENT_AT} AS d FROM jsonb_array_elements(?::jsonb) e),
+  logs AS (
+    INSERT INTO usage_logs (${LOG_COLUMNS.map(([name]) => name).join(', ')})
+    SELECT ${LOG_COLUMNS.map(([, type], i) => element(i, type)).join(', ')} FROM input
     ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
   ), receipts AS (
-    INSERT INTO receipts (${RECEIPT_COLUMNS})
-    SELECT ${RECEIPT_COLUMNS} FROM jsonb_populate_recordset(NULL::receipts, ?::jsonb) r
-    WHERE r.usage_log_id IN (SELECT id FROM logs)
+    INSERT INTO receipts (id, receipt_id, project_id, usage_log_id, alias_name, document, signature, key_id, created_at)
+    SELECT ${element(RECEIPT_ID_AT, 'uuid')}, d->>'receipt_id', ${columnAt('project_id')}, ${columnAt('id')}, ${columnAt('alias_name')},
+      d, d->>'signature', d->>'key_id', ${columnAt('created_at')}
+    FROM input WHERE ${columnAt('id')} IN (SELECT id FROM logs)
     RETURNING usage_log_id
   )
   SELECT id FROM logs WHERE id IN (SELECT usage_log_id FROM receipts)`;
@@ -145,10 +173,12 @@ export class UsageService {
    */
   private async insert(pending: PendingLog[]): Promise<Map<string, ReceiptRow>> {
     const receipts = await this.deps.receipts.signAll(pending);
-    const { rows } = await this.deps.db.raw(INSERT_LOGS_AND_RECEIPTS, [
-      JSON.stringify(pending.map((p) => p.row)),
-      JSON.stringify(receipts),
+    const input = pending.map(({ row }, i) => [
+      ...LOG_COLUMNS.map(([name]) => row[name]),
+      receipts[i].id,
+      receipts[i].document,
     ]);
+    const { rows } = await this.deps.db.raw(INSERT_LOGS_AND_RECEIPTS, [JSON.stringify(input)]);
     const inserted = new Set((rows as Array<{ id: string }>).map((r) => r.id));
     const byLog = new Map<string, ReceiptRow>();
     pending.forEach(({ log }, i) => {
