@@ -1,7 +1,7 @@
 /**
  * A focused ingest probe for working on the ingest path: starts the server on a fresh
  * database, runs logUsage (or logUsageBatch) at the given concurrency and prints req/s,
- * p50, p99 and server CPU per request. Not part of the issue-5 table (bench/run.ts is).
+ * p50, p99, and server and Postgres CPU per request. Not part of the issue-5 table (bench/run.ts is).
  *
  *   npx tsx bench/ingest-probe.ts [--clients 64] [--seconds 10] [--batch 0] [--cpu-prof DIR]
  *     [--node-args='--flag ...']   (PROBE_X=v in the environment sets the server's X=v)
@@ -12,7 +12,7 @@ import { Cleanup } from './lib/cleanup';
 import { GraphQLClient } from './lib/http';
 import { closedLoop } from './lib/load';
 import { benchDatabaseName, connect, createDatabase, databaseUrl, dropDatabase } from './lib/pg';
-import { RssSampler, ServerProcess } from './lib/server';
+import { postmasterPid, RssSampler, ServerProcess } from './lib/server';
 import { logInput, rng } from './lib/workload';
 
 const { values } = parseArgs({
@@ -75,6 +75,7 @@ async function main() {
     await closedLoop({ concurrency: 16, durationMs: 2000, send });
     const admin = await connect(databaseUrl(name));
     await admin.query('CHECKPOINT');
+    const postmaster = await postmasterPid(admin);
     await admin.end();
     const rss = new RssSampler(server.pid, 100).start();
     const lat: Array<[number, number]> = [];
@@ -91,6 +92,7 @@ async function main() {
       durationMs: Number(values.seconds) * 1000,
       send: timed,
       serverPid: server.pid,
+      postmasterPid: postmaster,
     });
     rss.stop();
     const elu = performance.eventLoopUtilization(elu0);
@@ -100,7 +102,7 @@ async function main() {
     );
     const per = batch > 0 ? batch : 1;
     console.log(
-      `clients ${res.concurrency}: ${(res.perSecond * per).toFixed(0)} logs/s (${res.perSecond.toFixed(0)} req/s), p50 ${res.p50.toFixed(1)} ms, p99 ${res.p99.toFixed(1)} ms, server CPU ${res.serverCpuMs?.toFixed(3)} ms/req, errors ${res.errors} ${res.firstError ?? ''}`,
+      `clients ${res.concurrency}: ${(res.perSecond * per).toFixed(0)} logs/s (${res.perSecond.toFixed(0)} req/s), p50 ${res.p50.toFixed(1)} ms, p99 ${res.p99.toFixed(1)} ms, server CPU ${res.serverCpuMs?.toFixed(3)} ms/req, Postgres CPU ${res.postgresCpuMs?.toFixed(3)} ms/req, errors ${res.errors} ${res.firstError ?? ''}`,
     );
     const sorted = lat.map((l) => l[1]).sort((a, b) => a - b);
     const q = (p: number) =>

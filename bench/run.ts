@@ -46,7 +46,7 @@ import {
 } from './lib/pgbench';
 import { render, type Results, type ScaleResult } from './lib/report';
 import { waitForRollups } from './lib/rollup';
-import { readMemory, REPO_ROOT, RssSampler, ServerProcess } from './lib/server';
+import { postmasterPid, readMemory, REPO_ROOT, RssSampler, ServerProcess } from './lib/server';
 import { seedLogs } from './lib/seed';
 import { startJanitor } from './lib/janitor';
 import { apiStats, compareStats, rawStats, timeRuns, type StatsAnswer, type Window } from './lib/stats';
@@ -326,6 +326,7 @@ async function main(): Promise<void> {
     ).rows[0];
     if (!ingestIds) throw new Error('the ingest API key is not in api_keys (stored as a SHA-256 hex hash?)');
     autovacuum = (await db.query<{ s: string }>(`SELECT current_setting('autovacuum') AS s`)).rows[0].s;
+    const postmaster = await postmasterPid(db);
     syncCommit = (await db.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`)).rows[0]
       .s;
 
@@ -344,6 +345,7 @@ async function main(): Promise<void> {
           durationMs: S.ingestMs,
           send: ingestLoad(client, key, c),
           serverPid: server.pid,
+          postmasterPid: postmaster,
         });
         res.logUsage.push(r);
         progress(
@@ -359,6 +361,7 @@ async function main(): Promise<void> {
         durationMs: S.batchMs,
         send: batchLoad(client, key, 7, BATCH_SIZE),
         serverPid: server.pid,
+        postmasterPid: postmaster,
       });
       res.batch = { ...b, batchSize: BATCH_SIZE, logsPerSecond: b.perSecond * BATCH_SIZE };
       progress(
@@ -390,6 +393,7 @@ async function main(): Promise<void> {
           seconds: S.pgbenchSeconds,
           cleanup,
           onSpawn: track('pgbench'),
+          postmasterPid: postmaster,
         });
         res.raw.push(r);
         progress(`  ${Math.round(r.rowsPerSecond)} rows/s`);

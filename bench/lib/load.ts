@@ -3,7 +3,7 @@
  * as the previous one completes, for a fixed duration. Throughput is completions over the
  * time until the last in-flight request finished; latency is per request.
  */
-import { cpuSeconds } from './server';
+import { clusterCpuSeconds, cpuSeconds } from './server';
 import { percentile } from './stats-math';
 
 export interface LoadResult {
@@ -18,6 +18,8 @@ export interface LoadResult {
   p99: number;
   /** Server CPU time per completed request, when the caller measured it. */
   serverCpuMs?: number;
+  /** The Postgres cluster's CPU time per completed request, when the caller measured it. */
+  postgresCpuMs?: number;
 }
 
 export async function closedLoop(opts: {
@@ -27,11 +29,14 @@ export async function closedLoop(opts: {
   send: (worker: number) => Promise<void>;
   /** The server's pid: its CPU time over the run is reported per request. */
   serverPid?: number;
+  /** The postmaster's pid: the cluster's CPU time over the run is reported per request. */
+  postmasterPid?: number;
 }): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
   const cpu0 = opts.serverPid ? cpuSeconds(opts.serverPid) : NaN;
+  const pgCpu0 = opts.postmasterPid ? clusterCpuSeconds(opts.postmasterPid) : NaN;
   const start = performance.now();
   const end = start + opts.durationMs;
   const worker = async (w: number) => {
@@ -50,6 +55,9 @@ export async function closedLoop(opts: {
   await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
   const seconds = (performance.now() - start) / 1000;
   const cpu = opts.serverPid ? cpuSeconds(opts.serverPid) - cpu0 : NaN;
+  const pgCpu = opts.postmasterPid ? clusterCpuSeconds(opts.postmasterPid) - pgCpu0 : NaN;
+  const perRequestMs = (seconds: number) =>
+    Number.isFinite(seconds) && latencies.length ? (seconds * 1000) / latencies.length : undefined;
   return {
     concurrency: opts.concurrency,
     seconds,
@@ -59,6 +67,7 @@ export async function closedLoop(opts: {
     perSecond: latencies.length / seconds,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    serverCpuMs: Number.isFinite(cpu) && latencies.length ? (cpu * 1000) / latencies.length : undefined,
+    serverCpuMs: perRequestMs(cpu),
+    postgresCpuMs: perRequestMs(pgCpu),
   };
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Client } from 'pg';
 import type { Cleanup } from './cleanup';
 import { adminUrl } from './pg';
+import { clusterCpuSeconds } from './server';
 import { ALIASES, MODELS, ORIGINS, PROFILES, sqlNumArray, sqlTextArray } from './workload';
 
 export const RAW_TABLE = 'bench_raw_usage_logs';
@@ -49,6 +50,8 @@ export interface PgbenchResult {
   rowsPerSecond: number;
   latencyAvgMs: number;
   failed: number;
+  /** The Postgres cluster's CPU time per row inserted, when the caller gave the postmaster's pid. */
+  postgresCpuMs?: number;
 }
 
 export async function runPgbench(opts: {
@@ -58,6 +61,7 @@ export async function runPgbench(opts: {
   seconds: number;
   cleanup: Cleanup;
   onSpawn?: (pid: number) => void;
+  postmasterPid?: number;
 }): Promise<PgbenchResult> {
   const url = adminUrl();
   const args = [
@@ -84,6 +88,7 @@ export async function runPgbench(opts: {
     ...process.env,
     PGPASSWORD: decodeURIComponent(url.password) || process.env.PGPASSWORD || '',
   };
+  const pgCpu0 = opts.postmasterPid ? clusterCpuSeconds(opts.postmasterPid) : NaN;
   const child = spawn(process.env.PGBENCH ?? 'pgbench', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid) opts.onSpawn?.(child.pid);
   const unregister = opts.cleanup.add('stop pgbench', () => {
@@ -97,13 +102,16 @@ export async function runPgbench(opts: {
     child.on('close', resolve);
   });
   unregister();
+  const pgCpu = opts.postmasterPid ? clusterCpuSeconds(opts.postmasterPid) - pgCpu0 : NaN;
   const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
   if (code !== 0 || !tps) throw new Error(`pgbench failed (exit ${code}):\n${out.slice(-2000)}`);
+  const rows = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? NaN);
   return {
     clients: opts.clients,
     rowsPerSecond: Number(tps[1]),
     latencyAvgMs: Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? NaN),
     failed: Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0),
+    postgresCpuMs: Number.isFinite(pgCpu) && rows > 0 ? (pgCpu * 1000) / rows : undefined,
   };
 }
 

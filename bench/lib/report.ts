@@ -45,8 +45,21 @@ const pct = (r: number) => (Number.isFinite(r) ? `${(r * 100).toFixed(0)}%` : 'n
 
 function loadCell(r: LoadResult, unit = 'req/s'): string {
   const errors = r.errors ? ` · **${fmtInt(r.errors)} errors** (${r.firstError ?? ''})` : '';
-  const cpu = r.serverCpuMs !== undefined ? ` · server CPU ${fmtMs(r.serverCpuMs)}/req` : '';
-  return `${fmtInt(r.perSecond)} ${unit} · p50 ${fmtMs(r.p50)} · p99 ${fmtMs(r.p99)}${cpu}${errors}`;
+  return `${fmtInt(r.perSecond)} ${unit} · p50 ${fmtMs(r.p50)} · p99 ${fmtMs(r.p99)}${cpuCells(r, 1, 'req')}${errors}`;
+}
+
+/** CPU time per request (or per log of a batch: per = its size) of the server and of Postgres. */
+function cpuCells(r: LoadResult, per: number, unit: string): string {
+  const cell = (who: string, ms: number | undefined) =>
+    ms !== undefined ? ` · ${who} CPU ${fmtMicros(ms / per)}/${unit}` : '';
+  return cell('server', r.serverCpuMs) + cell('Postgres', r.postgresCpuMs);
+}
+
+const fmtMicros = (ms: number) => `${fmtInt(ms * 1000)} µs`;
+
+function rawCell(raw: PgbenchResult, what: string): string {
+  const cpu = raw.postgresCpuMs !== undefined ? ` · Postgres CPU ${fmtMicros(raw.postgresCpuMs)}/row` : '';
+  return `${fmtInt(raw.rowsPerSecond)} rows/s (${what}pgbench -c ${raw.clients})${cpu}`;
 }
 
 function timingCell(t: Timing | undefined, what: string): string {
@@ -72,7 +85,7 @@ export function render(res: Results): string {
     row(
       `logUsage, ${l.concurrency} client${l.concurrency > 1 ? 's' : ''}`,
       loadCell(l),
-      raw ? `${fmtInt(raw.rowsPerSecond)} rows/s (pgbench -c ${raw.clients})` : 'not measured',
+      raw ? rawCell(raw, '') : 'not measured',
       raw ? `${fmtRatio(ratio)} (${pct(ratio)})` : 'n/a',
       isTarget ? '≥ 25% of raw, p99 < 50 ms' : '',
       isTarget ? met(ok) : '',
@@ -83,10 +96,8 @@ export function render(res: Results): string {
     const ratio = bestRaw ? b.logsPerSecond / bestRaw.rowsPerSecond : NaN;
     row(
       `logUsageBatch of ${b.batchSize}, ${b.concurrency} clients`,
-      `${fmtInt(b.logsPerSecond)} logs/s · p50 ${fmtMs(b.p50)} · p99 ${fmtMs(b.p99)} per batch${b.serverCpuMs !== undefined ? ` · server CPU ${fmtMs(b.serverCpuMs / b.batchSize)}/log` : ''}${b.errors ? ` · **${b.errors} errors** (${b.firstError ?? ''})` : ''}`,
-      bestRaw
-        ? `${fmtInt(bestRaw.rowsPerSecond)} rows/s (best single-row, pgbench -c ${bestRaw.clients})`
-        : 'not measured',
+      `${fmtInt(b.logsPerSecond)} logs/s · p50 ${fmtMs(b.p50)} · p99 ${fmtMs(b.p99)} per batch${cpuCells(b, b.batchSize, 'log')}${b.errors ? ` · **${b.errors} errors** (${b.firstError ?? ''})` : ''}`,
+      bestRaw ? rawCell(bestRaw, 'best single-row, ') : 'not measured',
       fmtRatio(ratio),
       '≥ 1.5x raw single-row',
       met(bestRaw ? ratio >= 1.5 && b.errors === 0 : undefined),

@@ -246,6 +246,48 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU time (user + system) the whole Postgres cluster has used so far, in seconds: the
+ * postmaster, every live child (backends, WAL writer, checkpointer...) and every child that
+ * has exited and been reaped (the postmaster's cutime and cstime), so that the backends of a
+ * pgbench run still count once it has ended. NaN when /proc cannot be read.
+ */
+export function clusterCpuSeconds(postmasterPid: number): number {
+  try {
+    const fieldsOf = (pid: string | number) => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    };
+    const pm = fieldsOf(postmasterPid);
+    let ticks = Number(pm[11]) + Number(pm[12]) + Number(pm[13]) + Number(pm[14]);
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const f = fieldsOf(entry);
+        if (Number(f[1]) === postmasterPid) ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // exited meanwhile: counted in the postmaster's cutime once reaped
+      }
+    }
+    return ticks / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+/** The pid of the postmaster serving this connection (Postgres on this machine), or NaN. */
+export async function postmasterPid(db: {
+  query(sql: string): Promise<{ rows: Array<{ pid: number }> }>;
+}): Promise<number> {
+  const { pid } = (await db.query('SELECT pg_backend_pid() AS pid')).rows[0];
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** Samples a process's VmRSS every `intervalMs` while running. */
 export class RssSampler {
   private timer?: NodeJS.Timeout;
