@@ -10,7 +10,9 @@ describe('toDecimalString', () => {
     const digits = fc.stringMatching(/^[0-9]{1,12}$/);
     const decimal = fc
       .tuple(fc.boolean(), digits, fc.option(digits, { nil: undefined }))
-      .map(([negative, whole, fraction]) => `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`);
+      .map(
+        ([negative, whole, fraction]) => `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`,
+      );
     fc.assert(
       fc.property(decimal, fc.constantFrom(0, 2, 8, 10), (value, scale) => {
         expect(toDecimalString(value, scale)).toBe(reference(value, scale));
