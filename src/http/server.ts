@@ -3,6 +3,7 @@
  * and the receipt public keys. Nothing here decides anything; it wires requests to services.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import secureJson from 'secure-json-parse';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import {
@@ -41,6 +42,12 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** A JSON request body that cannot be read: 400, with a message saying why. */
+class BodyError extends Error {
+  readonly statusCode = 400;
+  readonly code = 'FST_ERR_CTP_INVALID_JSON_BODY';
+}
+
 export async function buildServer({ config, logger, services }: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -50,9 +57,38 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     requestIdHeader: 'x-request-id',
   });
 
-  // A body over the limit is the client's mistake: 413 with a message naming the limit.
+  // JSON bodies as Fastify reads them (a "__proto__" key, or "constructor" holding
+  // "prototype", anywhere in the body is refused), but with an error that says why.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body.length === 0) {
+      done(new BodyError('The request body is empty: send a JSON object with a "query"'), undefined);
+      return;
+    }
+    try {
+      done(null, secureJson.parse(body as string, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const poisoned = err instanceof SyntaxError && err.message.includes('forbidden prototype property');
+      done(
+        new BodyError(
+          poisoned
+            ? 'The request body has a "__proto__" key, or a "constructor" key holding "prototype", which this server refuses anywhere in a body (metadata included)'
+            : 'The request body is not valid JSON',
+        ),
+        undefined,
+      );
+    }
+  });
+
   const defaultErrorHandler = app.errorHandler;
   app.setErrorHandler((error, request, reply) => {
+    // A GraphQL client reads errors[], as Apollo answers any other request it cannot read.
+    if (error instanceof BodyError && request.routeOptions.url === '/graphql') {
+      return reply
+        .code(400)
+        .send({ errors: [{ message: error.message, extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    // A body over the limit is the client's mistake: 413 with a message naming the limit.
     if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({
         statusCode: 413,
