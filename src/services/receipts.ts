@@ -18,7 +18,9 @@ export class ReceiptService {
   /**
    * The signed receipt rows of logs that are about to be stored (the caller inserts them in the
    * same statement or transaction as the logs), signed together: off the event loop when there
-   * are many (see receipts/ed25519.ts).
+   * are many (see receipts/ed25519.ts). Apart from its own row id and document, a row repeats
+   * its log (id, project, alias name, time) and its document (receipt id, signature, key id):
+   * ingest stores it from those (services/usage.ts), and a test checks that both agree.
    */
   async signAll(logs: Array<{ project: Project; log: UsageLog }>): Promise<ReceiptRow[]> {
     const { keyring } = this.deps;

@@ -294,8 +294,8 @@ export class UsageService {
 
   /**
    * Stores logs and their receipts in ONE statement (atomic on its own, one round trip),
-   * shared with the calls that arrive meanwhile (group commit): the rows travel as two JSON
-   * parameters, the logs insert skips idempotency keys stored before, and only the logs
+   * shared with the calls that arrive meanwhile (group commit): the rows travel as one JSON
+   * parameter, the logs insert skips idempotency keys stored before, and only the logs
    * actually inserted get their receipts inserted. Replays of earlier keys are then read back.
    */
   private async store(caller: Caller, items: NewUsage[]): Promise<LogUsageResult[]> {

@@ -123,6 +123,20 @@ describe('what a recorded log holds', () => {
     expect(h.services.receipts.verify(receipt.document)).toMatchObject({ valid: true });
   });
 
+  it('returns the log and receipt stored, field for field (one call, and a batch signed off the event loop)', async () => {
+    const single = await h.services.usage.record(p.caller, usageInput({ aliasName: 'a ' }));
+    const batch = await h.services.usage.recordBatch(
+      p.caller,
+      Array.from({ length: 20 }, (_, i) =>
+        usageInput({ aliasName: i % 3 ? `alias-${i}` : null, cost: i % 2 ? 0.25 : null }),
+      ),
+    );
+    for (const { usageLog, receipt } of [single, ...batch]) {
+      expect(await h.services.usage.getById(usageLog.id)).toEqual(usageLog);
+      expect(await h.services.receipts.find(receipt.receiptId, null)).toEqual(receipt);
+    }
+  });
+
   it('defaults the profile, cached tokens, metadata and occurredAt', async () => {
     const before = Date.now();
     const { usageLog } = await h.services.usage.record(p.caller, {
