@@ -42,10 +42,28 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A JSON request body that cannot be read: 400, with a message saying why. */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where Apollo answers. */
+const GRAPHQL_PATH = '/graphql';
+
+/** A JSON request body that cannot be read: 400, with Fastify's code and a message saying why. */
 class BodyError extends Error {
   readonly statusCode = 400;
-  readonly code = 'FST_ERR_CTP_INVALID_JSON_BODY';
+
+  constructor(
+    readonly code: 'FST_ERR_CTP_EMPTY_JSON_BODY' | 'FST_ERR_CTP_INVALID_JSON_BODY',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export async function buildServer({ config, logger, services }: ServerOptions): Promise<FastifyInstance> {
@@ -62,15 +80,20 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body.length === 0) {
-      done(new BodyError('The request body is empty: send a JSON object with a "query"'), undefined);
+      done(
+        new BodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'The request body is empty: send a JSON object'),
+        undefined,
+      );
       return;
     }
     try {
       done(null, secureJson.parse(body as string, { protoAction: 'error', constructorAction: 'error' }));
-    } catch (err) {
-      const poisoned = err instanceof SyntaxError && err.message.includes('forbidden prototype property');
+    } catch {
+      // Valid JSON that the parser refused can only be the prototype-poisoning guard.
+      const poisoned = isJson(body as string);
       done(
         new BodyError(
+          'FST_ERR_CTP_INVALID_JSON_BODY',
           poisoned
             ? 'The request body has a "__proto__" key, or a "constructor" key holding "prototype", which this server refuses anywhere in a body (metadata included)'
             : 'The request body is not valid JSON',
@@ -83,7 +106,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   const defaultErrorHandler = app.errorHandler;
   app.setErrorHandler((error, request, reply) => {
     // A GraphQL client reads errors[], as Apollo answers any other request it cannot read.
-    if (error instanceof BodyError && request.routeOptions.url === '/graphql') {
+    if (error instanceof BodyError && request.routeOptions.url === GRAPHQL_PATH) {
       return reply
         .code(400)
         .send({ errors: [{ message: error.message, extensions: { code: 'BAD_REQUEST' } }] });
@@ -162,7 +185,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   await apollo.start();
 
   app.route({
-    url: '/graphql',
+    url: GRAPHQL_PATH,
     method: ['GET', 'POST', 'OPTIONS'],
     handler: fastifyApolloHandler(apollo, {
       context: async (request) =>
