@@ -102,7 +102,7 @@ async function main() {
     );
     const per = batch > 0 ? batch : 1;
     console.log(
-      `clients ${res.concurrency}: ${(res.perSecond * per).toFixed(0)} logs/s (${res.perSecond.toFixed(0)} req/s), p50 ${res.p50.toFixed(1)} ms, p99 ${res.p99.toFixed(1)} ms, server CPU ${res.serverCpuMs?.toFixed(3)} ms/req, Postgres CPU ${res.postgresCpuMs?.toFixed(3)} ms/req, errors ${res.errors} ${res.firstError ?? ''}`,
+      `clients ${res.concurrency}: ${(res.perSecond * per).toFixed(0)} logs/s (${res.perSecond.toFixed(0)} req/s), p50 ${res.p50.toFixed(1)} ms, p99 ${res.p99.toFixed(1)} ms, server CPU ${res.serverCpuMs?.toFixed(3) ?? 'n/a'} ms/req, Postgres CPU ${res.postgresCpuMs?.toFixed(3) ?? 'n/a'} ms/req, errors ${res.errors} ${res.firstError ?? ''}`,
     );
     const sorted = lat.map((l) => l[1]).sort((a, b) => a - b);
     const q = (p: number) =>

@@ -234,13 +234,22 @@ export function readMemory(pid: number): MemoryReading | undefined {
   }
 }
 
+/** A process's /proc/PID/stat: its command name, and the fields after it (parent pid at 1). */
+function procStat(pid: number | string): { comm: string; fields: string[] } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const close = stat.lastIndexOf(')');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
+}
+
+const USER_HZ = 100; // clock ticks per second on Linux
+/** utime + stime (fields 14 and 15 of stat), and with children, cutime + cstime (16, 17). */
+const ticksOf = (fields: string[], children = false) =>
+  Number(fields[11]) + Number(fields[12]) + (children ? Number(fields[13]) + Number(fields[14]) : 0);
+
 /** CPU time (user + system) a process has used so far, in seconds; NaN when unreadable. */
 export function cpuSeconds(pid: number): number {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+    return ticksOf(procStat(pid).fields) / USER_HZ;
   } catch {
     return NaN;
   }
@@ -250,39 +259,43 @@ export function cpuSeconds(pid: number): number {
  * CPU time (user + system) the whole Postgres cluster has used so far, in seconds: the
  * postmaster, every live child (backends, WAL writer, checkpointer...) and every child that
  * has exited and been reaped (the postmaster's cutime and cstime), so that the backends of a
- * pgbench run still count once it has ended. NaN when /proc cannot be read.
+ * pgbench run still count once it has ended. A child reaped while the children are read would
+ * be counted in neither, so the reading is taken again until the postmaster's own totals stay
+ * the same across it. NaN when /proc cannot be read.
  */
 export function clusterCpuSeconds(postmasterPid: number): number {
   try {
-    const fieldsOf = (pid: string | number) => {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    };
-    const pm = fieldsOf(postmasterPid);
-    let ticks = Number(pm[11]) + Number(pm[12]) + Number(pm[13]) + Number(pm[14]);
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const f = fieldsOf(entry);
-        if (Number(f[1]) === postmasterPid) ticks += Number(f[11]) + Number(f[12]);
-      } catch {
-        // exited meanwhile: counted in the postmaster's cutime once reaped
+    for (;;) {
+      const before = ticksOf(procStat(postmasterPid).fields, true);
+      let children = 0;
+      for (const entry of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const { fields } = procStat(entry);
+          if (Number(fields[1]) === postmasterPid) children += ticksOf(fields);
+        } catch {
+          // exited meanwhile: the postmaster's totals change once it is reaped
+        }
       }
+      if (ticksOf(procStat(postmasterPid).fields, true) === before) return (before + children) / USER_HZ;
     }
-    return ticks / 100; // USER_HZ is 100 on Linux
   } catch {
     return NaN;
   }
 }
 
-/** The pid of the postmaster serving this connection (Postgres on this machine), or NaN. */
+/**
+ * The pid of the postmaster serving this connection, or NaN unless both it and the backend
+ * are Postgres processes of this machine (a containerised or remote Postgres has its own pids).
+ */
 export async function postmasterPid(db: {
   query(sql: string): Promise<{ rows: Array<{ pid: number }> }>;
 }): Promise<number> {
   const { pid } = (await db.query('SELECT pg_backend_pid() AS pid')).rows[0];
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const backend = procStat(pid);
+    const parent = Number(backend.fields[1]);
+    return backend.comm === 'postgres' && procStat(parent).comm === 'postgres' ? parent : NaN;
   } catch {
     return NaN;
   }
