@@ -49,8 +49,19 @@ import { waitForRollups } from './lib/rollup';
 import { postmasterPid, readMemory, REPO_ROOT, RssSampler, ServerProcess } from './lib/server';
 import { seedLogs } from './lib/seed';
 import { startJanitor } from './lib/janitor';
-import { apiStats, compareStats, rawStats, timeRuns, type StatsAnswer, type Window } from './lib/stats';
-import { logInput, rng } from './lib/workload';
+import {
+  apiBreakdown,
+  apiStats,
+  compareGroups,
+  compareStats,
+  rawMetadataGroups,
+  rawStats,
+  timeRuns,
+  type Group,
+  type StatsAnswer,
+  type Window,
+} from './lib/stats';
+import { DIMENSION, logInput, rng } from './lib/workload';
 
 const MODES = {
   quick: {
@@ -85,6 +96,8 @@ const MODES = {
 } as const;
 
 const INGEST_LEVELS = [1, 16, 64];
+/** A zone whose days are not UTC days, for the byPeriod row. */
+const ZONE = 'Europe/Berlin';
 const BATCH_SIZE = 100;
 const BATCH_CLIENTS = 4;
 const PGLITE_CLIENTS = 8;
@@ -144,6 +157,17 @@ function batchLoad(client: GraphQLClient, key: string, seed: number, size: numbe
     );
     expectOk(status, text);
   };
+}
+
+/** The bench database's tables that have planner statistics (ANALYZE or autovacuum ran on them). */
+async function analyzedTables(db: Client): Promise<string[]> {
+  const { rows } = await db.query<{ relname: string }>(
+    `SELECT relname FROM pg_stat_user_tables
+     WHERE (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)
+       AND relname IN ('usage_logs', 'usage_rollups_hourly', 'usage_rollups_daily', 'usage_rollups_hourly_models')
+     ORDER BY relname`,
+  );
+  return rows.map((r) => r.relname);
 }
 
 async function checkpoint(db: Client): Promise<void> {
@@ -271,6 +295,7 @@ async function main(): Promise<void> {
     LLMRING_ADMIN_TOKEN: adminToken,
     LLMRING_RECEIPTS_PRIVATE_KEY: receiptSeed,
     LLMRING_RECEIPTS_KEY_ID: 'k-bench',
+    LLMRING_METADATA_DIMENSIONS: DIMENSION,
   };
 
   let completed = false;
@@ -469,15 +494,47 @@ async function main(): Promise<void> {
           progress(
             `  rollups: ${s.catchUp.status} after ${s.catchUp.seconds.toFixed(1)} s (${s.catchUp.detail})`,
           );
-          // As autovacuum soon would (it is off on some machines, this bench's among them: see
-          // the settings line): fair plans for the raw scans, and the rollup rows the worker
-          // rewrote each round during seeding reclaimed.
+          // First as the data is right after a bulk load: usage_logs never analysed (autovacuum
+          // is off here; in production it lags after a load or migration), the rollup tables
+          // as the worker left them (it analyses them itself after folding many logs).
+          s.analyzed = await analyzedTables(db);
+          progress(
+            `usageStats at ${s.label} with no manual ANALYZE (tables with planner statistics: ${s.analyzed.join(', ') || 'none'})`,
+          );
+          s.apiCold = await timeRuns(() => apiStats(statsClient, w), { ...S.apiRuns, warmup: true });
+          progress(
+            `  p50 ${s.apiCold.p50.toFixed(1)} ms, p99 ${s.apiCold.p99.toFixed(1)} ms over ${s.apiCold.n} calls`,
+          );
+          s.byAliasCold = await timeRuns(() => apiBreakdown(statsClient, w, 'alias'), {
+            ...S.apiRuns,
+            warmup: true,
+          });
+          let byFeature: Group[] = [];
+          s.byFeatureCold = await timeRuns(
+            async () => {
+              byFeature = await apiBreakdown(statsClient, w, { metadata: DIMENSION });
+            },
+            { ...S.apiRuns, warmup: true },
+          );
+          progress(
+            `  breakdown by alias p50 ${s.byAliasCold.p50.toFixed(1)} ms, by metadata ${DIMENSION} p50 ${s.byFeatureCold.p50.toFixed(1)} ms`,
+          );
+          s.featureMismatches = compareGroups(
+            DIMENSION,
+            byFeature,
+            await rawMetadataGroups(db, w, DIMENSION),
+          );
+
+          // Then as autovacuum soon would leave them: fair plans for the raw scans, and the
+          // rollup rows the worker rewrote each round during seeding reclaimed.
           await db.query('ANALYZE usage_logs');
-          await db.query('VACUUM ANALYZE usage_rollups_hourly, usage_rollups_daily');
+          await db.query(
+            'VACUUM ANALYZE usage_rollups_hourly, usage_rollups_daily, usage_rollups_hourly_models',
+          );
           server.assertAlive();
 
           progress(
-            `usageStats over HTTP at ${s.label} (up to ${S.apiRuns.runs} calls, budget ${S.apiRuns.budgetMs / 1000} s)`,
+            `usageStats over HTTP at ${s.label} after ANALYZE (up to ${S.apiRuns.runs} calls, budget ${S.apiRuns.budgetMs / 1000} s)`,
           );
           let last: StatsAnswer | undefined;
           s.api = await timeRuns(
@@ -487,6 +544,8 @@ async function main(): Promise<void> {
             { ...S.apiRuns, warmup: true },
           );
           progress(`  p50 ${s.api.p50.toFixed(1)} ms, p99 ${s.api.p99.toFixed(1)} ms over ${s.api.n} calls`);
+          s.byZone = await timeRuns(() => apiStats(statsClient, w, ZONE), { ...S.apiRuns, warmup: true });
+          progress(`  in ${ZONE}: p50 ${s.byZone.p50.toFixed(1)} ms`);
 
           progress(`raw scans at ${s.label} (up to ${S.rawRuns.runs} runs)`);
           let raw: StatsAnswer | undefined;
@@ -600,7 +659,7 @@ async function main(): Promise<void> {
     `Durations: logUsage ${S.ingestMs / 1000} s per level after a ${S.warmupMs / 1000} s warm-up; logUsageBatch ${S.batchMs / 1000} s; pgbench -T ${S.pgbenchSeconds}; PGlite ${S.pgliteMs / 1000} s. Closed loop: each client sends its next request when the previous one completes; HTTP/1.1 keep-alive; request timeout ${S.requestTimeoutMs / 1000} s.`,
     `Inputs: 20 alias names (and ~8% none), 10 priced models of openai/anthropic/google, 30% with a client cost, ~210 bytes of metadata; the server signs a receipt per log.`,
     `Raw reference: pgbench -M prepared -j 2, one INSERT of one usage_logs-shaped row (~220-byte jsonb metadata) per transaction, into ${RAW_TABLE} = usage_logs LIKE ... INCLUDING ALL plus its foreign keys (same indexes, defaults and CHECKs), synchronous_commit ${syncCommit} (as the server's own transactions), CHECKPOINT before each level.`,
-    `Stats: one project; seeded with INSERT ... SELECT generate_series over the last 30 days (20 alias names and none, 10 models, 4 origins and none, 3 profiles); window [UTC midnight 30 days ago, next UTC midnight); usageStats as a project caller; raw = the five GROUP BY scans that src/services/stats.ts runs, one after another, timed with pg; runs stop early at the time budget shown. Postgres autovacuum is ${autovacuum}; after seeding the bench runs ANALYZE usage_logs and VACUUM ANALYZE on the rollup tables, as autovacuum would.`,
+    `Stats: one project; seeded with INSERT ... SELECT generate_series over the last 30 days (20 alias names and none, 10 models, 4 origins and none, 3 profiles, metadata ${DIMENSION} of 5 values promoted with LLMRING_METADATA_DIMENSIONS); window [UTC midnight 30 days ago, next UTC midnight); usageStats as a project caller; raw = the five GROUP BY scans the original server ran, one after another, timed with pg; runs stop early at the time budget shown. Postgres autovacuum is ${autovacuum}: the "no manual ANALYZE" rows are measured once the rollup worker has caught up, with usage_logs never analysed; then the bench runs ANALYZE usage_logs and VACUUM ANALYZE on the rollup tables, as autovacuum would, and measures again.`,
   ];
   if (!completed && res.logUsage.length === 0) {
     process.stderr.write(`bench failed before measuring anything:\n${res.failures.join('\n')}\n`);

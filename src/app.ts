@@ -21,25 +21,6 @@ export interface App {
   close(): Promise<void>;
 }
 
-const BOOTSTRAP_LOCK = 7_345_021; // pg advisory lock id: one instance creates the first project
-
-/** On a database with no project: create 'default' with one API key, once, across instances. */
-export async function ensureFirstProject(
-  services: Services,
-): Promise<{ projectKey: string; secret: string } | undefined> {
-  return services.db.transaction(async (trx) => {
-    await trx.raw('SELECT pg_advisory_xact_lock(?)', [BOOTSTRAP_LOCK]);
-    const [{ n }] = await trx('projects').count({ n: '*' });
-    if (Number(n) > 0) return undefined;
-    const project = await services.projects.create(
-      { key: 'default', name: 'Default', description: 'Created on first start' },
-      trx,
-    );
-    const { secret } = await services.apiKeys.create(project.id, 'first key', trx);
-    return { projectKey: project.key, secret };
-  });
-}
-
 export async function createApp(config: Config, logger: Logger): Promise<App> {
   if (await createEmbeddedDatabaseFiles(config.database)) {
     logger.info({ dataDir: config.database.dataDir }, 'created the embedded database');
@@ -54,7 +35,8 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
       if (applied.length) logger.info({ migrations: applied }, 'applied database migrations');
     }
     const services = await createServices({ db, readDb, config, logger });
-    const firstProject = await ensureFirstProject(services);
+    const firstProject = await services.projects.ensureFirstProject();
+    await services.rollups.registerDimensions(config.metadataDimensions.keys);
     const server = await buildServer({ config, logger, services });
     services.pricing.start();
     services.rollups.start();

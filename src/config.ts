@@ -18,6 +18,9 @@ const optionalBool = z
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** A metadata key that may be promoted to a dimension. */
+const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+
 const envSchema = z.object({
   DATABASE_URL: z
     .string()
@@ -59,6 +62,22 @@ const envSchema = z.object({
   LLMRING_MAX_QUERY_COST: z.coerce.number().int().min(1).max(1e12).default(200_000),
   LLMRING_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(100_000).default(50),
   LLMRING_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  LLMRING_METADATA_DIMENSIONS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k !== ''),
+    )
+    .pipe(
+      z
+        .array(z.string().regex(METADATA_KEY, 'keys are 1-64 letters, digits, _, - or . each'))
+        .refine((keys) => new Set(keys).size === keys.length, 'a key is listed twice'),
+    )
+    .default([]),
+  LLMRING_MAX_METADATA_DIMENSIONS: z.coerce.number().int().min(0).max(32).default(5),
+  LLMRING_METADATA_DIMENSION_MAX_LENGTH: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -100,6 +119,8 @@ export interface Config {
   };
   /** On SIGTERM/SIGINT: how long in-flight requests may take before the process exits anyway (code 1). */
   shutdownTimeoutMs: number;
+  /** Metadata keys promoted to dimensions (statistics filter and group by them). */
+  metadataDimensions: { keys: string[]; maxValueLength: number };
 }
 
 export class ConfigError extends Error {
@@ -121,6 +142,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (e.DATABASE_INGEST_STATEMENTS > e.DATABASE_POOL_MAX) {
     throw new ConfigError([
       `DATABASE_INGEST_STATEMENTS: must not exceed DATABASE_POOL_MAX (${e.DATABASE_POOL_MAX})`,
+    ]);
+  }
+  if (e.LLMRING_METADATA_DIMENSIONS.length > e.LLMRING_MAX_METADATA_DIMENSIONS) {
+    throw new ConfigError([
+      `LLMRING_METADATA_DIMENSIONS: lists ${e.LLMRING_METADATA_DIMENSIONS.length} keys; at most LLMRING_MAX_METADATA_DIMENSIONS (${e.LLMRING_MAX_METADATA_DIMENSIONS}) may be promoted`,
     ]);
   }
   if (e.DATABASE_READ_URL && !e.DATABASE_URL) {
@@ -162,5 +188,9 @@ export function loadConfig(env: Env = process.env): Config {
       directives: e.LLMRING_MAX_DIRECTIVES,
     },
     shutdownTimeoutMs: e.LLMRING_SHUTDOWN_TIMEOUT_MS,
+    metadataDimensions: {
+      keys: e.LLMRING_METADATA_DIMENSIONS,
+      maxValueLength: e.LLMRING_METADATA_DIMENSION_MAX_LENGTH,
+    },
   };
 }

@@ -4,13 +4,15 @@
  * arriving over a month would sit in the indexes), on two connections at once. Rows look like
  * the HTTP load's: 20 alias names plus calls without one, 10 models, 4 origins plus none,
  * 3 profiles, random times over the window, a cost on every row (client-computed on a quarter
- * of them, registry prices recorded on the rest), ~200 bytes of metadata (from a pool of 64
+ * of them, registry prices recorded on the rest), ~200 bytes of metadata whose `feature` (one
+ * of 5 values) is promoted to a dimension, as the server stores it (LLMRING_METADATA_DIMENSIONS) (from a pool of 64
  * objects per chunk, to keep generation cheap). About 40-50k logs/s on 2 cores.
  */
 import type { Client } from 'pg';
 import { errorMessage } from './log';
 import {
   ALIASES,
+  DIMENSION,
   BOUND_SHARE,
   FEATURES,
   MODELS,
@@ -30,7 +32,7 @@ WITH pool AS (
   FROM generate_series(0, 63) i
 )
 INSERT INTO usage_logs (project_id, api_key_id, alias_name, provider, model, input_tokens, output_tokens,
-  cached_input_tokens, cost, cost_source, latency_ms, origin, id_at_origin, profile, metadata, occurred_at,
+  cached_input_tokens, cost, cost_source, latency_ms, origin, id_at_origin, profile, metadata, dimensions, occurred_at,
   created_at, input_price_per_million, output_price_per_million, cached_input_price_per_million, registry_version)
 SELECT $1::uuid, $2::uuid,
   (${sqlTextArray([...ALIASES, null])})[s.a],
@@ -46,6 +48,7 @@ SELECT $1::uuid, $2::uuid,
   'resp_' || $5::text || '_' || s.g::text,
   (${sqlTextArray(PROFILES)})[s.p],
   pool.md[1 + s.g % 64],
+  jsonb_build_object('${DIMENSION}', pool.md[1 + s.g % 64] ->> '${DIMENSION}'),
   s.t, s.t + interval '40 milliseconds',
   CASE WHEN s.client THEN NULL ELSE (${sqlNumArray(MODELS.map((m) => m.input))})[s.m] END,
   CASE WHEN s.client THEN NULL ELSE (${sqlNumArray(MODELS.map((m) => m.output))})[s.m] END,

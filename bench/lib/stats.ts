@@ -8,8 +8,8 @@ import type { Client } from 'pg';
 import type { GraphQLClient } from './http';
 import { median, percentile } from './stats-math';
 
-export const USAGE_STATS = `query BenchUsageStats($filter: UsageFilter) {
-  usageStats(filter: $filter, groupBy: DAY, timeZone: "UTC") {
+export const USAGE_STATS = `query BenchUsageStats($filter: UsageFilter, $timeZone: String!) {
+  usageStats(filter: $filter, groupBy: DAY, timeZone: $timeZone) {
     summary { requests inputTokens outputTokens cachedInputTokens totalTokens cost uniqueModels uniqueAliases uniqueOrigins }
     byPeriod { periodStart requests inputTokens outputTokens cachedInputTokens cost topModel }
     byAlias { aliasName requests inputTokens outputTokens cachedInputTokens cost models }
@@ -40,11 +40,78 @@ export interface Window {
   end: Date;
 }
 
-export async function apiStats(client: GraphQLClient, w: Window): Promise<StatsAnswer> {
+const filterOf = (w: Window) => ({
+  projectId: w.projectId,
+  startDate: w.start.toISOString(),
+  endDate: w.end.toISOString(),
+});
+
+export async function apiStats(client: GraphQLClient, w: Window, timeZone = 'UTC'): Promise<StatsAnswer> {
   const data = await client.request<{ usageStats: StatsAnswer }>(USAGE_STATS, {
-    filter: { projectId: w.projectId, startDate: w.start.toISOString(), endDate: w.end.toISOString() },
+    filter: filterOf(w),
+    timeZone,
   });
   return data.usageStats;
+}
+
+export interface Group {
+  key: string | null;
+  requests: number;
+  cost: number;
+}
+
+/** One breakdown over HTTP: by alias name, or by a promoted metadata key. */
+export async function apiBreakdown(
+  client: GraphQLClient,
+  w: Window,
+  by: 'alias' | { metadata: string },
+): Promise<Group[]> {
+  const args = by === 'alias' ? 'by: [ALIAS]' : `by: [], metadataKeys: ["${by.metadata}"]`;
+  const data = await client.request<{
+    usageStats: {
+      breakdown: Array<{
+        aliasName: string | null;
+        metadata: Array<{ value: string | null }>;
+        requests: number;
+        cost: number;
+      }>;
+    };
+  }>(
+    `query BenchBreakdown($filter: UsageFilter) {
+    usageStats(filter: $filter) { breakdown(${args}, limit: 1000) { aliasName metadata { value } requests cost } }
+  }`,
+    { filter: filterOf(w) },
+  );
+  return data.usageStats.breakdown.map((g) => ({
+    key: by === 'alias' ? g.aliasName : (g.metadata[0]?.value ?? null),
+    requests: g.requests,
+    cost: g.cost,
+  }));
+}
+
+/** The same groups as a raw scan of the promoted values (usage_logs.dimensions). */
+export async function rawMetadataGroups(db: Client, w: Window, key: string): Promise<Group[]> {
+  const { rows } = await db.query<{ key: string | null; requests: string; cost: string }>(
+    `SELECT dimensions ->> $4 AS key, count(*) AS requests, sum(cost) AS cost
+     FROM usage_logs WHERE ${WHERE} GROUP BY 1`,
+    [w.projectId, w.start.toISOString(), w.end.toISOString(), key],
+  );
+  return rows.map((r) => ({ key: r.key, requests: Number(r.requests), cost: Number(r.cost) }));
+}
+
+/** Differences between two sets of groups (empty when they agree). */
+export function compareGroups(name: string, api: Group[], raw: Group[]): string[] {
+  const out: string[] = [];
+  const rawByKey = new Map(raw.map((g) => [g.key, g]));
+  if (api.length !== raw.length) out.push(`${name}: API ${api.length} groups vs raw ${raw.length}`);
+  for (const g of api) {
+    const r = rawByKey.get(g.key);
+    if (!r) out.push(`${name}[${g.key}]: not in the raw answer`);
+    else if (r.requests !== g.requests || !sameCost(r.cost, g.cost)) {
+      out.push(`${name}[${g.key}]: API ${g.requests} / ${g.cost} vs raw ${r.requests} / ${r.cost}`);
+    }
+  }
+  return out;
 }
 
 const WHERE = 'project_id = $1 AND occurred_at >= $2 AND occurred_at < $3';

@@ -46,6 +46,8 @@ export const MODELS = [
 export const ORIGINS = ['web-app', 'batch-jobs', 'support-desk', 'ci'] as const;
 export const PROFILES = ['default', 'prod', 'dev'] as const;
 export const FEATURES = ['chat', 'search', 'summaries', 'triage', 'drafts'] as const;
+/** The metadata key the bench's server promotes to a dimension (LLMRING_METADATA_DIMENSIONS). */
+export const DIMENSION = 'feature';
 
 /** mulberry32: a small seeded PRNG, so every run sends the same mix. */
 export function rng(seed: number): () => number {

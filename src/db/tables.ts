@@ -40,6 +40,8 @@ export interface UsageLogRow {
   id_at_origin: string | null;
   profile: string;
   metadata: Record<string, unknown>;
+  /** The promoted metadata keys' values (src/services/dimensions.ts); null when none. */
+  dimensions: Record<string, string> | null;
   occurred_at: Date;
   created_at: Date;
   idempotency_key: string | null;

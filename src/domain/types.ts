@@ -87,6 +87,8 @@ export interface UsageSummary extends UsageTotals {
 
 export interface PeriodUsage extends UsageTotals {
   periodStart: Date;
+  /** The bucket's start in its time zone, 'YYYY-MM-DDTHH:MI' (what REST and the CLI print). */
+  localStart: string;
   topModel: string | null;
 }
 
@@ -106,6 +108,12 @@ export interface OriginUsage extends UsageTotals {
 
 export type UsageDimension = 'alias' | 'model' | 'provider' | 'origin' | 'profile' | 'project';
 
+/** A promoted metadata key's value in a group; null for calls without it. */
+export interface MetadataValue {
+  key: string;
+  value: string | null;
+}
+
 export interface UsageGroup extends UsageTotals {
   aliasName?: string | null;
   model?: string | null;
@@ -113,9 +121,17 @@ export interface UsageGroup extends UsageTotals {
   origin?: string | null;
   profile?: string | null;
   projectId?: string | null;
+  /** The values of the breakdown's metadata keys, in the order asked for. */
+  metadata?: MetadataValue[];
 }
 
 export type TimeBucket = 'hour' | 'day' | 'week' | 'month';
+
+/** Calls whose promoted metadata key `key` has one of `values` (null: calls without it). */
+export interface MetadataFilter {
+  key: string;
+  values: Array<string | null>;
+}
 
 /** A resolved usage filter: projectIds null means every project (admin only). */
 export interface UsageQuery {
@@ -128,6 +144,8 @@ export interface UsageQuery {
   providers?: string[];
   origins?: string[];
   profiles?: string[];
+  /** Promoted metadata keys' values (every entry must match). */
+  metadata?: MetadataFilter[];
 }
 
 export interface ModelPrice {

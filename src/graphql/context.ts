@@ -2,13 +2,13 @@
  * One context per request: who is calling, the services, and request-scoped DataLoaders.
  * Loaders never outlive the request, so one caller's cached rows never reach another.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import DataLoader from 'dataloader';
-import { GraphQLError } from 'graphql';
 import type { Principal } from '../domain/principal';
-import { ADMIN, ANONYMOUS } from '../domain/principal';
 import type { ApiKey, Project, Receipt, UsageLog, UsageSummary } from '../domain/types';
 import type { Services } from '../services';
+import type { Headers } from '../services/auth';
+import { ServiceError } from '../services/errors';
+import { asGraphQLError } from './errors';
 import type { RequestInfo } from './logging';
 
 export interface Loaders {
@@ -32,42 +32,6 @@ export interface GraphQLContext {
   now: Date;
   /** The request's log and metrics record (see logging.ts), when served over HTTP. */
   requestInfo?: RequestInfo;
-}
-
-export type Headers = Record<string, string | string[] | undefined>;
-
-function header(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Equal-time comparison of two secrets of any length (both are hashed first). */
-export function secretsEqual(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-  return timingSafeEqual(digest(a), digest(b));
-}
-
-export function unauthenticatedError(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-}
-
-/**
- * The caller, from `X-API-Key`, `Authorization: Bearer`, or the legacy `X-Project-Key`.
- * A bearer token equal to LLMRING_ADMIN_TOKEN makes an admin. A credential that matches
- * nothing is rejected outright rather than treated as anonymous.
- */
-export async function authenticate(
-  headers: Headers,
-  services: Services,
-  adminToken?: string,
-): Promise<Principal> {
-  const bearer = /^Bearer\s+(.+)$/i.exec(header(headers, 'authorization') ?? '')?.[1]?.trim();
-  if (bearer && adminToken && secretsEqual(bearer, adminToken)) return ADMIN;
-  const secret = header(headers, 'x-api-key') ?? bearer ?? header(headers, 'x-project-key');
-  if (!secret) return ANONYMOUS;
-  const found = await services.apiKeys.authenticate(secret.trim());
-  if (!found) throw unauthenticatedError('The API key is unknown or revoked, or its project is archived');
-  return { kind: 'project', project: found.project, apiKeyId: found.apiKey.id };
 }
 
 export function createLoaders(services: Services): Loaders {
@@ -99,14 +63,16 @@ export function createLoaders(services: Services): Loaders {
   };
 }
 
+/** The request's context; throws UNAUTHENTICATED (a ServiceError) for a credential that is not valid. */
 export async function buildContext(opts: {
   headers: Headers;
   services: Services;
-  adminToken?: string;
   requestInfo?: RequestInfo;
 }): Promise<GraphQLContext> {
   const now = new Date();
-  const principal = await authenticate(opts.headers, opts.services, opts.adminToken);
+  const principal = await opts.services.auth.authenticate(opts.headers).catch((err: unknown) => {
+    throw err instanceof ServiceError ? asGraphQLError(err) : err;
+  });
   return {
     principal,
     services: opts.services,

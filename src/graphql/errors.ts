@@ -26,6 +26,21 @@ const CLIENT_CODES = new Set([
 /** graphql-js's parser message when a document has more tokens than parseOptions.maxTokens. */
 const TOKEN_LIMIT = /Document contains more tha[nt] (\d+) tokens/;
 
+/**
+ * A ServiceError as a GraphQLError, for errors raised outside resolvers (building the
+ * context): Apollo passes a GraphQLError through as it is, where it would report any other
+ * error as a failure of its own. UNAUTHENTICATED answers HTTP 401.
+ */
+export function asGraphQLError(err: ServiceError): GraphQLError {
+  return new GraphQLError(err.message, {
+    extensions: {
+      code: err.code,
+      ...(err.field ? { field: err.field } : {}),
+      ...(err.code === 'UNAUTHENTICATED' ? { http: { status: 401 } } : {}),
+    },
+  });
+}
+
 export function formatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);

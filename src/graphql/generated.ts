@@ -164,6 +164,27 @@ export type LogUsageResult = {
   usageLog: UsageLog;
 };
 
+/**
+ * Calls whose promoted metadata key has one of the values. A promoted value is the metadata value's
+ * text (numbers and booleans as JSON writes them), cut to LLMRING_METADATA_DIMENSION_MAX_LENGTH
+ * characters; a missing key, null, an object or an array is no value.
+ */
+export type MetadataFilter = {
+  /** The promoted metadata key, for example `feature`. */
+  key: Scalars['String']['input'];
+  /** Its values; null inside the list selects calls without a value for the key. At most 1000. */
+  values: Array<InputMaybe<Scalars['String']['input']>>;
+};
+
+/** A promoted metadata key's value in a group of UsageStats.breakdown. */
+export type MetadataValue = {
+  __typename?: 'MetadataValue';
+  /** The metadata key. */
+  key: Scalars['String']['output'];
+  /** Its value; null for calls without one. */
+  value?: Maybe<Scalars['String']['output']>;
+};
+
 /** A model's registry prices in USD per million tokens; a null price is not listed by the registry. */
 export type ModelPrice = {
   __typename?: 'ModelPrice';
@@ -728,6 +749,11 @@ export type UsageFilter = {
   aliasNames?: InputMaybe<Array<InputMaybe<Scalars['String']['input']>>>;
   /** Exclusive; default now. */
   endDate?: InputMaybe<Scalars['DateTime']['input']>;
+  /**
+   * Only calls whose promoted metadata keys have these values (every entry must match). Keys must be
+   * promoted with LLMRING_METADATA_DIMENSIONS (BAD_USER_INPUT otherwise).
+   */
+  metadata?: InputMaybe<Array<MetadataFilter>>;
   /** Only these models. */
   models?: InputMaybe<Array<Scalars['String']['input']>>;
   /** Only these origins. */
@@ -756,6 +782,8 @@ export type UsageGroup = {
   cost: Scalars['Float']['output'];
   /** Input tokens, cached ones included. */
   inputTokens: Scalars['SafeInt']['output'];
+  /** The values of the breakdown's metadataKeys, in the order asked for; empty when it named none. */
+  metadata: Array<MetadataValue>;
   /** The model (MODEL). */
   model?: Maybe<Scalars['String']['output']>;
   /** The origin (ORIGIN). */
@@ -862,7 +890,16 @@ export type UsagePricing = {
 /** Usage statistics for usageStats' filter. Each field is computed only when asked for. */
 export type UsageStats = {
   __typename?: 'UsageStats';
-  /** Any combination of dimensions, most expensive first. */
+  /**
+   * Every log committed up to this instant is counted. On the primary database it is the time the
+   * statement ran; when statistics come from a read replica (DATABASE_READ_URL), the commit time of
+   * the last transaction the replica has replayed, so a log acknowledged after it is not counted yet.
+   */
+  asOf: Scalars['DateTime']['output'];
+  /**
+   * Any combination of dimensions and promoted metadata keys, most expensive first. Computed in the
+   * same statement as the other parts of this usageStats field, so every part counts the same logs.
+   */
   breakdown: Array<UsageGroup>;
   /** One row per alias name, most expensive first. Calls logged without an alias form one group whose aliasName is null. */
   byAlias: Array<AliasUsage>;
@@ -872,6 +909,8 @@ export type UsageStats = {
   byOrigin: Array<OriginUsage>;
   /** One row per time bucket that has usage, oldest first, bucket starts in timeZone. */
   byPeriod: Array<PeriodUsage>;
+  /** True when a read replica answered (see asOf). */
+  fromReplica: Scalars['Boolean']['output'];
   /** Totals over the whole range. */
   summary: UsageSummary;
 };
@@ -881,6 +920,7 @@ export type UsageStats = {
 export type UsageStatsBreakdownArgs = {
   by: Array<UsageDimension>;
   limit?: InputMaybe<Scalars['Int']['input']>;
+  metadataKeys?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 /** Usage totals over a time range. */
@@ -993,6 +1033,8 @@ export type ResolversTypes = ResolversObject<{
   LogUsageBatchResult: ResolverTypeWrapper<Omit<LogUsageBatchResult, 'results'> & { results: Array<ResolversTypes['LogUsageResult']> }>;
   LogUsageInput: LogUsageInput;
   LogUsageResult: ResolverTypeWrapper<LogUsageResultParentModel>;
+  MetadataFilter: MetadataFilter;
+  MetadataValue: ResolverTypeWrapper<MetadataValue>;
   ModelPrice: ResolverTypeWrapper<ModelPriceModel>;
   ModelUsage: ResolverTypeWrapper<ModelUsageModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -1038,6 +1080,8 @@ export type ResolversParentTypes = ResolversObject<{
   LogUsageBatchResult: Omit<LogUsageBatchResult, 'results'> & { results: Array<ResolversParentTypes['LogUsageResult']> };
   LogUsageInput: LogUsageInput;
   LogUsageResult: LogUsageResultParentModel;
+  MetadataFilter: MetadataFilter;
+  MetadataValue: MetadataValue;
   ModelPrice: ModelPriceModel;
   ModelUsage: ModelUsageModel;
   Mutation: Record<PropertyKey, never>;
@@ -1109,6 +1153,11 @@ export type LogUsageResultResolvers<ContextType = GraphQLContext, ParentType ext
   receipt?: Resolver<ResolversTypes['Receipt'], ParentType, ContextType>;
   replayed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   usageLog?: Resolver<ResolversTypes['UsageLog'], ParentType, ContextType>;
+}>;
+
+export type MetadataValueResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['MetadataValue'] = ResolversParentTypes['MetadataValue']> = ResolversObject<{
+  key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  value?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type ModelPriceResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ModelPrice'] = ResolversParentTypes['ModelPrice']> = ResolversObject<{
@@ -1254,6 +1303,7 @@ export type UsageGroupResolvers<ContextType = GraphQLContext, ParentType extends
   cachedInputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  metadata?: Resolver<Array<ResolversTypes['MetadataValue']>, ParentType, ContextType>;
   model?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   origin?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
@@ -1304,11 +1354,13 @@ export type UsagePricingResolvers<ContextType = GraphQLContext, ParentType exten
 }>;
 
 export type UsageStatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsageStats'] = ResolversParentTypes['UsageStats']> = ResolversObject<{
+  asOf?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   breakdown?: Resolver<Array<ResolversTypes['UsageGroup']>, ParentType, ContextType, RequireFields<UsageStatsBreakdownArgs, 'by' | 'limit'>>;
   byAlias?: Resolver<Array<ResolversTypes['AliasUsage']>, ParentType, ContextType>;
   byModel?: Resolver<Array<ResolversTypes['ModelUsage']>, ParentType, ContextType>;
   byOrigin?: Resolver<Array<ResolversTypes['OriginUsage']>, ParentType, ContextType>;
   byPeriod?: Resolver<Array<ResolversTypes['PeriodUsage']>, ParentType, ContextType>;
+  fromReplica?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   summary?: Resolver<ResolversTypes['UsageSummary'], ParentType, ContextType>;
 }>;
 
@@ -1333,6 +1385,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   JSONObject?: GraphQLScalarType;
   LogUsageBatchResult?: LogUsageBatchResultResolvers<ContextType>;
   LogUsageResult?: LogUsageResultResolvers<ContextType>;
+  MetadataValue?: MetadataValueResolvers<ContextType>;
   ModelPrice?: ModelPriceResolvers<ContextType>;
   ModelUsage?: ModelUsageResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;

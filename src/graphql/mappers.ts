@@ -4,26 +4,22 @@
  * values map onto domain values.
  */
 import type { Receipt, TimeBucket, UsageLog, UsageQuery } from '../domain/types';
-import type { UsageStatsParts, UsageStatsRequest } from '../services/stats';
+import type { StatsRequest, StatsResult } from '../services/stats';
 import type { CostSourceResolvers, TimeBucketResolvers, UsageDimensionResolvers } from './generated';
 
 /**
  * UsageStats is resolved lazily: Query.usageStats only resolves the caller's filter into a
- * scoped query, and each requested field (summary, byAlias, breakdown, ...) runs its own
- * aggregation, so a request for `summary` alone never computes the breakdowns.
+ * scoped query; the fields the request selects (summary, byAlias, breakdown, ...) are then
+ * computed together, in one statement, and a request for `summary` alone never computes
+ * the breakdowns (see UsageStats in resolvers/types.ts).
  */
 export interface UsageStatsParent {
   query: UsageQuery;
   bucket: TimeBucket;
-  /** IANA time-zone name the byPeriod buckets start in. */
+  /** The time zone the byPeriod buckets start in, as the database spells it. */
   timeZone: string;
-  /**
-   * summary, byAlias, byModel, byOrigin and byPeriod: the ones the request selects, computed
-   * together (in one query) when first asked for (see UsageStats in resolvers/types.ts).
-   */
-  parts?: Promise<UsageStatsParts>;
-  /** What `parts` computes: filled in by the resolvers that ask before it runs. */
-  want?: UsageStatsRequest;
+  /** The statement the selected fields share: what it asks for, and its result once started. */
+  batch?: { request: StatsRequest; started: boolean; result: Promise<StatsResult> };
 }
 
 /** One stored (or replayed) call with its receipt. */

@@ -13,9 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { requestInfoOf, type RequestInfo } from '../graphql/logging';
-import { ServiceError } from '../services/errors';
 import type { Services } from '../services';
-import type { UsageService } from '../services/usage';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Probes and scrapes are logged at debug level only: they would drown everything else. */
@@ -31,45 +29,6 @@ interface ConnectionPool {
 
 function poolOf(db: Knex): ConnectionPool | undefined {
   return (db.client as { pool?: ConnectionPool }).pool ?? undefined;
-}
-
-export type UsageOutcome = 'stored' | 'replayed' | 'rejected' | 'failed';
-
-const instrumented = new WeakSet<UsageService>();
-
-/**
- * Counts the outcome of every logged call, whichever way it came in (GraphQL, REST): the
- * service's record methods are wrapped once, here, so the service itself knows nothing of
- * metrics. Rejected: the service refused the input (ServiceError); failed: anything else.
- */
-function countUsageOutcomes(usage: UsageService, count: (outcome: UsageOutcome, n: number) => void): void {
-  if (instrumented.has(usage)) return;
-  instrumented.add(usage);
-  const failure = (err: unknown): UsageOutcome => (err instanceof ServiceError ? 'rejected' : 'failed');
-  const record = usage.record.bind(usage);
-  usage.record = async (caller, input) => {
-    try {
-      const result = await record(caller, input);
-      count(result.replayed ? 'replayed' : 'stored', 1);
-      return result;
-    } catch (err) {
-      count(failure(err), 1);
-      throw err;
-    }
-  };
-  const recordBatch = usage.recordBatch.bind(usage);
-  usage.recordBatch = async (caller, inputs) => {
-    try {
-      const results = await recordBatch(caller, inputs);
-      const replayed = results.filter((r) => r.replayed).length;
-      if (results.length > replayed) count('stored', results.length - replayed);
-      if (replayed) count('replayed', replayed);
-      return results;
-    } catch (err) {
-      count(failure(err), Math.max(inputs.length, 1));
-      throw err;
-    }
-  };
 }
 
 /**
@@ -124,17 +83,16 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
     registers,
   });
   for (const outcome of ['stored', 'replayed', 'rejected', 'failed'] as const) usageLogs.inc({ outcome }, 0);
-  countUsageOutcomes(services.usage, (outcome, n) => usageLogs.inc({ outcome }, n));
+  // Whichever way a call came in (GraphQL, REST), the usage service reports its outcome.
+  services.usage.onOutcome((outcome, n) => usageLogs.inc({ outcome }, n));
 
   const db = services.db;
-  const kind =
-    (db.client as { config?: { client?: unknown } }).config?.client === 'pg' ? 'postgres' : 'pglite';
   new Gauge({
     name: 'llmring_database_info',
     help: 'The database in use (kind: postgres or pglite); always 1',
     labelNames: ['kind'] as const,
     registers,
-  }).set({ kind }, 1);
+  }).set({ kind: services.dbKind }, 1);
   const poolGauge = (name: string, help: string, read: (pool: ConnectionPool) => number) =>
     new Gauge({
       name,

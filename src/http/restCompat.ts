@@ -10,28 +10,26 @@
  *                       -> {summary, by_day, by_model, by_origin, by_alias}
  * - GET /api/v1/logs   ?limit&offset&alias&model&origin&start_date&end_date -> [log, ...]
  *
- * Credentials as for GraphQL: X-API-Key (or the legacy X-Project-Key, or a bearer key).
- * Errors answer {detail, code, field?}: 401 without or with a bad key, 400 naming the field
- * for bad input, 403, 404, and 500 with no detail for anything unexpected.
+ * Credentials as for GraphQL (src/services/auth.ts). Errors answer {detail, code, field?}: 401
+ * without or with a bad key, 400 naming the field (by its REST name) for bad input, 403, 404,
+ * and 500 with no detail for anything unexpected. Dates alone (start_date, end_date) are local
+ * days in time_zone (UTC by default), as the periods of by_day are.
  * Money keeps the original's JSON types: Decimal fields (summary.total_cost, by_day, by_model
  * and by_alias costs) are decimal strings, the others (log cost, by_origin cost) numbers.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLError } from 'graphql';
-import type { Config } from '../config';
 import type { Principal } from '../domain/principal';
 import type { UsageLog } from '../domain/types';
 import { parseIsoDate } from '../domain/dates';
-import { authenticate } from '../graphql/context';
 import { noteCaller, requestInfoOf } from '../graphql/logging';
 import { toMoney } from '../db/normalize';
 import type { Services } from '../services';
 import { requireProjectCaller } from '../services/authz';
 import { ServiceError, badInput, unauthenticated } from '../services/errors';
 import type { LogUsageInput } from '../services/usage';
-import { UsageLogReader } from '../services/usageReader';
 import { resolveUsageQuery, type UsageFilterInput } from '../services/scope';
-import { checkTimeZone } from '../services/stats';
+import { MAX_BREAKDOWN_GROUPS } from '../services/stats';
+import { MAX_PAGE_SIZE } from '../domain/limits';
 
 const STATUS: Record<ServiceError['code'], number> = {
   BAD_USER_INPUT: 400,
@@ -40,40 +38,34 @@ const STATUS: Record<ServiceError['code'], number> = {
   NOT_FOUND: 404,
 };
 
-/** Service field paths (GraphQL names) -> the REST names clients sent. */
-const FIELD_NAMES: Array<[string, string]> = [
-  ['input.cachedInputTokens', 'cached_input_tokens'],
-  ['input.inputTokens', 'input_tokens'],
-  ['input.outputTokens', 'output_tokens'],
-  ['input.aliasName', 'alias'],
-  ['input.latencyMs', 'latency_ms'],
-  ['input.idAtOrigin', 'id_at_origin'],
-  ['input.idempotencyKey', 'Idempotency-Key'],
-  ['input.', ''],
-  ['filter.startDate', 'start_date'],
-  ['filter.endDate', 'end_date'],
-  ['filter.aliasNames', 'alias'],
-  ['filter.models', 'model'],
-  ['filter.origins', 'origin'],
-  ['cachedInputTokens', 'cached_input_tokens'],
-  ['inputTokens', 'input_tokens'],
-  ['outputTokens', 'output_tokens'],
-  ['timeZone', 'time_zone'],
-];
+/** Service field names (GraphQL's) -> the names REST clients send. */
+const REST_FIELDS: Record<string, string> = {
+  'input.inputTokens': 'input_tokens',
+  'input.outputTokens': 'output_tokens',
+  'input.cachedInputTokens': 'cached_input_tokens',
+  'input.aliasName': 'alias',
+  'input.latencyMs': 'latency_ms',
+  'input.idAtOrigin': 'id_at_origin',
+  'input.idempotencyKey': 'Idempotency-Key',
+  'input.occurredAt': 'occurred_at',
+  'filter.startDate': 'start_date',
+  'filter.endDate': 'end_date',
+  'filter.aliasNames': 'alias',
+  'filter.models': 'model',
+  'filter.origins': 'origin',
+  timeZone: 'time_zone',
+};
 
-function restName(text: string): string {
-  return FIELD_NAMES.reduce((s, [from, to]) => s.split(from).join(to), text);
+function restField(field: string): string {
+  return REST_FIELDS[field] ?? field.replace(/^input\./, '');
 }
 
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof ServiceError) {
-    const field = err.field ? restName(err.field) : undefined;
-    return reply
-      .code(STATUS[err.code])
-      .send({ detail: restName(err.message), code: err.code, ...(field ? { field } : {}) });
-  }
-  if (err instanceof GraphQLError && err.extensions?.code === 'UNAUTHENTICATED') {
-    return reply.code(401).send({ detail: err.message, code: 'UNAUTHENTICATED' });
+    const field = err.field === undefined ? undefined : restField(err.field);
+    const detail =
+      field !== undefined && err.problem !== undefined ? `${field}: ${err.problem}` : err.message;
+    return reply.code(STATUS[err.code]).send({ detail, code: err.code, ...(field ? { field } : {}) });
   }
   reply.log.error({ err }, 'unexpected error in a REST compatibility route');
   return reply.code(500).send({ detail: 'Internal server error', code: 'INTERNAL_SERVER_ERROR' });
@@ -94,13 +86,20 @@ function intParam(query: Query, name: string, fallback: number): number {
   return Number(raw);
 }
 
-function dateRange(query: Query): UsageFilterInput {
-  const start = one(query, 'start_date');
-  const end = one(query, 'end_date');
-  return {
-    startDate: start ? parseIsoDate('start_date', start) : undefined,
-    endDate: end ? parseIsoDate('end_date', end, { endOfDay: true }) : undefined,
+/**
+ * start_date and end_date: a date alone is a local day in `timeZone` (end_date includes it),
+ * a date-time an instant (UTC unless it has an offset).
+ */
+async function dateRange(services: Services, query: Query, timeZone: string): Promise<UsageFilterInput> {
+  const date = async (name: 'start_date' | 'end_date') => {
+    const value = one(query, name);
+    if (value === undefined) return undefined;
+    const instant = parseIsoDate(name, value);
+    return /^\d{4}-\d{2}-\d{2}$/.test(value)
+      ? services.timeZones.startOfLocalDay(value, timeZone, { nextDay: name === 'end_date' })
+      : instant;
   };
+  return { startDate: await date('start_date'), endDate: await date('end_date') };
 }
 
 type FieldType = 'string' | 'integer' | 'number' | 'object';
@@ -172,28 +171,14 @@ function logEntry(log: UsageLog) {
   };
 }
 
-/** YYYY-MM-DD of an instant in a time zone. */
-function localDate(instant: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(instant);
-}
-
 const GROUP_BY = new Set(['day', 'week', 'month']);
 
-export async function registerRestCompat(
-  app: FastifyInstance,
-  deps: { services: Services; config: Config },
-): Promise<void> {
-  const { services, config } = deps;
-  const reader = new UsageLogReader({ db: services.db });
+export async function registerRestCompat(app: FastifyInstance, deps: { services: Services }): Promise<void> {
+  const { services } = deps;
 
   /** The caller, noted for the request log; 401 without credentials. */
   async function caller(request: FastifyRequest): Promise<Principal> {
-    const principal = await authenticate(request.headers, services, config.adminToken);
+    const principal = await services.auth.authenticate(request.headers);
     if (principal.kind === 'anonymous') {
       throw unauthenticated('an API key is required: send it in the X-API-Key header');
     }
@@ -227,16 +212,15 @@ export async function registerRestCompat(
       const query = request.query as Query;
       const groupBy = one(query, 'group_by') ?? 'day';
       if (!GROUP_BY.has(groupBy)) throw badInput('group_by', "must be 'day', 'week' or 'month'");
-      const timeZone = checkTimeZone(one(query, 'time_zone') ?? 'UTC', 'time_zone');
-      const q = resolveUsageQuery(principal, dateRange(query));
-      const { stats } = services;
-      const [summary, periods, models, origins, aliases] = await Promise.all([
-        stats.summary(q),
-        stats.byPeriod(q, groupBy as 'day' | 'week' | 'month', timeZone),
-        stats.breakdown(q, ['model'], 10_000),
-        stats.byOrigin(q),
-        stats.byAlias(q),
-      ]);
+      const timeZone = await services.stats.timeZone(one(query, 'time_zone') ?? 'UTC', 'time_zone');
+      const q = resolveUsageQuery(principal, await dateRange(services, query, timeZone));
+      // One statement: the parts agree with each other, also while logs arrive.
+      const stats = await services.stats.query(q, {
+        overview: true,
+        byPeriod: { bucket: groupBy as 'day' | 'week' | 'month', timeZone },
+        breakdowns: [{ by: ['model'], limit: MAX_BREAKDOWN_GROUPS }],
+      });
+      const { summary, byAlias, byOrigin } = stats.overview!;
       const tokens = (t: { inputTokens: number; outputTokens: number; cachedInputTokens: number }) => ({
         input_tokens: t.inputTokens,
         output_tokens: t.outputTokens,
@@ -252,8 +236,8 @@ export async function registerRestCompat(
           unique_aliases: summary.uniqueAliases,
         },
         // Newest first, as the original listed them; totals over every model of the period.
-        by_day: [...periods].reverse().map((p) => ({
-          date: localDate(p.periodStart, timeZone),
+        by_day: [...stats.byPeriod!].reverse().map((p) => ({
+          date: p.localStart.slice(0, 10),
           requests: p.requests,
           cost: p.cost,
           top_model: p.topModel,
@@ -261,15 +245,15 @@ export async function registerRestCompat(
           ...tokens(p),
         })),
         by_model: Object.fromEntries(
-          models.map((m) => [m.model, { requests: m.requests, cost: m.cost, ...tokens(m) }]),
+          stats.breakdowns[0].map((m) => [m.model, { requests: m.requests, cost: m.cost, ...tokens(m) }]),
         ),
         by_origin: Object.fromEntries(
-          origins
+          byOrigin
             .filter((o) => o.origin !== null)
             .map((o) => [o.origin, { requests: o.requests, cost: toMoney(o.cost), ...tokens(o) }]),
         ),
         by_alias: Object.fromEntries(
-          aliases
+          byAlias
             .filter((a) => a.aliasName !== null)
             .map((a) => [a.aliasName, { requests: a.requests, cost: a.cost, ...tokens(a) }]),
         ),
@@ -284,18 +268,18 @@ export async function registerRestCompat(
       const principal = await caller(request);
       const query = request.query as Query;
       // The original clamped rather than refused: limit to 1..500, offset to >= 0.
-      const limit = Math.min(Math.max(intParam(query, 'limit', 50), 1), 500);
+      const limit = Math.min(Math.max(intParam(query, 'limit', 50), 1), MAX_PAGE_SIZE);
       const offset = Math.max(intParam(query, 'offset', 0), 0);
       const alias = one(query, 'alias');
       const model = one(query, 'model');
       const origin = one(query, 'origin');
       const q = resolveUsageQuery(principal, {
-        ...dateRange(query),
+        ...(await dateRange(services, query, 'UTC')),
         aliasNames: alias === undefined ? undefined : [alias],
         models: model === undefined ? undefined : [model],
         origins: origin === undefined ? undefined : [origin],
       });
-      return (await reader.page(q, { limit, offset })).map(logEntry);
+      return (await services.usageReader.page(q, { limit, offset })).map(logEntry);
     } catch (err) {
       return sendError(reply, err);
     }

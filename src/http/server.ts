@@ -192,14 +192,13 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
         buildContext({
           headers: request.headers,
           services,
-          adminToken: config.adminToken,
           requestInfo: requestInfoOf(request),
         }),
     }),
   });
 
   await registerMetrics(app, { services });
-  await registerRestCompat(app, { services, config });
+  await registerRestCompat(app, { services });
   await registerDashboard(app);
 
   app.get('/health', async () => ({ status: 'ok' }));

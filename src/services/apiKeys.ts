@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ApiKeyRow, ProjectRow } from '../db/tables';
 import { toApiKey, toProject } from '../db/rows';
-import { isUuid } from '../db/normalize';
+import { isUuid } from '../domain/limits';
 import type { ApiKey, Project } from '../domain/types';
 import { badInput, notFound } from './errors';
 import { checkString } from './validate';
@@ -31,6 +31,12 @@ export class ApiKeyService {
   /** Successful lookups by hash, for `cacheTtlMs`: a revoked key stops working within that time everywhere. */
   private readonly cache = new Map<string, { value: Authenticated; expires: number }>();
   private readonly lastUsedWritten = new Map<string, number>();
+  /**
+   * Bumped by every revocation, archiving and forget on this instance. A lookup that started
+   * before a bump may have read the key as it was before it, so it is not cached: a cache fill
+   * never brings back a key revoked meanwhile.
+   */
+  private generation = 0;
 
   constructor(private readonly deps: { db: Knex; cacheTtlMs?: number }) {}
 
@@ -71,10 +77,13 @@ export class ApiKeyService {
     if (cached && cached.expires > now) {
       found = cached.value;
     } else {
+      const generation = this.generation;
       found = await this.lookup(hash);
-      if (this.cache.size >= MAX_CACHED_KEYS) this.cache.clear();
-      if (found) this.cache.set(hash, { value: found, expires: now + this.ttl });
-      else this.cache.delete(hash);
+      if (generation === this.generation) {
+        if (this.cache.size >= MAX_CACHED_KEYS) this.cache.clear();
+        if (found) this.cache.set(hash, { value: found, expires: now + this.ttl });
+        else this.cache.delete(hash);
+      }
     }
     if (found) this.touch(found.apiKey.id, now);
     return found;
@@ -129,7 +138,7 @@ export class ApiKeyService {
       .update({ revoked_at: this.deps.db.raw('COALESCE(revoked_at, now())') as unknown as Date })
       .returning('*');
     if (!row) throw notFound('API key');
-    for (const [hash, entry] of this.cache) if (entry.value.apiKey.id === id) this.cache.delete(hash);
+    this.forget((entry) => entry.apiKey.id === id);
     return toApiKey(row);
   }
 
@@ -156,11 +165,16 @@ export class ApiKeyService {
 
   /** Forget the cached lookups of one project's keys (after archiving it: they stop working at once). */
   forgetProject(projectId: string): void {
-    for (const [hash, entry] of this.cache) if (entry.value.project.id === projectId) this.cache.delete(hash);
+    this.forget((entry) => entry.project.id === projectId);
   }
 
   /** Forget cached lookups (tests, and after revoking through another path such as the CLI). */
   clearCache(): void {
-    this.cache.clear();
+    this.forget(() => true);
+  }
+
+  private forget(matches: (entry: Authenticated) => boolean): void {
+    this.generation++;
+    for (const [hash, entry] of this.cache) if (matches(entry.value)) this.cache.delete(hash);
   }
 }

@@ -10,8 +10,13 @@ export class ServiceError extends Error {
   constructor(
     public readonly code: ServiceErrorCode,
     message: string,
-    /** The input field at fault, e.g. 'input.model' or 'inputs[3].cost'. */
+    /** The input field at fault, as GraphQL names it, e.g. 'input.model' or 'inputs[3].cost'. */
     public readonly field?: string,
+    /**
+     * What is wrong with the field, without its name ('must be a non-negative integer'): a
+     * surface that names fields otherwise (REST, CLI options) writes `<its name>: <problem>`.
+     */
+    public readonly problem?: string,
   ) {
     super(message);
     this.name = 'ServiceError';
@@ -19,7 +24,7 @@ export class ServiceError extends Error {
 }
 
 export const badInput = (field: string, problem: string) =>
-  new ServiceError('BAD_USER_INPUT', `${field}: ${problem}`, field);
+  new ServiceError('BAD_USER_INPUT', `${field}: ${problem}`, field, problem);
 export const notFound = (what: string) => new ServiceError('NOT_FOUND', `${what} not found`);
 export const forbidden = (why: string) => new ServiceError('FORBIDDEN', why);
 export const unauthenticated = (why = 'a valid API key is required') =>

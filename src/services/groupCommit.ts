@@ -8,8 +8,11 @@
  * Each submitted unit (one logUsage call, or one logUsageBatch) is all-or-nothing and is never
  * split. When a shared statement fails with an error that Postgres reported for it (so it was
  * rolled back and stored nothing), each unit is retried in a statement of its own, so that one
- * bad unit fails alone. Any other failure (a lost connection, where the commit may or may not
- * have happened) fails every unit in it without a retry: a retry could store a log twice.
+ * bad unit fails alone. The retries queue like any call, ahead of the calls that came later,
+ * after a short randomised pause: they respect the limit of statements in flight, so a failed
+ * statement of 1,000 calls never becomes 1,000 statements at once. Any other failure (a lost
+ * connection, where the commit may or may not have happened) fails every unit in it without a
+ * retry: a retry could store a log twice.
  */
 
 export interface GroupCommitOptions<Item, Result> {
@@ -19,12 +22,16 @@ export interface GroupCommitOptions<Item, Result> {
   maxInFlight: number;
   /** Items one statement carries at most (a larger single unit still goes alone). */
   maxItems: number;
+  /** Longest pause before a unit is retried alone (randomised from half of it); default 10 ms. */
+  retryDelayMs?: number;
 }
 
 interface Unit<Item, Result> {
   items: Item[];
   resolve: (result: Result) => void;
   reject: (err: unknown) => void;
+  /** Retried after its shared statement failed: goes in a statement of its own, once. */
+  alone?: boolean;
 }
 
 /** SQLSTATE classes after which the statement's outcome is unknown or a retry cannot help. */
@@ -74,13 +81,30 @@ export class GroupCommit<Item, Result> {
 
   private take(): Array<Unit<Item, Result>> {
     const units = [this.queue.shift()!];
+    if (units[0].alone) return units;
     let count = units[0].items.length;
-    while (this.queue.length > 0 && count + this.queue[0].items.length <= this.options.maxItems) {
+    while (
+      this.queue.length > 0 &&
+      !this.queue[0].alone &&
+      count + this.queue[0].items.length <= this.options.maxItems
+    ) {
       const unit = this.queue.shift()!;
       count += unit.items.length;
       units.push(unit);
     }
     return units;
+  }
+
+  /** Puts the units back at the head of the queue, each to go alone, after a short pause. */
+  private retryAlone(units: Array<Unit<Item, Result>>): void {
+    const longest = this.options.retryDelayMs ?? 10;
+    setTimeout(
+      () => {
+        this.queue.unshift(...units.map((u) => ({ ...u, alone: true })));
+        this.schedule();
+      },
+      longest / 2 + Math.random() * (longest / 2),
+    );
   }
 
   private async flush(units: Array<Unit<Item, Result>>): Promise<void> {
@@ -94,14 +118,7 @@ export class GroupCommit<Item, Result> {
           for (const u of units) u.reject(err);
           return;
         }
-        await Promise.all(
-          units.map((u) =>
-            this.options.run(u.items).then(
-              (result) => u.resolve(result),
-              (e: unknown) => u.reject(e),
-            ),
-          ),
-        );
+        this.retryAlone(units);
       }
     } finally {
       this.inFlight--;

@@ -1,25 +1,37 @@
-/** The services of one server process, built once from the database and configuration. */
+/** The services of one server process (or CLI command), built once from the database and configuration. */
 import type { Knex } from 'knex';
 import type { Config } from '../config';
-import { databaseKind } from '../db/connection';
+import { databaseKind, type DatabaseKind } from '../db/connection';
 import type { Logger } from '../logger';
 import { PricingService } from '../pricing/service';
 import { ReceiptKeyring } from '../receipts';
 import { ApiKeyService } from './apiKeys';
+import { AuthService } from './auth';
+import { DimensionService } from './dimensions';
 import { ProjectService } from './projects';
 import { ReceiptService } from './receipts';
-import { StatsService } from './stats';
-import { UsageService } from './usage';
+import { RetentionService } from './retention';
 import { RollupService } from './rollups';
+import { StatsService } from './stats';
+import { TimeZoneService } from './timeZones';
+import { UsageService } from './usage';
+import { UsageLogReader } from './usageReader';
 
 export interface Services {
   db: Knex;
   /** Where statistics read from: DATABASE_READ_URL's replica, or the primary. */
   readDb: Knex;
+  /** Which database this is: the embedded PGlite or a PostgreSQL server. */
+  dbKind: DatabaseKind;
+  auth: AuthService;
   projects: ProjectService;
   apiKeys: ApiKeyService;
   usage: UsageService;
+  usageReader: UsageLogReader;
+  retention: RetentionService;
   stats: StatsService;
+  timeZones: TimeZoneService;
+  dimensions: DimensionService;
   receipts: ReceiptService;
   pricing: PricingService;
   rollups: RollupService;
@@ -33,31 +45,41 @@ export async function createServices(deps: {
 }): Promise<Services> {
   const { db, config, logger } = deps;
   const readDb = deps.readDb ?? db;
+  const dbKind = databaseKind(config.database);
   const keyring = await ReceiptKeyring.load({ settings: config.receipts, db, logger });
   const pricing = new PricingService({
     registryUrl: config.registry.url,
     ttlSeconds: config.registry.ttlSeconds,
     logger,
   });
-  const receipts = new ReceiptService({ db, keyring });
+  const dimensions = new DimensionService(config.metadataDimensions);
+  const receipts = new ReceiptService({ db, keyring, dimensions });
   const apiKeys = new ApiKeyService({ db });
+  const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
+  const timeZones = new TimeZoneService({ db: readDb });
   return {
     db,
     readDb,
-    // Archiving a project drops its keys from this instance's lookup cache at once.
-    projects: new ProjectService({ db, onArchived: (id) => apiKeys.forgetProject(id) }),
+    dbKind,
+    auth: new AuthService({ apiKeys, adminToken: config.adminToken }),
+    projects: new ProjectService({ db, apiKeys }),
     apiKeys,
     usage: new UsageService({
       db,
       pricing,
       receipts,
+      dimensions,
       limits: { batchSize: config.limits.batchSize },
       // PGlite runs one statement at a time anyway.
-      ingestStatements: databaseKind(config.database) === 'pglite' ? 1 : config.database.ingestStatements,
+      ingestStatements: dbKind === 'pglite' ? 1 : config.database.ingestStatements,
     }),
-    stats: new StatsService({ db: readDb }),
+    usageReader: new UsageLogReader({ db, dimensions }),
+    retention: new RetentionService({ db }),
+    stats: new StatsService({ db: readDb, timeZones, dimensions, rollups }),
+    timeZones,
+    dimensions,
     receipts,
     pricing,
-    rollups: new RollupService({ db, logger, intervalMs: config.rollupIntervalMs }),
+    rollups,
   };
 }

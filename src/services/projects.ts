@@ -4,7 +4,9 @@ import type { ProjectRow } from '../db/tables';
 import { toProject } from '../db/rows';
 import type { Project } from '../domain/types';
 import { PROJECT_KEY_PATTERN } from '../domain/slug';
-import { isUuid, toInt } from '../db/normalize';
+import { toInt } from '../db/normalize';
+import { isUuid } from '../domain/limits';
+import type { ApiKeyService } from './apiKeys';
 import { badInput, notFound } from './errors';
 import { checkOptionalString, checkString } from './validate';
 
@@ -20,15 +22,29 @@ export interface UpdateProjectInput {
 }
 
 const UNIQUE_VIOLATION = '23505';
+/** pg advisory lock id: one instance creates the first project. */
+const FIRST_PROJECT_LOCK = 7_345_021;
 
 export class ProjectService {
-  constructor(
-    private readonly deps: {
-      db: Knex;
-      /** Told after a project is archived, e.g. so cached key lookups of it stop working at once. */
-      onArchived?: (projectId: string) => void;
-    },
-  ) {}
+  constructor(private readonly deps: { db: Knex; apiKeys: ApiKeyService }) {}
+
+  /**
+   * On a database with no project: creates 'default' with one API key, once across instances,
+   * and returns the key's secret (to be shown once). Undefined when a project exists.
+   */
+  async ensureFirstProject(): Promise<{ projectKey: string; secret: string } | undefined> {
+    return this.deps.db.transaction(async (trx) => {
+      await trx.raw('SELECT pg_advisory_xact_lock(?)', [FIRST_PROJECT_LOCK]);
+      const [{ n }] = await trx('projects').count({ n: '*' });
+      if (toInt(n) > 0) return undefined;
+      const project = await this.create(
+        { key: 'default', name: 'Default', description: 'Created on first start' },
+        trx,
+      );
+      const { secret } = await this.deps.apiKeys.create(project.id, 'first key', trx);
+      return { projectKey: project.key, secret };
+    });
+  }
 
   async create(input: CreateProjectInput, db: Knex | Knex.Transaction = this.deps.db): Promise<Project> {
     const key = input.key;
@@ -80,7 +96,8 @@ export class ProjectService {
       .update({ archived_at: this.deps.db.raw('COALESCE(archived_at, now())') as unknown as Date })
       .returning('*');
     if (!row) throw notFound('project');
-    this.deps.onArchived?.(row.id);
+    // Its keys stop working at once on this instance (within the lookup cache's TTL elsewhere).
+    this.deps.apiKeys.forgetProject(row.id);
     return toProject(row);
   }
 

@@ -5,24 +5,27 @@
 import type { Knex } from 'knex';
 import type { ReceiptRow } from '../db/tables';
 import { newRowId } from '../db/ids';
+import type { SignedReceipt } from '../db/ingest';
 import { toReceipt } from '../db/rows';
 import { keysetPage, type Page } from '../db/cursor';
 import { applyUsageQuery } from '../db/usageFilter';
 import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
 import { buildReceiptDocument, newReceiptId, type ReceiptKeyring } from '../receipts';
+import { MAX_PAGE_SIZE } from '../domain/limits';
+import type { DimensionService } from './dimensions';
 import { checkStorable } from './validate';
 
 export class ReceiptService {
-  constructor(private readonly deps: { db: Knex; keyring: ReceiptKeyring; maxPageSize?: number }) {}
+  constructor(private readonly deps: { db: Knex; keyring: ReceiptKeyring; dimensions: DimensionService }) {}
 
   /**
-   * The signed receipt rows of logs that are about to be stored (the caller inserts them in the
-   * same statement or transaction as the logs), signed together: off the event loop when there
-   * are many (see receipts/ed25519.ts). Apart from its own row id and document, a row repeats
-   * its log (id, project, alias name, time) and its document (receipt id, signature, key id):
-   * ingest stores it from those (services/usage.ts), and a test checks that both agree.
+   * The signed receipts of logs that are about to be stored (the caller inserts them in the
+   * same statement as the logs: src/db/ingest.ts), signed together: off the event loop when
+   * there are many (see receipts/ed25519.ts). Each is what is stored of it: its row id and
+   * document; the rest of its row repeats its log and its document.
    */
-  async signAll(logs: Array<{ project: Project; log: UsageLog }>): Promise<ReceiptRow[]> {
+  async sign(logs: Array<{ project: Project; log: UsageLog }>): Promise<SignedReceipt[]> {
+    if (logs.length === 0) return [];
     const { keyring } = this.deps;
     const documents = await keyring.signAll(
       logs.map(({ project, log }) =>
@@ -40,16 +43,9 @@ export class ReceiptService {
         }),
       ),
     );
-    return logs.map(({ project, log }, i) => ({
-      id: newRowId(),
-      receipt_id: documents[i].receipt_id,
-      project_id: project.id,
-      usage_log_id: log.id,
-      alias_name: log.aliasName,
-      document: documents[i] as unknown as Record<string, unknown>,
-      signature: documents[i].signature,
-      key_id: documents[i].key_id,
-      created_at: log.receivedAt,
+    return documents.map((document) => ({
+      rowId: newRowId(),
+      document: document as unknown as SignedReceipt['document'],
     }));
   }
 
@@ -83,12 +79,13 @@ export class ReceiptService {
     page: { first?: number | null; after?: string | null },
   ): Promise<Page<Receipt>> {
     const db = this.deps.db;
+    this.deps.dimensions.checkFilter(query);
     const joined = db('receipts').join('usage_logs', 'usage_logs.id', 'receipts.usage_log_id');
     return keysetPage(db, applyUsageQuery(joined, query), {
       table: 'receipts',
       timeColumn: 'created_at',
       ...page,
-      maxFirst: this.deps.maxPageSize ?? 500,
+      maxFirst: MAX_PAGE_SIZE,
       map: (row: ReceiptRow) => toReceipt(row),
     });
   }

@@ -3,10 +3,10 @@
  * the caller may read. A project caller sees only its own project; an admin any or all.
  */
 import type { Principal } from '../domain/principal';
-import type { UsageQuery } from '../domain/types';
+import type { MetadataFilter, UsageQuery } from '../domain/types';
+import { DEFAULT_RANGE_MS, EARLIEST_FILTER_DATE, isUuid, LATEST_FILTER_DATE } from '../domain/limits';
 import { badInput, forbidden, unauthenticated } from './errors';
 import { checkStorable } from './validate';
-import { isUuid } from '../db/normalize';
 
 export interface UsageFilterInput {
   projectId?: string | null;
@@ -17,10 +17,12 @@ export interface UsageFilterInput {
   providers?: string[] | null;
   origins?: string[] | null;
   profiles?: string[] | null;
+  metadata?: Array<{ key: string; values: Array<string | null> }> | null;
 }
 
-const DEFAULT_RANGE_MS = 30 * 24 * 3600 * 1000;
 const MAX_LIST = 1000;
+/** Most metadata filter entries (each names a promoted key; there are at most 32). */
+const MAX_METADATA_FILTERS = 32;
 
 /** The project ids a caller may read: its own, or for an admin the named one or all (null). */
 export function readableProjects(principal: Principal, projectId?: string | null): string[] | null {
@@ -44,7 +46,21 @@ function list<T extends string | null>(field: string, values: T[] | null | undef
 
 function validDate(field: string, value: Date): Date {
   if (Number.isNaN(value.getTime())) throw badInput(`filter.${field}`, 'is not a valid date-time');
+  if (value < EARLIEST_FILTER_DATE || value > LATEST_FILTER_DATE) {
+    throw badInput(`filter.${field}`, 'must be a date-time from year 1 to year 9999');
+  }
   return value;
+}
+
+function metadataFilters(entries: UsageFilterInput['metadata']): MetadataFilter[] | undefined {
+  if (entries === null || entries === undefined) return undefined;
+  if (entries.length > MAX_METADATA_FILTERS) {
+    throw badInput('filter.metadata', `must have at most ${MAX_METADATA_FILTERS} entries`);
+  }
+  return entries.map((e, i) => {
+    checkStorable(`filter.metadata[${i}].key`, e.key);
+    return { key: e.key, values: list(`metadata[${i}].values`, e.values)! };
+  });
 }
 
 export function resolveUsageQuery(
@@ -59,7 +75,7 @@ export function resolveUsageQuery(
     ? validDate('startDate', f.startDate)
     : new Date(end.getTime() - DEFAULT_RANGE_MS);
   if (start.getTime() >= end.getTime()) {
-    throw badInput('filter.startDate', 'must be before filter.endDate (the range is [startDate, endDate))');
+    throw badInput('filter.startDate', 'must be before the end of the range (a range is [start, end))');
   }
   return {
     projectIds,
@@ -70,5 +86,6 @@ export function resolveUsageQuery(
     providers: list('providers', f.providers),
     origins: list('origins', f.origins),
     profiles: list('profiles', f.profiles),
+    metadata: metadataFilters(f.metadata),
   };
 }

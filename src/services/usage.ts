@@ -4,13 +4,16 @@
  * before in the project returns the first result and stores nothing.
  */
 import type { Knex } from 'knex';
-import type { ReceiptRow, UsageLogRow } from '../db/tables';
+import type { UsageLogRow } from '../db/tables';
 import { newRowId } from '../db/ids';
-import { toReceipt, toUsageLog } from '../db/rows';
+import { insertLogsWithReceipts, storedReceipt, type SignedReceipt } from '../db/ingest';
+import { toUsageLog } from '../db/rows';
 import { applyUsageQuery } from '../db/usageFilter';
 import { keysetPage, type Page } from '../db/cursor';
+import { MAX_PAGE_SIZE } from '../domain/limits';
 import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
 import type { PricingService } from '../pricing/service';
+import type { DimensionService } from './dimensions';
 import type { ReceiptService } from './receipts';
 import { badInput, ServiceError } from './errors';
 import { GroupCommit } from './groupCommit';
@@ -52,88 +55,24 @@ export const LIMITS = {
   metadataDepth: 20,
   futureSkewMs: 5 * 60 * 1000,
   maxCost: 9_999_999_999,
-  pageSize: 500,
 };
 const EARLIEST = Date.UTC(2000, 0, 1);
 
 type NewUsage = Omit<UsageLogRow, 'id' | 'project_id' | 'api_key_id' | 'created_at'>;
 
-/** What a column's JSON text is cast to before it is stored. */
-type ColumnType = 'uuid' | 'text' | 'integer' | 'numeric' | 'jsonb' | 'timestamptz';
-
 /**
- * The usage_logs columns ingest writes, in the order of each log's JSON array (see
- * INSERT_LOGS_AND_RECEIPTS), with the type its value is cast to. Strings are cast to text, not
- * varchar(n): an explicit cast would cut a long value, where storing it in the column rejects it.
+ * What the ingest path reports of each call, for metrics: stored, replayed (an idempotency
+ * key seen before), rejected (invalid input: a ServiceError), failed (anything else).
  */
-const LOG_COLUMNS: ReadonlyArray<readonly [keyof UsageLogRow, ColumnType]> = [
-  ['id', 'uuid'],
-  ['project_id', 'uuid'],
-  ['api_key_id', 'uuid'],
-  ['alias_name', 'text'],
-  ['provider', 'text'],
-  ['model', 'text'],
-  ['input_tokens', 'integer'],
-  ['output_tokens', 'integer'],
-  ['cached_input_tokens', 'integer'],
-  ['cost', 'numeric'],
-  ['cost_source', 'text'],
-  ['latency_ms', 'integer'],
-  ['origin', 'text'],
-  ['id_at_origin', 'text'],
-  ['profile', 'text'],
-  ['metadata', 'jsonb'],
-  ['occurred_at', 'timestamptz'],
-  ['created_at', 'timestamptz'],
-  ['idempotency_key', 'text'],
-  ['input_price_per_million', 'numeric'],
-  ['output_price_per_million', 'numeric'],
-  ['cached_input_price_per_million', 'numeric'],
-  ['registry_version', 'text'],
-];
+export type UsageOutcome = 'stored' | 'replayed' | 'rejected' | 'failed';
 
-/** The SQL expression of element `i` of a log's array `e`, as the column's type. */
-function element(i: number, type: ColumnType): string {
-  return type === 'jsonb' ? `e->${i}` : `(e->>${i})::${type}`;
-}
-const columnAt = (column: keyof UsageLogRow) => {
-  const i = LOG_COLUMNS.findIndex(([name]) => name === column);
-  return element(i, LOG_COLUMNS[i][1]);
-};
-/** After a log's columns, its array holds its receipt's row id and signed document. */
-const RECEIPT_ID_AT = LOG_COLUMNS.length;
-const RECEIPT_DOCUMENT_AT = LOG_COLUMNS.length + 1;
-
-/**
- * Logs and their receipts in one statement, from one JSON parameter: an array holding, for
- * each log, an array of its column values followed by its receipt's row id and document.
- * Positional arrays rather than objects: no member names to write, send and parse. A receipt
- * row repeats its log's id, project, alias name and time, and its document's receipt id,
- * signature and key id; the statement takes those from there rather than have them sent twice.
- * Logs whose idempotency key is stored already are skipped, and their receipts with them;
- * returns the ids of the logs inserted.
- */
-const INSERT_LOGS_AND_RECEIPTS = `
-  WITH input AS MATERIALIZED (SELECT e, e->${RECEIPT_DOCUMENT_AT} AS d FROM jsonb_array_elements(?::jsonb) e),
-  logs AS (
-    INSERT INTO usage_logs (${LOG_COLUMNS.map(([name]) => name).join(', ')})
-    SELECT ${LOG_COLUMNS.map(([, type], i) => element(i, type)).join(', ')} FROM input
-    ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id
-  ), receipts AS (
-    INSERT INTO receipts (id, receipt_id, project_id, usage_log_id, alias_name, document, signature, key_id, created_at)
-    SELECT ${element(RECEIPT_ID_AT, 'uuid')}, d->>'receipt_id', ${columnAt('project_id')}, ${columnAt('id')}, ${columnAt('alias_name')},
-      d, d->>'signature', d->>'key_id', ${columnAt('created_at')}
-    FROM input WHERE ${columnAt('id')} IN (SELECT id FROM logs)
-    RETURNING usage_log_id
-  )
-  SELECT id FROM logs WHERE id IN (SELECT usage_log_id FROM receipts)`;
-
-/** A log about to be stored; its receipt is signed with the others of its statement. */
+/** A log about to be stored; its receipt is signed with the others of its statement, once. */
 interface PendingLog {
   project: Project;
   row: UsageLogRow;
   log: UsageLog;
+  /** Set when signed: a retried statement stores the same receipt without signing again. */
+  receipt?: SignedReceipt;
 }
 
 /** Rows one group-commit statement carries at most (one larger logUsageBatch still goes alone). */
@@ -141,14 +80,16 @@ const GROUP_COMMIT_MAX_ROWS = 1000;
 
 export class UsageService {
   /** Concurrent calls' logs share statements (see groupCommit.ts). */
-  private readonly commits: GroupCommit<PendingLog, Map<string, ReceiptRow>>;
+  private readonly commits: GroupCommit<PendingLog, Set<string>>;
   private readonly limits: typeof LIMITS;
+  private readonly outcomeListeners: Array<(outcome: UsageOutcome, calls: number) => void> = [];
 
   constructor(
     private readonly deps: {
       db: Knex;
       pricing: PricingService;
       receipts: ReceiptService;
+      dimensions: DimensionService;
       limits?: Partial<typeof LIMITS>;
       /** Ingest statements in flight at once (default 1); keep it below the pool size. */
       ingestStatements?: number;
@@ -168,43 +109,62 @@ export class UsageService {
   }
 
   /**
-   * Signs the receipts of these logs, then one statement inserts the logs and their receipts;
-   * returns the receipts of the logs inserted, by log id.
+   * Signs the receipts of these logs (those not signed by an earlier try), then one statement
+   * inserts the logs and their receipts; returns the ids of the logs inserted.
    */
-  private async insert(pending: PendingLog[]): Promise<Map<string, ReceiptRow>> {
-    const receipts = await this.deps.receipts.signAll(pending);
-    const input = pending.map(({ row }, i) => [
-      ...LOG_COLUMNS.map(([name]) => row[name]),
-      receipts[i].id,
-      receipts[i].document,
-    ]);
-    const { rows } = await this.deps.db.raw(INSERT_LOGS_AND_RECEIPTS, [JSON.stringify(input)]);
-    const inserted = new Set((rows as Array<{ id: string }>).map((r) => r.id));
-    const byLog = new Map<string, ReceiptRow>();
-    pending.forEach(({ log }, i) => {
-      if (inserted.has(log.id)) byLog.set(log.id, receipts[i]);
-    });
-    return byLog;
+  private async insert(pending: PendingLog[]): Promise<Set<string>> {
+    const unsigned = pending.filter((p) => !p.receipt);
+    const signed = await this.deps.receipts.sign(unsigned);
+    unsigned.forEach((p, i) => (p.receipt = signed[i]));
+    return insertLogsWithReceipts(
+      this.deps.db,
+      pending.map((p) => ({ row: p.row, receipt: p.receipt! })),
+    );
+  }
+
+  /** Calls `listener` with the outcome of every logged call (metrics; see UsageOutcome). */
+  onOutcome(listener: (outcome: UsageOutcome, calls: number) => void): void {
+    this.outcomeListeners.push(listener);
+  }
+
+  private report(outcome: UsageOutcome, calls: number): void {
+    if (calls > 0) for (const listener of this.outcomeListeners) listener(outcome, calls);
+  }
+
+  /** Reports the outcome of `work` (`calls` of them) and returns its results. */
+  private async counted(calls: number, work: () => Promise<LogUsageResult[]>): Promise<LogUsageResult[]> {
+    try {
+      const results = await work();
+      const replayed = results.filter((r) => r.replayed).length;
+      this.report('stored', results.length - replayed);
+      this.report('replayed', replayed);
+      return results;
+    } catch (err) {
+      this.report(err instanceof ServiceError ? 'rejected' : 'failed', Math.max(calls, 1));
+      throw err;
+    }
   }
 
   async record(caller: Caller, input: LogUsageInput): Promise<LogUsageResult> {
-    const [result] = await this.store(caller, [this.prepare(input, 'input')]);
+    const [result] = await this.counted(1, async () => this.store(caller, [this.prepare(input, 'input')]));
     return result;
   }
 
   /** All stored or none: one invalid item rejects the whole batch, naming it. */
   async recordBatch(caller: Caller, inputs: LogUsageInput[]): Promise<LogUsageResult[]> {
-    if (inputs.length > this.limits.batchSize) {
-      throw badInput(
-        'inputs',
-        `a batch holds at most ${this.limits.batchSize} items (got ${inputs.length}; the server's limit, set by LLMRING_MAX_BATCH_SIZE)`,
+    return this.counted(inputs.length, async () => {
+      if (inputs.length > this.limits.batchSize) {
+        throw badInput(
+          'inputs',
+          `a batch holds at most ${this.limits.batchSize} items (got ${inputs.length}; the server's limit, set by LLMRING_MAX_BATCH_SIZE)`,
+        );
+      }
+      if (inputs.length === 0) return [];
+      return this.store(
+        caller,
+        inputs.map((input, i) => this.prepare(input, `inputs[${i}]`)),
       );
-    }
-    if (inputs.length === 0) return [];
-    return this.store(
-      caller,
-      inputs.map((input, i) => this.prepare(input, `inputs[${i}]`)),
-    );
+    });
   }
 
   /** Validates one input and prices it; throws BAD_USER_INPUT naming the field. */
@@ -216,7 +176,7 @@ export class UsageService {
     if (cachedInputTokens > inputTokens) {
       throw badInput(
         f('cachedInputTokens'),
-        `must not exceed inputTokens (${cachedInputTokens} > ${inputTokens})`,
+        `must not exceed the input tokens (${cachedInputTokens} > ${inputTokens})`,
       );
     }
     const cost = input.cost ?? null;
@@ -231,6 +191,7 @@ export class UsageService {
       throw badInput(f('occurredAt'), 'is more than 5 minutes in the future; check the client clock');
     }
     const provider = checkString(f('provider'), input.provider, { max: 64 });
+    const metadata = this.checkMetadata(f('metadata'), input.metadata ?? {});
     const model = checkString(f('model'), input.model, { max: 255 });
     const quote = this.deps.pricing.quote({
       provider,
@@ -256,7 +217,8 @@ export class UsageService {
       origin: checkOptionalString(f('origin'), input.origin, { max: 255, allowEmpty: true }),
       id_at_origin: checkOptionalString(f('idAtOrigin'), input.idAtOrigin, { max: 255, allowEmpty: true }),
       profile: checkString(f('profile'), input.profile ?? 'default', { max: 64 }),
-      metadata: this.checkMetadata(f('metadata'), input.metadata ?? {}),
+      metadata,
+      dimensions: this.deps.dimensions.valuesOf(metadata),
       occurred_at: occurredAt,
       idempotency_key: checkOptionalString(f('idempotencyKey'), input.idempotencyKey, { max: 255 }),
       input_price_per_million: quote.prices?.inputPerMillion ?? null,
@@ -324,8 +286,13 @@ export class UsageService {
     if (fresh.length) {
       const inserted = await this.commits.submit(fresh);
       for (const f of fresh) {
-        const receipt = inserted.get(f.log.id);
-        if (receipt) results[f.index] = { usageLog: f.log, receipt: toReceipt(receipt), replayed: false };
+        if (inserted.has(f.log.id)) {
+          results[f.index] = {
+            usageLog: f.log,
+            receipt: storedReceipt({ row: f.row, receipt: f.receipt! }),
+            replayed: false,
+          };
+        }
       }
     }
 
@@ -354,17 +321,13 @@ export class UsageService {
     const logs = await db<UsageLogRow>('usage_logs')
       .where({ project_id: projectId })
       .whereIn('idempotency_key', keys);
-    const receipts = await db<ReceiptRow>('receipts').whereIn(
-      'usage_log_id',
-      logs.map((l) => l.id),
-    );
-    const receiptByLog = new Map(receipts.map((r) => [r.usage_log_id, toReceipt(r)]));
+    const receipts = await this.deps.receipts.getByUsageLogIds(logs.map((l) => l.id));
     const found = new Map<string, LogUsageResult>();
-    for (const log of logs) {
-      const receipt = receiptByLog.get(log.id);
+    logs.forEach((log, i) => {
+      const receipt = receipts[i];
       if (!receipt) throw new ServiceError('NOT_FOUND', 'the receipt of the replayed usage log is missing');
       found.set(log.idempotency_key!, { usageLog: toUsageLog(log), receipt, replayed: true });
-    }
+    });
     return found;
   }
 
@@ -374,11 +337,12 @@ export class UsageService {
     page: { first?: number | null; after?: string | null },
   ): Promise<Page<UsageLog>> {
     const db = this.deps.db;
+    this.deps.dimensions.checkFilter(query);
     return keysetPage(db, applyUsageQuery(db('usage_logs'), query), {
       table: 'usage_logs',
       timeColumn: 'occurred_at',
       ...page,
-      maxFirst: this.limits.pageSize,
+      maxFirst: MAX_PAGE_SIZE,
       map: (row: UsageLogRow) => toUsageLog(row),
     });
   }

@@ -13,7 +13,9 @@ import { toUsageLog } from '../db/rows';
 import { applyUsageQuery } from '../db/usageFilter';
 import { microsExpr, type CursorPosition } from '../db/cursor';
 import { toInt } from '../db/normalize';
+import { MAX_PAGE_SIZE } from '../domain/limits';
 import type { UsageLog, UsageQuery } from '../domain/types';
+import type { DimensionService } from './dimensions';
 import { badInput } from './errors';
 
 export interface ExportedUsageLog extends UsageLog {
@@ -30,14 +32,18 @@ export function whereAfter(qb: Knex.QueryBuilder, column: string, idColumn: stri
   ]);
 }
 
-export const MAX_OFFSET_PAGE = 500;
 const DEFAULT_BATCH = 5000;
 
 export class UsageLogReader {
-  constructor(private readonly deps: { db: Knex }) {}
+  constructor(private readonly deps: { db: Knex; dimensions: DimensionService }) {}
+
+  private check(q: UsageQuery): void {
+    this.deps.dimensions.checkFilter(q);
+  }
 
   /** How many logs match (export progress). */
   async count(q: UsageQuery): Promise<number> {
+    this.check(q);
     const [{ n }] = await applyUsageQuery(this.deps.db('usage_logs'), q).count({ n: '*' });
     return toInt(n);
   }
@@ -45,8 +51,9 @@ export class UsageLogReader {
   /** Newest first, skipping `offset` logs: the paging of the original server's /api/v1/logs. */
   async page(q: UsageQuery, opts: { limit: number; offset: number }): Promise<UsageLog[]> {
     const { limit, offset } = opts;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_OFFSET_PAGE) {
-      throw badInput('limit', `must be from 1 to ${MAX_OFFSET_PAGE}`);
+    this.check(q);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+      throw badInput('limit', `must be from 1 to ${MAX_PAGE_SIZE}`);
     }
     if (!Number.isInteger(offset) || offset < 0) throw badInput('offset', 'must be a non-negative integer');
     const rows: UsageLogRow[] = await applyUsageQuery(this.deps.db<UsageLogRow>('usage_logs'), q)
@@ -68,6 +75,7 @@ export class UsageLogReader {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
       throw badInput('batchSize', 'must be from 1 to 100000');
     }
+    this.check(q);
     const db = this.deps.db;
     const projectQuery = db<ProjectRow>('projects').select('id', 'key').orderBy('key');
     if (q.projectIds) projectQuery.whereIn('id', q.projectIds);

@@ -225,7 +225,7 @@ test('stats, as tables and as JSON', async () => {
   expect(run.err).toContain("--start: '2025-02-30' is not an ISO 8601 date");
   run = await cli('stats', '--start', '2025-03-10', '--end', '2025-03-01');
   expect(run.code).toBe(2);
-  expect(run.err).toContain('--start: must be before --end');
+  expect(run.err).toContain('--start: must be before the end of the range');
   expect((await cli('stats', '--group-by', 'year')).code).toBe(2);
 });
 

@@ -4,6 +4,7 @@
  * Also a small reference implementation of the usage arithmetic (decimal.js, exact) that
  * tests compare the SQL aggregation against.
  */
+import { StatsService } from '../../src/services/stats';
 import Decimal from 'decimal.js';
 import type { Knex } from 'knex';
 import { loadConfig } from '../../src/config';
@@ -23,14 +24,31 @@ export interface ServiceHarness {
 }
 
 /** The services of one server process on a fresh, migrated database (one per test file). */
-export async function createServiceHarness(): Promise<ServiceHarness> {
+/** The services on a fresh migrated database; `env` adds settings (e.g. LLMRING_METADATA_DIMENSIONS). */
+export async function createServiceHarness(env: Record<string, string> = {}): Promise<ServiceHarness> {
   const database = await createMigratedDatabase();
+  const config = loadConfig({ LLMRING_ENV: 'test', ...env });
   const services = await createServices({
     db: database.db,
-    config: loadConfig({ LLMRING_ENV: 'test' }),
+    config,
     logger: createLogger({ level: 'silent' }),
   });
+  // As a server does before it serves.
+  await services.rollups.registerDimensions(config.metadataDimensions.keys);
   return { database, db: database.db, services, close: () => database.destroy() };
+}
+
+/** A StatsService of the harness's database that reads raw logs only: the reference answer. */
+export function rawStats(h: Pick<ServiceHarness, 'db' | 'services'>): StatsService {
+  const { timeZones, dimensions, rollups } = h.services;
+  return new StatsService({ db: h.db, timeZones, dimensions, rollups, useRollups: false });
+}
+
+/** A stats result without its asOf, which differs between two statements by their time. */
+export function withoutAsOf<T extends { asOf: Date }>(result: T): Omit<T, 'asOf'> {
+  const { asOf, ...rest } = result;
+  void asOf;
+  return rest;
 }
 
 export interface SeededProject {

@@ -140,7 +140,11 @@ test('401 without a key or with a bad one, 403 for the admin token, 400 naming t
     [{ ...FULL, input_tokens: 'many' }, 'input_tokens', /^input_tokens: must be an integer/],
     [{ ...FULL, model: undefined }, 'model', /^model: is required/],
     [{ ...FULL, output_tokens: -1 }, 'output_tokens', /^output_tokens: must be a non-negative integer/],
-    [{ ...FULL, cached_input_tokens: 5000 }, 'cached_input_tokens', /must not exceed input_tokens/],
+    [
+      { ...FULL, cached_input_tokens: 5000 },
+      'cached_input_tokens',
+      /cached_input_tokens: must not exceed the input tokens/,
+    ],
     [{ ...FULL, metadata: [1] }, 'metadata', /^metadata: must be an object/],
     [{ ...FULL, cost: -2 }, 'cost', /^cost: must be a finite number/],
   ];

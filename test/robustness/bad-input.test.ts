@@ -425,7 +425,7 @@ describe('reads with bad arguments', () => {
       'timeZone Mars/Olympus_Mons',
       '{ usageStats(timeZone: "Mars/Olympus_Mons") { byPeriod { periodStart } } }',
       {},
-      /timeZone.*not a known IANA time zone/,
+      /timeZone.*not a time zone this server knows/,
     ],
     ['timeZone empty', '{ usageStats(timeZone: "") { byPeriod { periodStart } } }', {}, /timeZone/],
     ['timeZone +05:00', '{ usageStats(timeZone: "+05:00") { byPeriod { periodStart } } }', {}, /timeZone/],
@@ -457,7 +457,7 @@ describe('reads with bad arguments', () => {
       'startDate after endDate',
       '{ usageStats(filter: { startDate: "2025-02-01T00:00:00Z", endDate: "2025-01-01T00:00:00Z" }) { summary { requests } } }',
       {},
-      /filter\.startDate: must be before filter\.endDate/,
+      /filter\.startDate: must be before the end of the range/,
     ],
     [
       'projectId not a UUID',
@@ -676,7 +676,8 @@ describe('operation limits', () => {
       m[1].replaceAll('${PROJECT_FIELDS}', fields),
     );
     expect(documents.length).toBeGreaterThanOrEqual(2);
-    const window = { startDate: '2000-01-01T00:00:00Z', endDate: '2100-01-01T00:00:00Z' };
+    // Statistics cover at most 10 years at a time.
+    const window = { startDate: '2020-01-01T00:00:00Z', endDate: '2030-01-01T00:00:00Z' };
     const variables = {
       filter: window,
       facetFilter: window,

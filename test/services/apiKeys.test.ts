@@ -164,10 +164,10 @@ describe('ApiKeyService.authenticate', () => {
     expect((await h.services.apiKeys.getById(seeded.apiKey.id))!.revokedAt).toBeNull();
   });
 
-  it('gives null at once on this instance when the archive is wired to forget the project’s cached keys', async () => {
-    // The wiring a server makes: ProjectService tells ApiKeyService which project it archived.
+  it('gives null at once on this instance after the project service archives the project', async () => {
+    // The project service tells the key service which project it archived.
     const keys = new ApiKeyService({ db: h.db, cacheTtlMs: 60_000 });
-    const projects = new ProjectService({ db: h.db, onArchived: (id) => keys.forgetProject(id) });
+    const projects = new ProjectService({ db: h.db, apiKeys: keys });
     const seeded = await seedProject(h.services);
     const other = await seedProject(h.services);
     expect(await keys.authenticate(seeded.secret)).not.toBeNull(); // cached for a minute
@@ -175,6 +175,28 @@ describe('ApiKeyService.authenticate', () => {
     await projects.archive(seeded.project.id);
     expect(await keys.authenticate(seeded.secret)).toBeNull();
     expect((await keys.authenticate(other.secret))?.project.id).toBe(other.project.id);
+  });
+
+  it('never caches a lookup that a revocation overtook: the revoked key does not come back', async () => {
+    const keys = new ApiKeyService({ db: h.db, cacheTtlMs: 60_000 });
+    const seeded = await seedProject(h.services);
+    // Hold the lookup's answer (read before the revocation) until the revocation is done.
+    const internals = keys as unknown as { lookup: (hash: string) => Promise<unknown> };
+    const lookup = internals.lookup.bind(keys);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    internals.lookup = async (hash) => {
+      const found = await lookup(hash);
+      await held;
+      return found;
+    };
+    const first = keys.authenticate(seeded.secret);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the lookup has read the key by now
+    await keys.revoke(seeded.apiKey.id);
+    release();
+    expect(await first).not.toBeNull(); // it started before the revocation
+    internals.lookup = lookup;
+    expect(await keys.authenticate(seeded.secret)).toBeNull(); // and was not cached
   });
 
   it('sets last_used_at on use, but does not write it on every call', async () => {

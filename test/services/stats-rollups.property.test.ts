@@ -5,10 +5,17 @@
  * rolled up), rollup rounds at random points, random filters, buckets and time zones.
  */
 import fc from 'fast-check';
-import { StatsService } from '../../src/services/stats';
+import type { StatsService } from '../../src/services/stats';
 import type { TimeBucket, UsageDimension, UsageQuery } from '../../src/domain/types';
 import type { LogUsageInput } from '../../src/services/usage';
-import { createServiceHarness, recordAll, seedProject, type ServiceHarness } from '../helpers/fixtures';
+import {
+  createServiceHarness,
+  rawStats,
+  withoutAsOf,
+  recordAll,
+  seedProject,
+  type ServiceHarness,
+} from '../helpers/fixtures';
 
 const NOW = Date.now();
 const DAY = 24 * 3600 * 1000;
@@ -29,6 +36,10 @@ const ZONES = [
   'Asia/Kathmandu',
 ];
 const BUCKETS: TimeBucket[] = ['hour', 'day', 'week', 'month'];
+/** Promoted metadata keys (LLMRING_METADATA_DIMENSIONS) and the values logs carry for them. */
+const KEYS = ['feature', 'customer'];
+const FEATURES = [undefined, null, 'chat', 'search', 42, true, { nested: 1 }];
+const CUSTOMERS = [undefined, 'acme', 'globex'];
 const DIMENSIONS: UsageDimension[] = ['alias', 'model', 'provider', 'origin', 'profile'];
 
 /** Log times: anywhere in 40 days, or within two hours of one of the query's edges. */
@@ -45,6 +56,8 @@ const logFields = {
   model: fc.constantFrom(...MODELS),
   origin: fc.constantFrom(...ORIGINS),
   profile: fc.constantFrom('default', 'staging'),
+  feature: fc.constantFrom(...FEATURES),
+  customer: fc.constantFrom(...CUSTOMERS),
   inputTokens: fc.integer({ min: 0, max: 100_000 }),
   outputTokens: fc.integer({ min: 0, max: 10_000 }),
   clientCost: fc.option(
@@ -79,6 +92,15 @@ const queryArb = fc.record({
   zone: fc.constantFrom(...ZONES),
   bucket: fc.constantFrom(...BUCKETS),
   dims: fc.subarray(DIMENSIONS, { minLength: 1 }),
+  // Metadata: a filter on one key, a breakdown by keys; two keys together read raw logs.
+  metadataFilter: fc.option(
+    fc.record({
+      key: fc.constantFrom(...KEYS),
+      values: fc.subarray(['chat', 'search', '42', 'true', 'acme', null], { minLength: 1 }),
+    }),
+    { nil: undefined },
+  ),
+  metadataKeys: fc.subarray(KEYS),
 });
 
 function toInput(log: LogSpec): LogUsageInput {
@@ -86,6 +108,9 @@ function toInput(log: LogSpec): LogUsageInput {
     provider: log.model[0],
     model: log.model[1],
     aliasName: log.alias,
+    metadata: Object.fromEntries(
+      Object.entries({ feature: log.feature, customer: log.customer }).filter(([, v]) => v !== undefined),
+    ),
     origin: log.origin,
     profile: log.profile,
     inputTokens: log.inputTokens,
@@ -101,8 +126,8 @@ describe('stats from rollups equal stats from raw logs', () => {
   let raw: StatsService;
 
   beforeAll(async () => {
-    h = await createServiceHarness();
-    raw = new StatsService({ db: h.db, rollups: false });
+    h = await createServiceHarness({ LLMRING_METADATA_DIMENSIONS: KEYS.join(',') });
+    raw = rawStats(h);
   });
   afterAll(() => h.close());
 
@@ -137,6 +162,20 @@ describe('stats from rollups equal stats from raw logs', () => {
             await raw.byPeriod(q, qa.bucket, qa.zone),
           );
           expect(await fast.breakdown(q, qa.dims, 1000)).toEqual(await raw.breakdown(q, qa.dims, 1000));
+          // Everything at once, with metadata: one statement (rollups of one key, or raw logs).
+          const mq: UsageQuery = { ...q, metadata: qa.metadataFilter ? [qa.metadataFilter] : undefined };
+          const request = {
+            overview: true,
+            byPeriod: { bucket: qa.bucket, timeZone: qa.zone },
+            breakdowns: [
+              { by: [], metadataKeys: qa.metadataKeys.length ? qa.metadataKeys : ['feature'] },
+              { by: ['model' as const], metadataKeys: qa.metadataKeys },
+              { by: qa.dims, limit: 3 },
+            ],
+          };
+          const fastAll = withoutAsOf(await fast.query(mq, request));
+          const rawAll = withoutAsOf(await raw.query(mq, request));
+          expect(fastAll).toEqual(rawAll);
           // What usageStats asks for in one query equals the four separate raw aggregations.
           expect(await fast.overview(q)).toEqual({
             summary: await raw.summary(q),

@@ -5,11 +5,10 @@ import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { parseIsoDate } from '../../domain/dates';
 import type { TimeBucket } from '../../domain/types';
-import { RetentionService } from '../../services/retention';
-import { checkTimeZone } from '../../services/stats';
-import { UsageLogReader, type ExportedUsageLog } from '../../services/usageReader';
+import { MAX_BREAKDOWN_GROUPS } from '../../services/stats';
+import type { ExportedUsageLog } from '../../services/usageReader';
 import { CliError, type CliContext, type Output } from '../context';
-import { addFilterOptions, scopeName, usageQuery, type FilterOptions } from '../filters';
+import { addFilterOptions, inOptionTerms, scopeName, usageQuery, type FilterOptions } from '../filters';
 import { count, int, json, table, usd, when } from '../format';
 import type { Act } from '../program';
 
@@ -87,42 +86,65 @@ export function registerUsageCommands(program: Command, act: Act): void {
       .command('stats')
       .description('usage by alias and by model for a period, as tables (or --json)')
       .option('--group-by <bucket>', 'also show totals per hour, day, week or month')
-      .option('--time-zone <zone>', 'IANA time zone the --group-by periods start in', 'UTC')
+      .option('--time-zone <zone>', 'IANA time zone of the --group-by periods and of dates alone', 'UTC')
+      .option(
+        '--by-metadata <key>',
+        'also show totals per value of this promoted metadata key (repeatable)',
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      )
       .option('--json', 'print JSON (exact decimal costs)'),
   )
     .addHelpText(
       'after',
       `
+The same statistics as the API's usageStats, from one statement. A date alone (--start,
+--end) is a local day in --time-zone.
+
 Examples:
   $ llmring-server stats --project default
   $ llmring-server stats --project client-a --start 2025-06-01 --end 2025-06-30 --group-by day
+  $ llmring-server stats --time-zone Europe/Berlin --group-by day --by-metadata feature
   $ llmring-server stats --json > june.json`,
     )
     .action(
       act(
-        async (ctx, _args, opts: FilterOptions & { groupBy?: string; timeZone: string; json?: boolean }) => {
+        async (
+          ctx,
+          _args,
+          opts: FilterOptions & { groupBy?: string; timeZone: string; byMetadata?: string[]; json?: boolean },
+        ) => {
           const { stats } = await ctx.services();
           if (opts.groupBy && !BUCKETS.has(opts.groupBy)) {
             throw new CliError(`--group-by: must be hour, day, week or month (got '${opts.groupBy}')`, 2);
           }
-          const timeZone = checkTimeZone(opts.timeZone, '--time-zone');
-          const q = await usageQuery(ctx, opts);
-          const summary = await stats.summary(q);
-          const byAlias = await stats.byAlias(q);
-          const byModel = await stats.byModel(q);
-          const byPeriod = opts.groupBy
-            ? await stats.byPeriod(q, opts.groupBy as TimeBucket, timeZone)
-            : undefined;
+          const keys = opts.byMetadata ?? [];
+          const result = await (async () => {
+            const timeZone = await stats.timeZone(opts.timeZone);
+            const q = await usageQuery(ctx, opts, timeZone);
+            const answer = await stats.query(q, {
+              overview: true,
+              byPeriod: opts.groupBy ? { bucket: opts.groupBy as TimeBucket, timeZone } : undefined,
+              breakdowns: keys.map((key) => ({ by: [], metadataKeys: [key], limit: MAX_BREAKDOWN_GROUPS })),
+            });
+            return { q, timeZone, answer };
+          })().catch((err: unknown) => Promise.reject(inOptionTerms(err)));
+          const { q, timeZone, answer } = result;
+          const { summary, byAlias, byModel } = answer.overview!;
+          const byPeriod = answer.byPeriod;
+          const byMetadata = Object.fromEntries(keys.map((key, i) => [key, answer.breakdowns[i]]));
           if (opts.json) {
             return ctx.out(
               json({
                 scope: scopeName(opts),
                 start: q.start,
                 end: q.end,
+                timeZone,
+                asOf: answer.asOf,
                 summary,
                 byAlias,
                 byModel,
                 byPeriod,
+                ...(keys.length ? { byMetadata } : {}),
               }),
             );
           }
@@ -172,15 +194,22 @@ Examples:
                 ...tokens,
               ]),
             );
+            for (const key of keys) {
+              sections.push(
+                '',
+                `By metadata ${key}`,
+                table(byMetadata[key], [
+                  { header: key.toUpperCase(), value: (r) => r.metadata?.[0].value ?? '(none)' },
+                  ...tokens,
+                ]),
+              );
+            }
             if (byPeriod) {
               sections.push(
                 '',
                 `By ${opts.groupBy} (${timeZone})`,
                 table(byPeriod, [
-                  {
-                    header: 'PERIOD START',
-                    value: (r) => r.periodStart.toLocaleString('sv-SE', { timeZone }).slice(0, 16),
-                  },
+                  { header: 'PERIOD START', value: (r) => r.localStart.replace('T', ' ') },
                   ...tokens,
                   { header: 'TOP MODEL', value: (r) => r.topModel ?? '' },
                 ]),
@@ -222,8 +251,7 @@ Examples:
           if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
             throw new CliError('--batch-size: must be an integer from 1 to 100000', 2);
           }
-          const { db } = await ctx.services();
-          const reader = new UsageLogReader({ db });
+          const { usageReader: reader } = await ctx.services();
           const q = await usageQuery(ctx, opts);
           const total = await reader.count(q);
           const progress = progressReporter(ctx, 'exported', total);
@@ -307,8 +335,7 @@ Examples:
             yes?: boolean;
           },
         ) => {
-          const { db, rollups } = await ctx.services();
-          const retention = new RetentionService({ db });
+          const { retention, rollups } = await ctx.services();
           const before = parseIsoDate('--before', opts.before);
           // Fold every committed log into the hourly rollups first: prune keeps any log they
           // have not counted yet, and the statistics of the pruned hours come from them.

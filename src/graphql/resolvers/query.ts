@@ -2,7 +2,6 @@
 import type { QueryResolvers } from '../generated';
 import { readableProjects, resolveUsageQuery } from '../../services/scope';
 import { requireAuthenticated, requireReadable } from '../../services/authz';
-import { checkTimeZone } from '../../services/stats';
 
 export const Query: QueryResolvers = {
   // The principal's project comes from the API-key lookup cache and may be seconds old (a
@@ -26,10 +25,10 @@ export const Query: QueryResolvers = {
     return loaders.projectById.load(id);
   },
 
-  usageStats: (_root, { filter, groupBy, timeZone }, { principal }) => ({
+  usageStats: async (_root, { filter, groupBy, timeZone }, { principal, services }) => ({
     query: resolveUsageQuery(principal, filter),
     bucket: groupBy ?? 'day',
-    timeZone: checkTimeZone(timeZone ?? 'UTC'),
+    timeZone: await services.stats.timeZone(timeZone ?? 'UTC'),
   }),
 
   usageLogs: (_root, { filter, first, after }, { principal, services }) =>

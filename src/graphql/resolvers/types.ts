@@ -6,7 +6,7 @@ import type { Resolvers } from '../generated';
 import type { Receipt, UsageTotals } from '../../domain/types';
 import type { Services } from '../../services';
 import type { UsageStatsParent } from '../mappers';
-import type { UsageStatsParts, UsageStatsRequest } from '../../services/stats';
+import type { StatsRequest, StatsResult } from '../../services/stats';
 import { badInput } from '../../services/errors';
 import { requireReadable } from '../../services/authz';
 
@@ -24,33 +24,44 @@ function doc<T>(receipt: Receipt, ...path: string[]): T | undefined {
 }
 
 /**
- * The parts of usageStats that one query answers together, computed once per usageStats
- * field. GraphQL calls the resolvers of sibling fields one after another before any of their
- * promises settles, so waiting one tick collects every part the request selects; the
- * query then runs once for all of them.
+ * Asks for a part of a usageStats field's statement. GraphQL calls the resolvers of sibling
+ * fields one after another before any of their promises settles, so waiting one tick collects
+ * every part the request selects (aliased breakdowns included); the statement then runs once
+ * for all of them. `add` puts what a field needs into the request and returns how to read it
+ * from the result.
  */
-function part<K extends 'overview' | 'byPeriod'>(
+function ask<T>(
   parent: UsageStatsParent,
   services: Services,
-  key: K,
-): Promise<NonNullable<UsageStatsParts[K]>> {
-  if (!parent.parts) {
-    const want: UsageStatsRequest = {};
-    parent.want = want;
-    parent.parts = new Promise<void>((resolve) => process.nextTick(resolve)).then(() =>
-      services.stats.parts(parent.query, want),
-    );
+  add: (request: StatsRequest) => (result: StatsResult) => T,
+): Promise<T> {
+  if (!parent.batch) {
+    const request: StatsRequest = {};
+    const batch: NonNullable<UsageStatsParent['batch']> = {
+      request,
+      started: false,
+      result: new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
+        batch.started = true;
+        return services.stats.query(parent.query, request);
+      }),
+    };
+    parent.batch = batch;
   }
-  const want: UsageStatsRequest =
-    key === 'overview'
-      ? { overview: true }
-      : { byPeriod: { bucket: parent.bucket, timeZone: parent.timeZone } };
-  Object.assign(parent.want!, want);
-  // A part asked for after the query started (not something GraphQL does) gets its own.
-  return parent.parts.then(
-    async (parts) => parts[key] ?? (await services.stats.parts(parent.query, want))[key]!,
-  );
+  const { batch } = parent;
+  if (batch.started) {
+    // Asked for after the statement started (not something GraphQL does): a statement of its own.
+    const request: StatsRequest = {};
+    const read = add(request);
+    return services.stats.query(parent.query, request).then(read);
+  }
+  const read = add(batch.request);
+  return batch.result.then(read);
 }
+
+const overview = (request: StatsRequest) => {
+  request.overview = true;
+  return (result: StatsResult) => result.overview!;
+};
 
 export const typeResolvers: Resolvers = {
   Project: {
@@ -62,7 +73,8 @@ export const typeResolvers: Resolvers = {
       requireReadable(principal, project.id);
       const end = endDate ?? now;
       const start = startDate ?? new Date(end.getTime() - 30 * DAY_MS);
-      if (start.getTime() >= end.getTime()) throw badInput('startDate', 'must be before endDate');
+      if (start.getTime() >= end.getTime())
+        throw badInput('startDate', 'must be before the end of the range');
       return loaders.usageSummaryByProject.load({ projectId: project.id, start, end });
     },
   },
@@ -105,15 +117,27 @@ export const typeResolvers: Resolvers = {
   UsageGroup: {
     cost,
     project: (g, _args, { loaders }) => (g.projectId ? loaders.projectById.load(g.projectId) : null),
+    metadata: (g) => g.metadata ?? [],
   },
 
   UsageStats: {
-    summary: async (parent, _args, { services }) => (await part(parent, services, 'overview')).summary,
-    byPeriod: (parent, _args, { services }) => part(parent, services, 'byPeriod'),
-    byAlias: async (parent, _args, { services }) => (await part(parent, services, 'overview')).byAlias,
-    byModel: async (parent, _args, { services }) => (await part(parent, services, 'overview')).byModel,
-    byOrigin: async (parent, _args, { services }) => (await part(parent, services, 'overview')).byOrigin,
-    breakdown: ({ query }, { by, limit }, { services }) => services.stats.breakdown(query, by, limit ?? 100),
+    summary: async (parent, _args, { services }) => (await ask(parent, services, overview)).summary,
+    byAlias: async (parent, _args, { services }) => (await ask(parent, services, overview)).byAlias,
+    byModel: async (parent, _args, { services }) => (await ask(parent, services, overview)).byModel,
+    byOrigin: async (parent, _args, { services }) => (await ask(parent, services, overview)).byOrigin,
+    byPeriod: (parent, _args, { services }) =>
+      ask(parent, services, (request) => {
+        request.byPeriod = { bucket: parent.bucket, timeZone: parent.timeZone };
+        return (result) => result.byPeriod!;
+      }),
+    breakdown: (parent, { by, limit, metadataKeys }, { services }) =>
+      ask(parent, services, (request) => {
+        const breakdowns = (request.breakdowns ??= []);
+        const i = breakdowns.push({ by, limit: limit ?? 100, metadataKeys: metadataKeys ?? [] }) - 1;
+        return (result) => result.breakdowns[i];
+      }),
+    asOf: (parent, _args, { services }) => ask(parent, services, () => (result) => result.asOf),
+    fromReplica: (parent, _args, { services }) => ask(parent, services, () => (result) => result.fromReplica),
   },
 
   ModelPrice: {
