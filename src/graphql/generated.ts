@@ -425,6 +425,12 @@ export type Query = {
   /** The project of the calling API key. Null for the admin token, which belongs to no project. */
   currentProject?: Maybe<Project>;
   /**
+   * The metadata keys promoted to dimensions (LLMRING_METADATA_DIMENSIONS), in the order configured:
+   * the keys UsageFilter.metadata and UsageStats.breakdown(metadataKeys:) accept. Any caller with a
+   * credential may read them.
+   */
+  metadataDimensions: Array<Scalars['String']['output']>;
+  /**
    * Prices the server uses to compute a call's cost when the client sends none (USD per million
    * tokens), from its model registry. Public data: no authentication is needed.
    */
@@ -1233,6 +1239,7 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   currentProject?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
+  metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   modelPricing?: Resolver<Array<ResolversTypes['ModelPrice']>, ParentType, ContextType, Partial<QueryModelPricingArgs>>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
   projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'includeArchived'>>;

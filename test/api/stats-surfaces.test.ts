@@ -178,6 +178,13 @@ describe('promoted metadata keys', () => {
     ]);
   });
 
+  it('are listed for any caller with a credential, and for nobody without', async () => {
+    expect(dataOf(await server.gql('{ metadataDimensions }', {}, withKey(project.secret)))).toEqual({
+      metadataDimensions: ['feature'],
+    });
+    expect(errorCodes(await server.gql('{ metadataDimensions }'))).toEqual(['UNAUTHENTICATED']);
+  });
+
   it('refuse a key that is not promoted, naming it and the promoted ones', async () => {
     const res = await server.gql(
       '{ usageStats { breakdown(by: [], metadataKeys: ["user"]) { requests } } }',

@@ -44,5 +44,10 @@ export const Query: QueryResolvers = {
 
   receiptPublicKeys: (_root, _args, { services }) => services.receipts.publicKeys(),
 
+  metadataDimensions: (_root, _args, { principal, services }) => {
+    requireAuthenticated(principal);
+    return [...services.dimensions.keys];
+  },
+
   modelPricing: (_root, { provider }, { services }) => services.pricing.modelPricing(provider ?? undefined),
 };
