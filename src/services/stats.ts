@@ -10,14 +10,7 @@
  */
 import type { Knex } from 'knex';
 import { toDate, toDecimalString, toInt } from '../db/normalize';
-import {
-  inGroupOrder,
-  plan,
-  readStats,
-  type GroupColumn,
-  type GroupSet,
-  type StatsRow,
-} from '../db/statsQuery';
+import { inGroupOrder, plan, readStats, type GroupColumn, type GroupSet, type StatsRow } from '../db/stats';
 import { MAX_STATS_RANGE_YEARS } from '../domain/limits';
 import type {
   AliasUsage,
