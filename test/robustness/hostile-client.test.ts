@@ -1,0 +1,160 @@
+/**
+ * What a security test of the server found (issue 22), each reproduced as the hostile client
+ * sent it, over HTTP against the real server (or the CLI in-process, on the server's database),
+ * and shown refused with a clear error or neutralised:
+ *
+ * - 1: the query cost limit sees `first` however it is given (a literal, a variable, the default);
+ */
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { parse, validate } from 'graphql';
+import { buildSchema } from '../../src/graphql/schema';
+import {
+  createProjectWithKey,
+  startSiblingServer,
+  startTestServer,
+  type TestProject,
+  type TestServer,
+} from '../helpers/server';
+
+let server: TestServer;
+let project: TestProject;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  project = await createProjectWithKey(server, 'hostile');
+});
+afterAll(() => server?.close());
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read loosely typed JSON
+type Json = any;
+
+interface Answer {
+  status: number;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read loosely typed JSON
+  body: any;
+}
+
+/** POSTs `body` as raw text to `path` of `target` (the project's key unless `headers` says otherwise). */
+async function post(
+  body: string,
+  { path = '/graphql', headers = { 'x-api-key': project.secret }, target = server } = {},
+): Promise<Answer> {
+  const res = await fetch(`${target.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  const text = await res.text();
+  let parsed: Json;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, text, body: parsed };
+}
+
+const gql = (query: string, variables?: Record<string, unknown>, opts?: Parameters<typeof post>[1]) =>
+  post(JSON.stringify({ query, variables }), opts);
+
+const codes = (answer: Answer): string[] =>
+  (answer.body?.errors ?? []).map((e: Json) => String(e.extensions?.code));
+const messages = (answer: Answer): string =>
+  (answer.body?.errors ?? []).map((e: Json) => String(e.message)).join(' | ');
+
+describe('finding 1: the cost limit sees `first` however it is given', () => {
+  let limited: TestServer;
+  beforeAll(async () => {
+    limited = await startSiblingServer(server, { LLMRING_MAX_QUERY_COST: '500' });
+  });
+  afterAll(() => limited?.close());
+
+  const PAGE = '{ edges { node { id model metadata } } }';
+  /** The cost the server reports for refusing `query`. */
+  const refusedCost = (answer: Answer): number => {
+    expect(answer.status).toBe(400);
+    expect(codes(answer)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    const found =
+      /^Query Cost limit of 500 exceeded, found ([\d.]+) \(the server's limit, set by LLMRING_MAX_QUERY_COST\)\.$/.exec(
+        messages(answer),
+      );
+    expect(found).not.toBeNull();
+    return Number(found![1]);
+  };
+
+  test('`first` as a variable costs what the same literal costs, and is refused alike', async () => {
+    const literal = refusedCost(await gql(`{ usageLogs(first: 100) ${PAGE} }`, {}, { target: limited }));
+    const variable = refusedCost(
+      await gql(`query($n: Int) { usageLogs(first: $n) ${PAGE} }`, { n: 100 }, { target: limited }),
+    );
+    expect(variable).toBe(literal);
+    // Under the limit, the same variable query runs.
+    const small = await gql(`query($n: Int) { usageLogs(first: $n) ${PAGE} }`, { n: 5 }, { target: limited });
+    expect(small.status).toBe(200);
+    expect(small.body.errors).toBeUndefined();
+  });
+
+  test("a document with literal pages costs exactly what graphql-armor's rule counted", async () => {
+    const documents = [
+      `{ usageLogs(first: 100) ${PAGE} }`,
+      '{ a: usageLogs(first: 20) { edges { node { ...Log receipt { usageLog { ...Log } } } } } b: receipts(first: 3) { edges { node { receiptId } } } } fragment Log on UsageLog { id model metadata project { id key } }',
+      '{ usageLogs(first: 10) { edges { node { ... on UsageLog { id receipt { ... { receiptId } } } } } pageInfo { hasNextPage } } }',
+      '{ usageStats { summary { requests cost } byAlias { aliasName requests } } __schema { types { name } } }',
+    ];
+    const schema = buildSchema();
+    for (const document of documents) {
+      let armorCost: number | undefined;
+      const armor = new ApolloArmor({
+        maxDepth: { enabled: false },
+        maxAliases: { enabled: false },
+        maxDirectives: { enabled: false },
+        maxTokens: { enabled: false },
+        costLimit: {
+          maxCost: 0,
+          propagateOnRejection: false,
+          onReject: [(_c, e) => (armorCost = Number(/found (\d+(?:\.\d+)?)/.exec(e.message)![1]))],
+        },
+      });
+      expect(validate(schema, parse(document), armor.protect().validationRules)).toEqual([]);
+      expect(armorCost).toBeGreaterThan(0);
+      const answer = await gql(document, {}, { target: limited });
+      if (armorCost! > 500) expect(refusedCost(answer)).toBe(armorCost);
+      else expect(answer.status).toBe(200);
+    }
+  });
+
+  test("an omitted `first` costs its default (50), and a variable's default counts", async () => {
+    const fifty = refusedCost(await gql(`{ usageLogs(first: 50) ${PAGE} }`, {}, { target: limited }));
+    expect(refusedCost(await gql(`{ usageLogs ${PAGE} }`, {}, { target: limited }))).toBe(fifty);
+    expect(
+      refusedCost(await gql(`query($n: Int = 50) { usageLogs(first: $n) ${PAGE} }`, {}, { target: limited })),
+    ).toBe(fifty);
+  });
+
+  test("the issue's reproduction: 199 aliases of a nested page with first: $n = 500 are refused, not run", async () => {
+    const nested =
+      'edges { node { metadata receipt { usageLog { metadata receipt { usageLog { metadata } } } } } }';
+    const fields = Array.from({ length: 199 }, (_, i) => `a${i}: usageLogs(first: $n) { ${nested} }`).join(
+      ' ',
+    );
+    const answer = await gql(`query($n: Int) { ${fields} }`, { n: 500 });
+    expect(answer.status).toBe(400);
+    expect(codes(answer)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect(messages(answer)).toMatch(
+      /^Query Cost limit of 200000 exceeded, found \d+.*LLMRING_MAX_QUERY_COST/,
+    );
+    expect(answer.body.data).toBeUndefined();
+  });
+
+  test('a variable that is not an Int is still refused as bad input, not costed', async () => {
+    const answer = await gql(
+      `query($n: Int) { usageLogs(first: $n) ${PAGE} }`,
+      { n: '100' },
+      { target: limited },
+    );
+    expect(answer.status).toBe(400);
+    expect(codes(answer)).toEqual(['BAD_USER_INPUT']);
+    expect(messages(answer)).toMatch(/Int cannot represent/);
+  });
+});
