@@ -52,7 +52,14 @@ export function operationLimits(config: Config): OperationLimits {
       propagateOnRejection: false,
       onReject: reportAs('LLMRING_MAX_QUERY_DEPTH'),
     },
-    maxAliases: { n: limits.aliases, propagateOnRejection: false, onReject: reportAs('LLMRING_MAX_ALIASES') },
+    maxAliases: {
+      n: limits.aliases,
+      // armor lets `__typename` aliases through uncounted by default; each is still a field to
+      // resolve and answer, so thousands of them would make a large answer out of a tiny document.
+      allowList: [],
+      propagateOnRejection: false,
+      onReject: reportAs('LLMRING_MAX_ALIASES'),
+    },
     maxDirectives: {
       n: limits.directives,
       propagateOnRejection: false,

@@ -4,6 +4,7 @@
  * and shown refused with a clear error or neutralised:
  *
  * - 1: the query cost limit sees `first` however it is given (a literal, a variable, the default);
+ * - 9: aliases of `__typename` count towards the alias limit;
  */
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { parse, validate } from 'graphql';
@@ -156,5 +157,24 @@ describe('finding 1: the cost limit sees `first` however it is given', () => {
     expect(answer.status).toBe(400);
     expect(codes(answer)).toEqual(['BAD_USER_INPUT']);
     expect(messages(answer)).toMatch(/Int cannot represent/);
+  });
+});
+
+describe('finding 9: aliases of __typename count', () => {
+  let limited: TestServer;
+  beforeAll(async () => {
+    limited = await startSiblingServer(server, { LLMRING_MAX_ALIASES: '3' });
+  });
+  afterAll(() => limited?.close());
+
+  test('`__typename` aliases count towards LLMRING_MAX_ALIASES', async () => {
+    const answer = await gql(
+      '{ a: __typename b: __typename c: __typename d: __typename }',
+      {},
+      { target: limited },
+    );
+    expect(answer.status).toBe(400);
+    expect(codes(answer)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect(messages(answer)).toMatch(/Aliases limit of 3 exceeded, found 4.*LLMRING_MAX_ALIASES/);
   });
 });
