@@ -26,7 +26,27 @@ const CLIENT_CODES = new Set([
 /** graphql-js's parser message when a document has more tokens than parseOptions.maxTokens. */
 const TOKEN_LIMIT = /Document contains more tha[nt] (\d+) tokens/;
 
-export function formatError(logger: Logger) {
+/**
+ * graphql-js's hints (" Did you mean "first"?", " Did you mean the enum value "DAY"?", " Did you
+ * mean to use an inline fragment on "X"?") name fields, arguments, types and enum values of the
+ * schema. Each ends the sentence at a "?", and what they quote are GraphQL names, which hold none.
+ */
+const SUGGESTION = / Did you mean [^?]*\?/g;
+
+/**
+ * What clients see of an error. With `hideSuggestions` (wherever introspection is off), no
+ * message carries graphql-js's "Did you mean" hints, whichever step raised it: validation,
+ * variable coercion or execution.
+ */
+export function formatError(logger: Logger, opts: { hideSuggestions: boolean }) {
+  const format = clientError(logger);
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const result = format(formatted, error);
+    return opts.hideSuggestions ? { ...result, message: result.message.replace(SUGGESTION, '') } : result;
+  };
+}
+
+function clientError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof ServiceError) {

@@ -70,8 +70,9 @@ export function operationLimits(config: Config): OperationLimits {
     // Tokens are counted by graphql-js's own parser (below): armor's Apollo plugin for it parses
     // every document a second time and its rejection surfaces as an HTTP 500.
     maxTokens: { enabled: false },
-    // Suggestions ("Did you mean ...?") reveal the schema; hide them where introspection is off.
-    blockFieldSuggestion: { enabled: !config.http.introspection },
+    // Suggestions ("Did you mean ...?") are hidden by formatError (errors.ts), which sees every
+    // error; armor's plugin only masked some of them (not enum values).
+    blockFieldSuggestion: { enabled: false },
   });
   const { validationRules, plugins } = armor.protect();
   const cost = costLimitPlugin(limits.queryCost, (message) => explain(message, 'LLMRING_MAX_QUERY_COST'));

@@ -177,7 +177,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     csrfPrevention: true,
     // Signals are main.ts's to handle: it closes the HTTP server, the workers and the pool in order.
     stopOnTerminationSignals: false,
-    formatError: formatError(logger),
+    formatError: formatError(logger, { hideSuggestions: !config.http.introspection }),
     validationRules: limits.validationRules,
     parseOptions: { maxTokens: config.limits.tokens },
     plugins,

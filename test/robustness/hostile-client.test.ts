@@ -5,6 +5,7 @@
  *
  * - 1: the query cost limit sees `first` however it is given (a literal, a variable, the default);
  * - 9: aliases of `__typename` count towards the alias limit;
+ * - 9: with introspection off (LLMRING_ENV=production) no error says "Did you mean", enum values included;
  */
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { parse, validate } from 'graphql';
@@ -177,4 +178,55 @@ describe('finding 9: aliases of __typename count', () => {
     expect(codes(answer)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
     expect(messages(answer)).toMatch(/Aliases limit of 3 exceeded, found 4.*LLMRING_MAX_ALIASES/);
   });
+});
+
+describe('finding 9: no "Did you mean" where introspection is off', () => {
+  let production: TestServer;
+  beforeAll(async () => {
+    production = await startSiblingServer(server, { LLMRING_ENV: 'production' });
+  });
+  afterAll(() => production?.close());
+
+  // [case, query, variables, what only the hint names]
+  test.each([
+    [
+      'an unknown enum value in the document',
+      '{ usageStats(groupBy: DAYY) { summary { requests } } }',
+      {},
+      /"DAY"/,
+    ],
+    [
+      'an unknown enum value in a variable',
+      'query($g: TimeBucket) { usageStats(groupBy: $g) { summary { requests } } }',
+      { g: 'DAYY' },
+      /"DAY"/,
+    ],
+    [
+      'a string where an enum value belongs',
+      '{ usageStats(groupBy: "DAY") { summary { requests } } }',
+      {},
+      /enum value "/,
+    ],
+    ['an unknown field', '{ usageStatz { summary { requests } } }', {}, /"usageStats"/],
+    ['an unknown argument', '{ usageLogs(frist: 1) { edges { cursor } } }', {}, /"first"/],
+    [
+      'an unknown input field',
+      '{ usageLogs(filter: { aliasNam: ["a"] }) { edges { cursor } } }',
+      {},
+      /"aliasNames"/,
+    ],
+  ])(
+    '%s: the hint is shown in development, not with LLMRING_ENV=production',
+    async (_n, query, vars, hint) => {
+      const development = await gql(query, vars);
+      expect(development.status).toBe(400);
+      expect(messages(development)).toMatch(/Did you mean/);
+      expect(messages(development)).toMatch(hint);
+      const answer = await gql(query, vars, { target: production });
+      expect(answer.status).toBe(400);
+      expect(codes(answer).length).toBeGreaterThan(0);
+      expect(messages(answer)).not.toMatch(/Did you mean|Suggestion/);
+      expect(messages(answer)).not.toMatch(hint);
+    },
+  );
 });
