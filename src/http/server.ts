@@ -23,6 +23,7 @@ import { migrationStatus } from '../db/migrations';
 import { registerRestCompat } from './restCompat';
 import { registerMetrics } from './metrics';
 import { registerDashboard } from './dashboard';
+import { connectionOptions } from './connections';
 
 export interface ServerOptions {
   config: Config;
@@ -73,6 +74,8 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     // Requests are logged once, with their operation and project, by registerMetrics' hook.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
+    // Slow or silent clients: LLMRING_REQUEST_TIMEOUT_MS and LLMRING_KEEPALIVE_TIMEOUT_MS.
+    ...connectionOptions(config),
   });
 
   // JSON bodies as Fastify reads them (a "__proto__" key, or "constructor" holding

@@ -6,7 +6,9 @@
  * - 1: the query cost limit sees `first` however it is given (a literal, a variable, the default);
  * - 9: aliases of `__typename` count towards the alias limit;
  * - 9: with introspection off (LLMRING_ENV=production) no error says "Did you mean", enum values included;
+ * - 3: a request's headers and body must arrive within LLMRING_REQUEST_TIMEOUT_MS, or 408;
  */
+import { connect, type Socket } from 'node:net';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { parse, validate } from 'graphql';
 import { buildSchema } from '../../src/graphql/schema';
@@ -229,4 +231,97 @@ describe('finding 9: no "Did you mean" where introspection is off', () => {
       expect(messages(answer)).not.toMatch(hint);
     },
   );
+});
+
+describe('finding 3: a request must arrive within LLMRING_REQUEST_TIMEOUT_MS', () => {
+  const TIMEOUT = 500;
+  let timed: TestServer;
+  beforeAll(async () => {
+    timed = await startSiblingServer(server, { LLMRING_REQUEST_TIMEOUT_MS: String(TIMEOUT) });
+  });
+  afterAll(() => timed?.close());
+
+  interface Exchange {
+    /** Everything the server sent before it closed the connection. */
+    text: string;
+    /** From connecting to the close. */
+    ms: number;
+  }
+
+  /**
+   * A raw TCP connection to the server: `talk` writes to it as it likes; resolves when the server
+   * closes the connection (or after 10 s, when the client gives up).
+   */
+  function exchange(talk: (socket: Socket) => void): Promise<Exchange> {
+    const { port } = new URL(timed.baseUrl);
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      let text = '';
+      const socket = connect(Number(port), '127.0.0.1', () => talk(socket));
+      const giveUp = setTimeout(() => socket.destroy(), 10_000);
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        clearTimeout(giveUp);
+        resolve({ text, ms: Date.now() - started });
+      });
+    });
+  }
+
+  const headers = (length: number, extra = '') =>
+    `POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${extra}\r\n`;
+  const BODY = JSON.stringify({ query: '{ __typename }' });
+
+  /** The server answered 408, saying which setting, and closed the connection in time. */
+  function expectTimedOut({ text, ms }: Exchange) {
+    expect(text).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
+    expect(body).toEqual({
+      statusCode: 408,
+      code: 'REQUEST_TIMEOUT',
+      error: 'Request Timeout',
+      message: `The request did not arrive in full within ${TIMEOUT} ms (the server's limit, set by LLMRING_REQUEST_TIMEOUT_MS)`,
+    });
+    expect(ms).toBeGreaterThanOrEqual(TIMEOUT - 50);
+    expect(ms).toBeLessThan(TIMEOUT + 1000);
+  }
+
+  test('a body announced as 100,000 bytes and sent one byte at a time: 408, then closed', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await exchange((socket) => {
+      socket.write(headers(100_000));
+      timer = setInterval(() => socket.writable && socket.write('{'), 100);
+    });
+    clearInterval(timer);
+    expectTimedOut(answer);
+  });
+
+  test('a connection that sends nothing: 408, then closed', async () => {
+    expectTimedOut(await exchange(() => undefined));
+  });
+
+  test('headers that never end: 408, then closed', async () => {
+    expectTimedOut(await exchange((socket) => socket.write('POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n')));
+  });
+
+  test('a slow request that arrives within the limit is answered', async () => {
+    const { text } = await exchange((socket) => {
+      socket.write(headers(BODY.length, 'Connection: close\r\n'));
+      const [a, b] = [BODY.slice(0, 10), BODY.slice(10)];
+      setTimeout(() => socket.write(a), 150);
+      setTimeout(() => socket.write(b), 300);
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text).toContain('{"data":{"__typename":"Query"}}');
+  });
+
+  test('the limit is per request: a keep-alive connection idle for longer serves its next request', async () => {
+    const { text } = await exchange((socket) => {
+      socket.write(headers(BODY.length) + BODY);
+      setTimeout(() => socket.write(headers(BODY.length, 'Connection: close\r\n') + BODY), TIMEOUT * 2);
+    });
+    expect(text.match(/HTTP\/1\.1 200 OK\r\n/g)).toHaveLength(2);
+    expect(text).not.toContain('408');
+  });
 });
