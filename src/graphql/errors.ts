@@ -46,6 +46,17 @@ export function formatError(logger: Logger, opts: { hideSuggestions: boolean }) 
   };
 }
 
+/**
+ * A literal that a scalar refuses with a code of its own (a prototype key in a JSONObject) fails
+ * validation, which Apollo reports as GRAPHQL_VALIDATION_FAILED; the same value sent as a variable
+ * is BAD_USER_INPUT. The scalar's code wins, so both spellings of one input get one code.
+ */
+function scalarCode(error: unknown): string | undefined {
+  const cause = error instanceof GraphQLError ? error.originalError : undefined;
+  const code = cause instanceof GraphQLError ? cause.extensions?.code : undefined;
+  return code === 'BAD_USER_INPUT' ? code : undefined;
+}
+
 function clientError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
@@ -57,9 +68,9 @@ function clientError(logger: Logger) {
         extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
       };
     }
-    const code = formatted.extensions?.code;
+    const code = scalarCode(error) ?? formatted.extensions?.code;
     if (typeof code === 'string' && CLIENT_CODES.has(code)) {
-      const extensions = { ...formatted.extensions };
+      const extensions: Record<string, unknown> = { ...formatted.extensions, code };
       delete extensions.stacktrace;
       const tokens = code === 'GRAPHQL_PARSE_FAILED' && TOKEN_LIMIT.exec(formatted.message);
       if (tokens) {

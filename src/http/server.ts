@@ -3,7 +3,6 @@
  * and the receipt public keys. Nothing here decides anything; it wires requests to services.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import secureJson from 'secure-json-parse';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import {
@@ -24,6 +23,7 @@ import { registerRestCompat } from './restCompat';
 import { registerMetrics } from './metrics';
 import { registerDashboard } from './dashboard';
 import { connectionOptions } from './connections';
+import { JsonInputError, parseJsonInput } from '../domain/json';
 
 export interface ServerOptions {
   config: Config;
@@ -41,15 +41,6 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Where Apollo answers. */
@@ -78,8 +69,8 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     ...connectionOptions(config),
   });
 
-  // JSON bodies as Fastify reads them (a "__proto__" key, or "constructor" holding
-  // "prototype", anywhere in the body is refused), but with an error that says why.
+  // JSON bodies, held to the rules every JSON input follows (src/domain/json.ts: no prototype
+  // keys anywhere), with an error that says what is wrong and where.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body.length === 0) {
@@ -89,21 +80,15 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
       );
       return;
     }
+    let value: unknown;
     try {
-      done(null, secureJson.parse(body as string, { protoAction: 'error', constructorAction: 'error' }));
-    } catch {
-      // Valid JSON that the parser refused can only be the prototype-poisoning guard.
-      const poisoned = isJson(body as string);
-      done(
-        new BodyError(
-          'FST_ERR_CTP_INVALID_JSON_BODY',
-          poisoned
-            ? 'The request body has a "__proto__" key, or a "constructor" key holding "prototype", which this server refuses anywhere in a body (metadata included)'
-            : 'The request body is not valid JSON',
-        ),
-        undefined,
-      );
+      value = parseJsonInput(body as string, 'The request body');
+    } catch (err) {
+      const refused = err instanceof JsonInputError;
+      done(refused ? new BodyError('FST_ERR_CTP_INVALID_JSON_BODY', err.message) : (err as Error), undefined);
+      return;
     }
+    done(null, value);
   });
 
   const defaultErrorHandler = app.errorHandler;

@@ -7,6 +7,8 @@
  * - 9: aliases of `__typename` count towards the alias limit;
  * - 9: with introspection off (LLMRING_ENV=production) no error says "Did you mean", enum values included;
  * - 3: a request's headers and body must arrive within LLMRING_REQUEST_TIMEOUT_MS, or 408;
+ * - 5: a "__proto__" key, or "constructor" holding "prototype", is refused wherever JSON comes in
+ *   (GraphQL literals, variables, request bodies), and such names in logged data stay plain keys;
  */
 import { connect, type Socket } from 'node:net';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
@@ -61,6 +63,12 @@ async function post(
 
 const gql = (query: string, variables?: Record<string, unknown>, opts?: Parameters<typeof post>[1]) =>
   post(JSON.stringify({ query, variables }), opts);
+
+async function stored(): Promise<{ logs: number; receipts: number }> {
+  const [{ n: logs }] = await server.app.db('usage_logs').count({ n: '*' });
+  const [{ n: receipts }] = await server.app.db('receipts').count({ n: '*' });
+  return { logs: Number(logs), receipts: Number(receipts) };
+}
 
 const codes = (answer: Answer): string[] =>
   (answer.body?.errors ?? []).map((e: Json) => String(e.extensions?.code));
@@ -323,5 +331,133 @@ describe('finding 3: a request must arrive within LLMRING_REQUEST_TIMEOUT_MS', (
     });
     expect(text.match(/HTTP\/1\.1 200 OK\r\n/g)).toHaveLength(2);
     expect(text).not.toContain('408');
+  });
+});
+
+describe('finding 5: one guard for prototype keys, on every input path', () => {
+  const LOG_INLINE = (metadata: string) =>
+    `mutation { logUsage(input: {provider: "openai", model: "gpt-4o", inputTokens: 1, outputTokens: 1, metadata: ${metadata}}) { usageLog { id metadata } } }`;
+
+  /** Refused as bad input, with a message naming the key and where it is; nothing stored. */
+  async function expectRefused(send: () => Promise<Answer>, code: string, where: RegExp) {
+    const before = await stored();
+    const answer = await send();
+    expect(answer.status).toBe(400);
+    expect(answer.text).not.toContain('INTERNAL_SERVER_ERROR');
+    const text = answer.body.errors ? messages(answer) : String(answer.body.detail ?? answer.body.message);
+    if (answer.body.errors) expect(codes(answer)).toEqual([code]);
+    else expect(answer.body.code ?? answer.body.statusCode).toBe(code);
+    expect(text).toMatch(where);
+    expect(text).toMatch(/prototype poisoning/);
+    expect(await stored()).toEqual(before);
+    expect(({} as Json).isAdmin).toBeUndefined();
+    expect(({} as Json).polluted).toBeUndefined();
+  }
+
+  test.each([
+    [
+      "the issue's literal",
+      '{__proto__: {isAdmin: true}, constructor: {prototype: {polluted: "yes"}}}',
+      /"__proto__" key at __proto__/,
+    ],
+    [
+      'constructor.prototype alone',
+      '{constructor: {prototype: {polluted: "yes"}}}',
+      /"constructor" key holding "prototype" at constructor/,
+    ],
+    [
+      '__proto__ deep in a list',
+      '{a: [1, {b: {__proto__: {isAdmin: true}}}]}',
+      /"__proto__" key at a\[1\]\.b\.__proto__/,
+    ],
+  ])('a GraphQL literal with %s: BAD_USER_INPUT, nothing stored', (_name, metadata, where) =>
+    expectRefused(() => gql(LOG_INLINE(metadata)), 'BAD_USER_INPUT', where),
+  );
+
+  test('a JSONObject variable sent by GET (parsed by Apollo, not by the body parser): BAD_USER_INPUT', async () => {
+    const query = 'query($d: JSONObject!) { verifyReceipt(document: $d) { valid } }';
+    const variables = '{"d": {"x": {"__proto__": {"isAdmin": true}}}}';
+    await expectRefused(
+      async () => {
+        const res = await fetch(
+          `${server.url}?query=${encodeURIComponent(query)}&variables=${encodeURIComponent(variables)}`,
+          { headers: { 'apollo-require-preflight': 'true' } },
+        );
+        const text = await res.text();
+        return { status: res.status, text, body: JSON.parse(text) };
+      },
+      'BAD_USER_INPUT',
+      /"__proto__" key at x\.__proto__/,
+    );
+  });
+
+  test('the same in a JSON body, to /graphql and to the REST route: 400 from the same guard', async () => {
+    const body = (metadata: string) =>
+      `{"query": "mutation($m: JSONObject) { logUsage(input: {provider: \\"openai\\", model: \\"gpt-4o\\", inputTokens: 1, outputTokens: 1, metadata: $m}) { usageLog { id } } }", "variables": {"m": ${metadata}}}`;
+    await expectRefused(
+      () => post(body('{"a": {"__proto__": {}}}')),
+      'BAD_REQUEST',
+      /"__proto__" key at variables\.m\.a\.__proto__/,
+    );
+    await expectRefused(
+      () => post(body('{"constructor": {"prototype": {}}}')),
+      'BAD_REQUEST',
+      /"constructor" key holding "prototype" at variables\.m\.constructor/,
+    );
+    await expectRefused(
+      () =>
+        post(
+          '{"model": "m", "provider": "p", "input_tokens": 1, "output_tokens": 1, "metadata": {"__proto__": {"isAdmin": true}}}',
+          {
+            path: '/api/v1/log',
+          },
+        ),
+      'FST_ERR_CTP_INVALID_JSON_BODY',
+      /"__proto__" key at metadata\.__proto__/,
+    );
+  });
+
+  test('keys that only look alike are stored as they are', async () => {
+    const answer = await gql(
+      LOG_INLINE('{proto: 1, _proto_: 2, constructor: "c", prototype: {constructor: 3}}'),
+    );
+    expect(answer.body.errors).toBeUndefined();
+    expect(answer.body.data.logUsage.usageLog.metadata).toEqual({
+      proto: 1,
+      _proto_: 2,
+      constructor: 'c',
+      prototype: { constructor: 3 },
+    });
+  });
+
+  test('/api/v1/stats: aliases, origins and models named __proto__ or constructor are ordinary keys', async () => {
+    for (const [alias, origin, model] of [
+      ['__proto__', '__proto__', 'constructor'],
+      ['constructor', 'toString', '__proto__'],
+    ]) {
+      const logged = await post(
+        JSON.stringify({ model, provider: 'p', input_tokens: 3, output_tokens: 4, alias, origin }),
+        { path: '/api/v1/log' },
+      );
+      expect(logged.status).toBe(200);
+    }
+    const res = await fetch(`${server.baseUrl}/api/v1/stats`, { headers: { 'x-api-key': project.secret } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    // Parsed as JSON.parse does (own keys, no prototype change), every name is there as a key.
+    const stats = JSON.parse(text);
+    for (const [group, names] of [
+      ['by_alias', ['__proto__', 'constructor']],
+      ['by_origin', ['__proto__', 'toString']],
+      ['by_model', ['constructor', '__proto__']],
+    ] as const) {
+      expect(Object.getPrototypeOf(stats[group])).toBe(Object.prototype);
+      for (const name of names) {
+        expect(Object.prototype.hasOwnProperty.call(stats[group], name)).toBe(true);
+        expect(stats[group][name]).toMatchObject({ requests: 1, input_tokens: 3, output_tokens: 4 });
+      }
+    }
+    expect(text).toContain('"by_alias":{"__proto__":{"requests":1');
+    expect(({} as Json).requests).toBeUndefined();
   });
 });
