@@ -2,7 +2,12 @@
  * The HTTP server: Fastify with Apollo Server at /graphql, liveness and readiness probes,
  * and the receipt public keys. Nothing here decides anything; it wires requests to services.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import {
@@ -46,15 +51,37 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
 /** Where Apollo answers. */
 const GRAPHQL_PATH = '/graphql';
 
-/** A JSON request body that cannot be read: 400, with Fastify's code and a message saying why. */
+/**
+ * A JSON request body (or JSON query parameter) that cannot be read: 400, with Fastify's code
+ * and a message saying why.
+ */
 class BodyError extends Error {
   readonly statusCode = 400;
 
   constructor(
-    readonly code: 'FST_ERR_CTP_EMPTY_JSON_BODY' | 'FST_ERR_CTP_INVALID_JSON_BODY',
+    readonly code: 'FST_ERR_CTP_EMPTY_JSON_BODY' | 'FST_ERR_CTP_INVALID_JSON_BODY' | 'FST_ERR_VALIDATION',
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A GET to /graphql carries JSON in its `variables` and `extensions` parameters, which Apollo
+ * parses itself: they are held to the same rules as bodies (src/domain/json.ts). Read as Apollo
+ * reads them (URLSearchParams), every occurrence.
+ */
+async function checkJsonParameters(request: FastifyRequest): Promise<void> {
+  if (request.method !== 'GET') return;
+  const params = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1));
+  for (const name of ['variables', 'extensions']) {
+    for (const text of params.getAll(name)) {
+      try {
+        parseJsonInput(text, `The ${name} parameter`);
+      } catch (err) {
+        throw err instanceof JsonInputError ? new BodyError('FST_ERR_VALIDATION', err.message) : err;
+      }
+    }
   }
 }
 
@@ -175,6 +202,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   app.route({
     url: GRAPHQL_PATH,
     method: ['GET', 'POST', 'OPTIONS'],
+    preValidation: checkJsonParameters,
     handler: fastifyApolloHandler(apollo, {
       context: async (request) =>
         buildContext({

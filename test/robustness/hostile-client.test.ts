@@ -9,6 +9,8 @@
  * - 3: a request's headers and body must arrive within LLMRING_REQUEST_TIMEOUT_MS, or 408;
  * - 5: a "__proto__" key, or "constructor" holding "prototype", is refused wherever JSON comes in
  *   (GraphQL literals, variables, request bodies), and such names in logged data stay plain keys;
+ * - 8: JSON text that names one member twice in an object is refused (a forged receipt `cost`
+ *   before the real one verified, as the parser kept the last);
  */
 import { connect, type Socket } from 'node:net';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
@@ -374,7 +376,7 @@ describe('finding 5: one guard for prototype keys, on every input path', () => {
     expectRefused(() => gql(LOG_INLINE(metadata)), 'BAD_USER_INPUT', where),
   );
 
-  test('a JSONObject variable sent by GET (parsed by Apollo, not by the body parser): BAD_USER_INPUT', async () => {
+  test('a JSONObject variable sent by GET (Apollo parses it, not the body parser): 400 from the same guard', async () => {
     const query = 'query($d: JSONObject!) { verifyReceipt(document: $d) { valid } }';
     const variables = '{"d": {"x": {"__proto__": {"isAdmin": true}}}}';
     await expectRefused(
@@ -386,8 +388,8 @@ describe('finding 5: one guard for prototype keys, on every input path', () => {
         const text = await res.text();
         return { status: res.status, text, body: JSON.parse(text) };
       },
-      'BAD_USER_INPUT',
-      /"__proto__" key at x\.__proto__/,
+      'BAD_REQUEST',
+      /The variables parameter has a "__proto__" key at d\.x\.__proto__/,
     );
   });
 
@@ -459,5 +461,117 @@ describe('finding 5: one guard for prototype keys, on every input path', () => {
     }
     expect(text).toContain('"by_alias":{"__proto__":{"requests":1');
     expect(({} as Json).requests).toBeUndefined();
+  });
+});
+
+describe('finding 8: a member named twice in one object is refused wherever JSON text comes in', () => {
+  const VERIFY = 'query($d: JSONObject!) { verifyReceipt(document: $d) { valid reason } }';
+
+  /** A genuine receipt document, and its text with a forged cost placed before the real one. */
+  async function forgedReceiptText(): Promise<{ genuine: Json; forged: string }> {
+    const logged = await gql(
+      'mutation { logUsage(input: {provider: "openai", model: "gpt-4o", inputTokens: 10, outputTokens: 5, cost: 0.5}) { receipt { document } } }',
+    );
+    const genuine = logged.body.data.logUsage.receipt.document;
+    const forgedCost = JSON.stringify({ ...genuine.cost, amount: '0.00000001' });
+    return { genuine, forged: `{"cost":${forgedCost},${JSON.stringify(genuine).slice(1)}` };
+  }
+
+  async function expectDuplicateRefused(send: () => Promise<Answer>, code: string, where: RegExp) {
+    const before = await stored();
+    const answer = await send();
+    expect(answer.status).toBe(400);
+    if (answer.body.errors) expect(codes(answer)).toEqual([code]);
+    else expect(answer.body.code).toBe(code);
+    const text = answer.body.errors ? messages(answer) : String(answer.body.message);
+    expect(text).toMatch(where);
+    expect(text).toMatch(/member names must be unique/);
+    expect(await stored()).toEqual(before);
+  }
+
+  test("the issue's forged receipt: the genuine text verifies, the one with a forged cost before the real one is refused", async () => {
+    const { genuine, forged } = await forgedReceiptText();
+    const valid = await gql(VERIFY, { d: genuine });
+    expect(valid.body.data.verifyReceipt).toEqual({ valid: true, reason: null });
+    await expectDuplicateRefused(
+      () => post(`{"query": ${JSON.stringify(VERIFY)}, "variables": {"d": ${forged}}}`),
+      'BAD_REQUEST',
+      /The request body has the member "cost" twice, in variables\.d\b/,
+    );
+  });
+
+  test('the same by GET, in the variables parameter: refused', async () => {
+    const { forged } = await forgedReceiptText();
+    await expectDuplicateRefused(
+      async () => {
+        const res = await fetch(
+          `${server.url}?query=${encodeURIComponent(VERIFY)}&variables=${encodeURIComponent(`{"d": ${forged}}`)}`,
+          { headers: { 'apollo-require-preflight': 'true' } },
+        );
+        const text = await res.text();
+        return { status: res.status, text, body: JSON.parse(text) };
+      },
+      'BAD_REQUEST',
+      /The variables parameter has the member "cost" twice, in d\b/,
+    );
+  });
+
+  test('written in the document, GraphQL itself refuses it', async () => {
+    const answer = await gql('{ verifyReceipt(document: {cost: "1", cost: "2"}) { valid } }');
+    expect(answer.status).toBe(400);
+    expect(codes(answer)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect(messages(answer)).toMatch(/only one input field named "cost"/);
+  });
+
+  test.each([
+    [
+      'at the top level',
+      '{"query": "{ __typename }", "query": "{ __typename }"}',
+      /member "query" twice, at the top level/,
+    ],
+    [
+      'spelled with an escape',
+      `{"query": ${JSON.stringify(VERIFY)}, "variables": {"d": {"cost": 1, "\\u0063ost": 2}}}`,
+      /member "cost" twice, in variables\.d\b/,
+    ],
+    [
+      'in an object in a list',
+      '{"query": "mutation($i: [LogUsageInput!]!) { logUsageBatch(inputs: $i) { results { replayed } } }", "variables": {"i": [{"provider": "a", "model": "m", "inputTokens": 1, "outputTokens": 1}, {"provider": "a", "model": "m", "inputTokens": 1, "outputTokens": 1, "model": "forged"}]}}',
+      /member "model" twice, in variables\.i\[1\]/,
+    ],
+  ])('a body with a member named twice %s: 400', (_name, body, where) =>
+    expectDuplicateRefused(() => post(body), 'BAD_REQUEST', where),
+  );
+
+  test('the REST route: 400 with the same message', () =>
+    expectDuplicateRefused(
+      () =>
+        post(
+          '{"model": "gpt-4o", "provider": "openai", "input_tokens": 1, "output_tokens": 1, "cost": 9, "cost": 0.001}',
+          {
+            path: '/api/v1/log',
+          },
+        ),
+      'FST_ERR_CTP_INVALID_JSON_BODY',
+      /The request body has the member "cost" twice, at the top level/,
+    ));
+
+  test('the same name in different objects, and strings that look like members, are fine', async () => {
+    const answer = await post(
+      JSON.stringify({
+        query: VERIFY,
+        variables: {
+          d: {
+            a: { x: 1 },
+            b: { x: 1 },
+            c: [{ x: 1 }, { x: 2 }],
+            s: '"a": 1, "a": 2',
+            t: 'quote \\" and \\\\',
+          },
+        },
+      }),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body.data.verifyReceipt.valid).toBe(false);
   });
 });
