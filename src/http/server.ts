@@ -190,6 +190,12 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     schema: buildSchema(),
     introspection: config.http.introspection,
     csrfPrevention: true,
+    // No automatic persisted queries: no client of this server sends them, and with them on, any
+    // anonymous caller could write documents into the server's cache, while a wrong hash or version
+    // was answered by Apollo with errors that have no code (reported as internal errors here).
+    // Now every request that carries the extension gets PERSISTED_QUERY_NOT_SUPPORTED, which
+    // Apollo's clients understand: they send the full query instead.
+    persistedQueries: false,
     // Signals are main.ts's to handle: it closes the HTTP server, the workers and the pool in order.
     stopOnTerminationSignals: false,
     formatError: formatError(logger, { hideSuggestions: !config.http.introspection }),

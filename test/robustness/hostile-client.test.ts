@@ -11,7 +11,9 @@
  *   (GraphQL literals, variables, request bodies), and such names in logged data stay plain keys;
  * - 8: JSON text that names one member twice in an object is refused (a forged receipt `cost`
  *   before the real one verified, as the parser kept the last);
+ * - 7: a request with a `persistedQuery` extension gets PERSISTED_QUERY_NOT_SUPPORTED, not a 500;
  */
+import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { parse, validate } from 'graphql';
@@ -44,9 +46,15 @@ interface Answer {
 }
 
 /** POSTs `body` as raw text to `path` of `target` (the project's key unless `headers` says otherwise). */
+interface PostOptions {
+  path?: string;
+  headers?: Record<string, string>;
+  target?: TestServer;
+}
+
 async function post(
   body: string,
-  { path = '/graphql', headers = { 'x-api-key': project.secret }, target = server } = {},
+  { path = '/graphql', headers = { 'x-api-key': project.secret }, target = server }: PostOptions = {},
 ): Promise<Answer> {
   const res = await fetch(`${target.baseUrl}${path}`, {
     method: 'POST',
@@ -573,5 +581,49 @@ describe('finding 8: a member named twice in one object is refused wherever JSON
     );
     expect(answer.status).toBe(200);
     expect(answer.body.data.verifyReceipt.valid).toBe(false);
+  });
+});
+
+describe('finding 7: persisted queries are not offered, and asking for one is a client error', () => {
+  const TYPENAME_SHA = createHash('sha256').update('{ __typename }').digest('hex');
+
+  test.each([
+    ['a hash alone', { extensions: { persistedQuery: { version: 1, sha256Hash: TYPENAME_SHA } } }],
+    [
+      'a query with a hash that does not match it',
+      { query: '{ __typename }', extensions: { persistedQuery: { version: 1, sha256Hash: 'abc' } } },
+    ],
+    [
+      'a query with its own hash',
+      { query: '{ __typename }', extensions: { persistedQuery: { version: 1, sha256Hash: TYPENAME_SHA } } },
+    ],
+    [
+      'an unknown version',
+      { query: '{ __typename }', extensions: { persistedQuery: { version: 2, sha256Hash: TYPENAME_SHA } } },
+    ],
+  ])('anonymous, %s: PERSISTED_QUERY_NOT_SUPPORTED, nothing logged as an error', async (_name, body) => {
+    const logged = server.logs().length;
+    const answer = await post(JSON.stringify(body), { headers: {} });
+    expect(answer.status).toBeLessThan(500);
+    expect(codes(answer)).toEqual(['PERSISTED_QUERY_NOT_SUPPORTED']);
+    expect(answer.body.data).toBeUndefined();
+    const since = server.logs().slice(logged);
+    expect(since).not.toMatch(/"level":50/);
+    expect(since).not.toContain('unexpected error');
+  });
+
+  test('the same by GET', async () => {
+    const extensions = encodeURIComponent(
+      JSON.stringify({ persistedQuery: { version: 1, sha256Hash: 'abc' } }),
+    );
+    const res = await fetch(
+      `${server.url}?query=${encodeURIComponent('{ __typename }')}&extensions=${extensions}`,
+      {
+        headers: { 'apollo-require-preflight': 'true' },
+      },
+    );
+    expect(res.status).toBeLessThan(500);
+    const body = (await res.json()) as Json;
+    expect(body.errors.map((e: Json) => e.extensions.code)).toEqual(['PERSISTED_QUERY_NOT_SUPPORTED']);
   });
 });
