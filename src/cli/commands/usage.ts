@@ -38,6 +38,14 @@ export const EXPORT_COLUMNS = [
 
 type ExportRecord = Record<(typeof EXPORT_COLUMNS)[number], unknown>;
 
+/**
+ * The CSV export's columns and formula escaping: csv-stringify puts an apostrophe before a cell
+ * that starts with =, +, -, @, tab or carriage return (or the fullwidth ＝ ＋ － ＠), so that a
+ * spreadsheet shows it as text instead of running it; numbers (a negative one too) are left as
+ * they are. Aliases, models, origins and the like are whatever a client logged.
+ */
+const CSV_OPTIONS = { columns: [...EXPORT_COLUMNS], escape_formulas: true };
+
 function exportRecord(log: ExportedUsageLog): ExportRecord {
   return {
     id: log.id,
@@ -207,6 +215,9 @@ Rows come project by project, oldest call first; progress goes to stderr. Column
   ${EXPORT_COLUMNS.slice(0, 9).join(', ')},
   ${EXPORT_COLUMNS.slice(9).join(', ')}
 (cost is the exact decimal in USD; metadata is JSON).
+In CSV, a cell that starts with =, +, -, @, tab or carriage return (or a fullwidth ＝ ＋ － ＠)
+gets a leading apostrophe ('), so that a spreadsheet shows it as text instead of running it
+as a formula; drop the apostrophe to get the value as logged. JSON Lines keep values as is.
 
 Examples:
   $ llmring-server export --project default --start 2025-06-01 --end 2025-06-30 -o june.csv
@@ -237,15 +248,14 @@ Examples:
           const out: Output = file ?? ctx.io.stdout;
           let exported = 0;
           try {
-            if (opts.format === 'csv')
-              await write(out, stringify([], { header: true, columns: [...EXPORT_COLUMNS] }));
+            if (opts.format === 'csv') await write(out, stringify([], { ...CSV_OPTIONS, header: true }));
             for await (const batch of reader.batches(q, batchSize)) {
               const records = batch.map(exportRecord);
               const text =
                 opts.format === 'csv'
                   ? stringify(
                       records.map((r) => ({ ...r, metadata: JSON.stringify(r.metadata) })),
-                      { columns: [...EXPORT_COLUMNS] },
+                      CSV_OPTIONS,
                     )
                   : records.map((r) => JSON.stringify(r)).join('\n') + '\n';
               await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
