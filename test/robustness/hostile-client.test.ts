@@ -13,6 +13,7 @@
  *   before the real one verified, as the parser kept the last);
  * - 7: a request with a `persistedQuery` extension gets PERSISTED_QUERY_NOT_SUPPORTED, not a 500;
  * - 4: `llmring-server export --format csv` escapes cells a spreadsheet would run as formulas;
+ * - 6: CLI output (tables, --json, export to stdout) shows control characters as escapes.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -24,6 +25,7 @@ import { parse, validate } from 'graphql';
 import { runCli } from '../../src/cli/program';
 import { buildSchema } from '../../src/graphql/schema';
 import {
+  asAdmin,
   createProjectWithKey,
   startSiblingServer,
   startTestServer,
@@ -736,5 +738,95 @@ describe('finding 4: the CSV export cannot carry spreadsheet formulas', () => {
     const run = await cli('export', '--help');
     expect(run.out).toMatch(/=, \+, -, @, tab or carriage return/);
     expect(run.out).toMatch(/apostrophe/);
+  });
+});
+
+describe('finding 6: no CLI output carries terminal control characters', () => {
+  // An alias that clears the screen and sets the window title (with ESC, then the C1 CSI U+009B);
+  // a model that forges a table row; right-to-left overrides, line separators and DEL.
+  const HOSTILE = {
+    aliasName: '\u001b[2J\u001b]0;pwned\u0007\u009b2J',
+    model: 'gpt\r\nforged-row  999  $0.0000\u2028\u202e',
+    origin: '\u009b31mred',
+    profile: '\u202eevil',
+    idAtOrigin: 'a\u2028b\u007f',
+  };
+  /** What a terminal acts on: C0 but newline, DEL, C1, bidi controls, line and paragraph separators. */
+  /* eslint-disable no-control-regex -- matching control characters is the point */
+  const ACTIVE =
+    /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/;
+  /* eslint-enable no-control-regex */
+  let tmp: string;
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmring-hostile-'));
+    const term = await createProjectWithKey(server, 'terminal');
+    await logCall(term.secret, HOSTILE);
+    // A project name is the admin's, but is shown in tables too.
+    const created = await gql(
+      'mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }',
+      { input: { key: 'terminal-2', name: 'Title \u001b]0;pwned\u0007 here' } },
+      { headers: asAdmin },
+    );
+    expect(created.body.errors).toBeUndefined();
+  });
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('stats tables show the escapes, and no row can be forged', async () => {
+    const run = await cli('stats', '--project', 'terminal');
+    expect(run.code).toBe(0);
+    expect(run.out).not.toMatch(ACTIVE);
+    expect(run.out).toContain('\\u001b[2J\\u001b]0;pwned\\u0007');
+    expect(run.out).toContain('gpt\\u000d\\u000aforged-row');
+    expect(run.out.split('\n').some((line) => line.startsWith('forged-row'))).toBe(false);
+  });
+
+  test('stats --json: the same values, exactly, with nothing a terminal acts on', async () => {
+    const run = await cli('stats', '--project', 'terminal', '--json');
+    expect(run.out).not.toMatch(ACTIVE);
+    const stats = JSON.parse(run.out);
+    expect(stats.byAlias.map((a: Json) => a.aliasName)).toEqual([HOSTILE.aliasName]);
+    expect(stats.byModel.map((m: Json) => m.model)).toEqual([HOSTILE.model]);
+  });
+
+  test('project list shows a name with escapes', async () => {
+    const run = await cli('project', 'list');
+    expect(run.out).not.toMatch(ACTIVE);
+    expect(run.out).toContain('Title \\u001b]0;pwned\\u0007 here');
+  });
+
+  test('export to stdout: CSV and JSON Lines carry no control character; JSON Lines stay exact', async () => {
+    const csv = await cli('export', '--project', 'terminal', '--format', 'csv');
+    expect(csv.code).toBe(0);
+    expect(csv.out).not.toMatch(ACTIVE);
+    expect(csv.out).toContain('\\u001b[2J\\u001b]0;pwned\\u0007');
+    expect(csv.out.trimEnd().split('\n')).toHaveLength(2); // the header and one row: no forged line
+    const jsonl = await cli('export', '--project', 'terminal', '--format', 'jsonl');
+    expect(jsonl.out).not.toMatch(ACTIVE);
+    const [row] = jsonl.out
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(row).toMatchObject({
+      alias_name: HOSTILE.aliasName,
+      model: HOSTILE.model,
+      origin: HOSTILE.origin,
+      profile: HOSTILE.profile,
+      id_at_origin: HOSTILE.idAtOrigin,
+    });
+  });
+
+  test('export to a file keeps the values as logged', async () => {
+    const file = path.join(tmp, 'usage.csv');
+    expect((await cli('export', '--project', 'terminal', '--format', 'csv', '-o', file)).code).toBe(0);
+    const [header, row] = parseCsv(fs.readFileSync(file, 'utf8'));
+    const cells = Object.fromEntries(header.map((name, i) => [name, row[i]]));
+    expect(cells).toMatchObject({
+      alias_name: HOSTILE.aliasName,
+      model: HOSTILE.model,
+      origin: HOSTILE.origin,
+      profile: HOSTILE.profile,
+      id_at_origin: HOSTILE.idAtOrigin,
+    });
   });
 });

@@ -10,7 +10,7 @@ import { checkTimeZone } from '../../services/stats';
 import { UsageLogReader, type ExportedUsageLog } from '../../services/usageReader';
 import { CliError, type CliContext, type Output } from '../context';
 import { addFilterOptions, scopeName, usageQuery, type FilterOptions } from '../filters';
-import { count, int, json, table, usd, when } from '../format';
+import { count, int, json, jsonLine, printableCells, table, usd, when } from '../format';
 import type { Act } from '../program';
 
 const BUCKETS = new Set(['hour', 'day', 'week', 'month']);
@@ -218,6 +218,9 @@ Rows come project by project, oldest call first; progress goes to stderr. Column
 In CSV, a cell that starts with =, +, -, @, tab or carriage return (or a fullwidth ＝ ＋ － ＠)
 gets a leading apostrophe ('), so that a spreadsheet shows it as text instead of running it
 as a formula; drop the apostrophe to get the value as logged. JSON Lines keep values as is.
+Characters a terminal would act on (control characters, bidirectional overrides) are written
+as \\uXXXX escapes: always in JSON Lines (JSON's own escape, so values are unchanged), and in
+CSV written to stdout; a CSV file (-o) keeps them as logged.
 
 Examples:
   $ llmring-server export --project default --start 2025-06-01 --end 2025-06-30 -o june.csv
@@ -254,10 +257,14 @@ Examples:
               const text =
                 opts.format === 'csv'
                   ? stringify(
-                      records.map((r) => ({ ...r, metadata: JSON.stringify(r.metadata) })),
+                      records.map((r) => {
+                        const cells = { ...r, metadata: JSON.stringify(r.metadata) };
+                        // stdout may be a terminal: no raw control characters there (a file keeps them).
+                        return file ? cells : printableCells(cells);
+                      }),
                       CSV_OPTIONS,
                     )
-                  : records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+                  : records.map(jsonLine).join('\n') + '\n';
               await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
               exported += batch.length;
               progress(exported);
