@@ -259,7 +259,8 @@ describe('finding 9: no "Did you mean" where introspection is off', () => {
 });
 
 describe('finding 3: a request must arrive within LLMRING_REQUEST_TIMEOUT_MS', () => {
-  const TIMEOUT = 500;
+  // Small for the test, with room for a busy machine between the limit and the slow request below.
+  const TIMEOUT = 1000;
   let timed: TestServer;
   beforeAll(async () => {
     timed = await startSiblingServer(server, { LLMRING_REQUEST_TIMEOUT_MS: String(TIMEOUT) });
@@ -309,7 +310,8 @@ describe('finding 3: a request must arrive within LLMRING_REQUEST_TIMEOUT_MS', (
       message: `The request did not arrive in full within ${TIMEOUT} ms (the server's limit, set by LLMRING_REQUEST_TIMEOUT_MS)`,
     });
     expect(ms).toBeGreaterThanOrEqual(TIMEOUT - 50);
-    expect(ms).toBeLessThan(TIMEOUT + 1000);
+    // Node looks for overdue requests four times per limit; the rest is a busy machine's slack.
+    expect(ms).toBeLessThan(TIMEOUT + 2500);
   }
 
   test('a body announced as 100,000 bytes and sent one byte at a time: 408, then closed', async () => {
