@@ -78,6 +78,11 @@ const envSchema = z.object({
     .default([]),
   LLMRING_MAX_METADATA_DIMENSIONS: z.coerce.number().int().min(0).max(32).default(5),
   LLMRING_METADATA_DIMENSION_MAX_LENGTH: z.coerce.number().int().min(1).max(1000).default(100),
+  // Slow clients (see Config.http): a request's headers and body must arrive within the first;
+  // an idle keep-alive connection is closed after the second (Fastify's default; keep it above a
+  // load balancer's idle timeout).
+  LLMRING_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  LLMRING_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(72_000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -92,7 +97,19 @@ export interface Config {
     ingestStatements: number;
     dataDir: string;
   };
-  http: { port: number; host: string; introspection: boolean; landingPage: boolean };
+  http: {
+    port: number;
+    host: string;
+    introspection: boolean;
+    landingPage: boolean;
+    /**
+     * How long a request may take to arrive, headers and body, from its first byte (on a new
+     * connection: from its opening); 408 beyond. The handler's work after that is not counted.
+     */
+    requestTimeoutMs: number;
+    /** How long a keep-alive connection may wait, idle, for its next request. */
+    keepAliveTimeoutMs: number;
+  };
   autoMigrate: boolean;
   adminToken?: string;
   logLevel: string;
@@ -167,6 +184,8 @@ export function loadConfig(env: Env = process.env): Config {
       host: e.HOST,
       introspection: e.LLMRING_INTROSPECTION ?? !production,
       landingPage: e.LLMRING_LANDING_PAGE ?? !production,
+      requestTimeoutMs: e.LLMRING_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.LLMRING_KEEPALIVE_TIMEOUT_MS,
     },
     autoMigrate: e.LLMRING_AUTO_MIGRATE,
     adminToken: e.LLMRING_ADMIN_TOKEN,

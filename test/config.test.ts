@@ -1,4 +1,4 @@
-/** Settings from the environment (src/config.ts): the database ones added for scale-out and ingest. */
+/** Settings from the environment (src/config.ts): the database ones added for scale-out and ingest, and the HTTP timeouts. */
 import { ConfigError, loadConfig } from '../src/config';
 
 const PRIMARY = 'postgres://app@db.internal:5432/llmring';
@@ -22,4 +22,14 @@ test('DATABASE_INGEST_STATEMENTS: 2 by default, at most DATABASE_POOL_MAX', () =
   expect(tooMany).toThrow(ConfigError);
   expect(tooMany).toThrow(/DATABASE_INGEST_STATEMENTS: must not exceed DATABASE_POOL_MAX \(10\)/);
   expect(() => loadConfig({ DATABASE_INGEST_STATEMENTS: '0' })).toThrow(/DATABASE_INGEST_STATEMENTS/);
+});
+
+test('LLMRING_REQUEST_TIMEOUT_MS and LLMRING_KEEPALIVE_TIMEOUT_MS: 60 s and 72 s by default, never 0', () => {
+  expect(loadConfig({}).http).toMatchObject({ requestTimeoutMs: 60_000, keepAliveTimeoutMs: 72_000 });
+  expect(
+    loadConfig({ LLMRING_REQUEST_TIMEOUT_MS: '5000', LLMRING_KEEPALIVE_TIMEOUT_MS: '65000' }).http,
+  ).toMatchObject({ requestTimeoutMs: 5000, keepAliveTimeoutMs: 65_000 });
+  // 0 would turn the limit off, as Fastify's default does: refused, naming the variable.
+  expect(() => loadConfig({ LLMRING_REQUEST_TIMEOUT_MS: '0' })).toThrow(/LLMRING_REQUEST_TIMEOUT_MS/);
+  expect(() => loadConfig({ LLMRING_KEEPALIVE_TIMEOUT_MS: 'soon' })).toThrow(/LLMRING_KEEPALIVE_TIMEOUT_MS/);
 });

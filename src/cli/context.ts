@@ -11,6 +11,7 @@ import { migrationStatus } from '../db/migrations';
 import { createLogger, type Logger } from '../logger';
 import { createServices, type Services } from '../services';
 import type { Project } from '../domain/types';
+import { printable } from './format';
 
 export interface Output {
   write(chunk: string): boolean;
@@ -72,12 +73,15 @@ export class CliContext {
     return this.io.interactive ?? false;
   }
 
+  /** A line (or lines) of output for people; nothing in it can drive the terminal (printable). */
   out(text: string): void {
-    this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    const shown = printable(text, { keepLineFeeds: true });
+    this.io.stdout.write(shown.endsWith('\n') ? shown : `${shown}\n`);
   }
 
   err(text: string): void {
-    this.io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+    const shown = printable(text, { keepLineFeeds: true });
+    this.io.stderr.write(shown.endsWith('\n') ? shown : `${shown}\n`);
   }
 
   /** Throws ConfigError naming every bad setting. */

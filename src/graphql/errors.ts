@@ -41,7 +41,38 @@ export function asGraphQLError(err: ServiceError): GraphQLError {
   });
 }
 
-export function formatError(logger: Logger) {
+/**
+ * graphql-js's hints (" Did you mean "first"?", " Did you mean the enum value "DAY"?", " Did you
+ * mean to use an inline fragment on "X"?") name fields, arguments, types and enum values of the
+ * schema. Each ends the sentence at a "?", and what they quote are GraphQL names, which hold none.
+ */
+const SUGGESTION = / Did you mean [^?]*\?/g;
+
+/**
+ * What clients see of an error. With `hideSuggestions` (wherever introspection is off), no
+ * message carries graphql-js's "Did you mean" hints, whichever step raised it: validation,
+ * variable coercion or execution.
+ */
+export function formatError(logger: Logger, opts: { hideSuggestions: boolean }) {
+  const format = clientError(logger);
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const result = format(formatted, error);
+    return opts.hideSuggestions ? { ...result, message: result.message.replace(SUGGESTION, '') } : result;
+  };
+}
+
+/**
+ * A literal that a scalar refuses with a code of its own (a prototype key in a JSONObject) fails
+ * validation, which Apollo reports as GRAPHQL_VALIDATION_FAILED; the same value sent as a variable
+ * is BAD_USER_INPUT. The scalar's code wins, so both spellings of one input get one code.
+ */
+function scalarCode(error: unknown): string | undefined {
+  const cause = error instanceof GraphQLError ? error.originalError : undefined;
+  const code = cause instanceof GraphQLError ? cause.extensions?.code : undefined;
+  return code === 'BAD_USER_INPUT' ? code : undefined;
+}
+
+function clientError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof ServiceError) {
@@ -52,9 +83,9 @@ export function formatError(logger: Logger) {
         extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
       };
     }
-    const code = formatted.extensions?.code;
+    const code = scalarCode(error) ?? formatted.extensions?.code;
     if (typeof code === 'string' && CLIENT_CODES.has(code)) {
-      const extensions = { ...formatted.extensions };
+      const extensions: Record<string, unknown> = { ...formatted.extensions, code };
       delete extensions.stacktrace;
       const tokens = code === 'GRAPHQL_PARSE_FAILED' && TOKEN_LIMIT.exec(formatted.message);
       if (tokens) {

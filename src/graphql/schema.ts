@@ -15,6 +15,7 @@ import { Query } from './resolvers/query';
 import { Mutation } from './resolvers/mutation';
 import { typeResolvers } from './resolvers/types';
 import { enumResolvers } from './mappers';
+import { PROTOTYPE_KEY_RULE, findPrototypeKey } from '../domain/json';
 
 /** A graphql-scalars implementation under the schema's own name and description. */
 function scalar(implementation: GraphQLScalarType): Partial<GraphQLScalarType> {
@@ -56,6 +57,27 @@ function strictNumber(
   };
 }
 
+/**
+ * JSONObject (metadata, receipt documents), refusing prototype keys (src/domain/json.ts) whether
+ * the object comes as a variable or is written in the document, as request bodies do.
+ */
+function guardedJsonObject(): Partial<GraphQLScalarType> {
+  const refusePrototypeKeys = (value: unknown) => {
+    const found = findPrototypeKey(value);
+    if (found) {
+      throw new GraphQLError(`JSONObject has ${found}, ${PROTOTYPE_KEY_RULE}`, {
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
+    }
+    return value;
+  };
+  return {
+    ...scalar(JSONObjectResolver),
+    parseValue: (value) => refusePrototypeKeys(JSONObjectResolver.parseValue(value)),
+    parseLiteral: (ast, variables) => refusePrototypeKeys(JSONObjectResolver.parseLiteral(ast, variables)),
+  };
+}
+
 export const SCHEMA_PATH = path.resolve(__dirname, '..', '..', 'schema.graphql');
 
 export function buildSchema(): GraphQLSchema {
@@ -65,7 +87,7 @@ export function buildSchema(): GraphQLSchema {
       {
         DateTime: scalar(DateTimeResolver),
         UUID: scalar(UUIDResolver),
-        JSONObject: scalar(JSONObjectResolver),
+        JSONObject: guardedJsonObject(),
         NonNegativeInt: strictNumber(NonNegativeIntResolver, 'integer'),
         NonNegativeFloat: strictNumber(NonNegativeFloatResolver, 'number'),
         SafeInt: scalar(SafeIntResolver),

@@ -2,8 +2,12 @@
  * The HTTP server: Fastify with Apollo Server at /graphql, liveness and readiness probes,
  * and the receipt public keys. Nothing here decides anything; it wires requests to services.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import secureJson from 'secure-json-parse';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import {
@@ -23,6 +27,8 @@ import { migrationStatus } from '../db/migrations';
 import { registerRestCompat } from './restCompat';
 import { registerMetrics } from './metrics';
 import { registerDashboard } from './dashboard';
+import { connectionOptions } from './connections';
+import { JsonInputError, parseJsonInput } from '../domain/json';
 
 export interface ServerOptions {
   config: Config;
@@ -42,27 +48,40 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Where Apollo answers. */
 const GRAPHQL_PATH = '/graphql';
 
-/** A JSON request body that cannot be read: 400, with Fastify's code and a message saying why. */
+/**
+ * A JSON request body (or JSON query parameter) that cannot be read: 400, with Fastify's code
+ * and a message saying why.
+ */
 class BodyError extends Error {
   readonly statusCode = 400;
 
   constructor(
-    readonly code: 'FST_ERR_CTP_EMPTY_JSON_BODY' | 'FST_ERR_CTP_INVALID_JSON_BODY',
+    readonly code: 'FST_ERR_CTP_EMPTY_JSON_BODY' | 'FST_ERR_CTP_INVALID_JSON_BODY' | 'FST_ERR_VALIDATION',
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A GET to /graphql carries JSON in its `variables` and `extensions` parameters, which Apollo
+ * parses itself: they are held to the same rules as bodies (src/domain/json.ts). Read as Apollo
+ * reads them (URLSearchParams), every occurrence.
+ */
+async function checkJsonParameters(request: FastifyRequest): Promise<void> {
+  if (request.method !== 'GET') return;
+  const params = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1));
+  for (const name of ['variables', 'extensions']) {
+    for (const text of params.getAll(name)) {
+      try {
+        parseJsonInput(text, `The ${name} parameter`);
+      } catch (err) {
+        throw err instanceof JsonInputError ? new BodyError('FST_ERR_VALIDATION', err.message) : err;
+      }
+    }
   }
 }
 
@@ -73,10 +92,12 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     // Requests are logged once, with their operation and project, by registerMetrics' hook.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
+    // Slow or silent clients: LLMRING_REQUEST_TIMEOUT_MS and LLMRING_KEEPALIVE_TIMEOUT_MS.
+    ...connectionOptions(config),
   });
 
-  // JSON bodies as Fastify reads them (a "__proto__" key, or "constructor" holding
-  // "prototype", anywhere in the body is refused), but with an error that says why.
+  // JSON bodies, held to the rules every JSON input follows (src/domain/json.ts: no prototype
+  // keys anywhere), with an error that says what is wrong and where.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body.length === 0) {
@@ -86,21 +107,15 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
       );
       return;
     }
+    let value: unknown;
     try {
-      done(null, secureJson.parse(body as string, { protoAction: 'error', constructorAction: 'error' }));
-    } catch {
-      // Valid JSON that the parser refused can only be the prototype-poisoning guard.
-      const poisoned = isJson(body as string);
-      done(
-        new BodyError(
-          'FST_ERR_CTP_INVALID_JSON_BODY',
-          poisoned
-            ? 'The request body has a "__proto__" key, or a "constructor" key holding "prototype", which this server refuses anywhere in a body (metadata included)'
-            : 'The request body is not valid JSON',
-        ),
-        undefined,
-      );
+      value = parseJsonInput(body as string, 'The request body');
+    } catch (err) {
+      const refused = err instanceof JsonInputError;
+      done(refused ? new BodyError('FST_ERR_CTP_INVALID_JSON_BODY', err.message) : (err as Error), undefined);
+      return;
     }
+    done(null, value);
   });
 
   const defaultErrorHandler = app.errorHandler;
@@ -175,9 +190,15 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
     schema: buildSchema(),
     introspection: config.http.introspection,
     csrfPrevention: true,
+    // No automatic persisted queries: no client of this server sends them, and with them on, any
+    // anonymous caller could write documents into the server's cache, while a wrong hash or version
+    // was answered by Apollo with errors that have no code (reported as internal errors here).
+    // Now every request that carries the extension gets PERSISTED_QUERY_NOT_SUPPORTED, which
+    // Apollo's clients understand: they send the full query instead.
+    persistedQueries: false,
     // Signals are main.ts's to handle: it closes the HTTP server, the workers and the pool in order.
     stopOnTerminationSignals: false,
-    formatError: formatError(logger),
+    formatError: formatError(logger, { hideSuggestions: !config.http.introspection }),
     validationRules: limits.validationRules,
     parseOptions: { maxTokens: config.limits.tokens },
     plugins,
@@ -187,6 +208,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   app.route({
     url: GRAPHQL_PATH,
     method: ['GET', 'POST', 'OPTIONS'],
+    preValidation: checkJsonParameters,
     handler: fastifyApolloHandler(apollo, {
       context: async (request) =>
         buildContext({

@@ -9,7 +9,7 @@ import { MAX_BREAKDOWN_GROUPS } from '../../services/stats';
 import type { ExportedUsageLog } from '../../services/usageReader';
 import { CliError, type CliContext, type Output } from '../context';
 import { addFilterOptions, inOptionTerms, scopeName, usageQuery, type FilterOptions } from '../filters';
-import { count, int, json, table, usd, when } from '../format';
+import { count, int, json, jsonLine, printableCells, table, usd, when } from '../format';
 import type { Act } from '../program';
 
 const BUCKETS = new Set(['hour', 'day', 'week', 'month']);
@@ -36,6 +36,14 @@ export const EXPORT_COLUMNS = [
 ] as const;
 
 type ExportRecord = Record<(typeof EXPORT_COLUMNS)[number], unknown>;
+
+/**
+ * The CSV export's columns and formula escaping: csv-stringify puts an apostrophe before a cell
+ * that starts with =, +, -, @, tab or carriage return (or the fullwidth ＝ ＋ － ＠), so that a
+ * spreadsheet shows it as text instead of running it; numbers (a negative one too) are left as
+ * they are. Aliases, models, origins and the like are whatever a client logged.
+ */
+const CSV_OPTIONS = { columns: [...EXPORT_COLUMNS], escape_formulas: true };
 
 function exportRecord(log: ExportedUsageLog): ExportRecord {
   return {
@@ -236,6 +244,12 @@ Rows come project by project, oldest call first; progress goes to stderr. Column
   ${EXPORT_COLUMNS.slice(0, 9).join(', ')},
   ${EXPORT_COLUMNS.slice(9).join(', ')}
 (cost is the exact decimal in USD; metadata is JSON).
+In CSV, a cell that starts with =, +, -, @, tab or carriage return (or a fullwidth ＝ ＋ － ＠)
+gets a leading apostrophe ('), so that a spreadsheet shows it as text instead of running it
+as a formula; drop the apostrophe to get the value as logged. JSON Lines keep values as is.
+Characters a terminal would act on (control characters, bidirectional overrides) are written
+as \\uXXXX escapes: always in JSON Lines (JSON's own escape, so values are unchanged), and in
+CSV written to stdout; a CSV file (-o) keeps them as logged.
 
 Examples:
   $ llmring-server export --project default --start 2025-06-01 --end 2025-06-30 -o june.csv
@@ -265,17 +279,20 @@ Examples:
           const out: Output = file ?? ctx.io.stdout;
           let exported = 0;
           try {
-            if (opts.format === 'csv')
-              await write(out, stringify([], { header: true, columns: [...EXPORT_COLUMNS] }));
+            if (opts.format === 'csv') await write(out, stringify([], { ...CSV_OPTIONS, header: true }));
             for await (const batch of reader.batches(q, batchSize)) {
               const records = batch.map(exportRecord);
               const text =
                 opts.format === 'csv'
                   ? stringify(
-                      records.map((r) => ({ ...r, metadata: JSON.stringify(r.metadata) })),
-                      { columns: [...EXPORT_COLUMNS] },
+                      records.map((r) => {
+                        const cells = { ...r, metadata: JSON.stringify(r.metadata) };
+                        // stdout may be a terminal: no raw control characters there (a file keeps them).
+                        return file ? cells : printableCells(cells);
+                      }),
+                      CSV_OPTIONS,
                     )
-                  : records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+                  : records.map(jsonLine).join('\n') + '\n';
               await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
               exported += batch.length;
               progress(exported);
