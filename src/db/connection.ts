@@ -26,6 +26,22 @@ export function databaseKind(settings: DatabaseSettings): DatabaseKind {
   return settings.url ? 'postgres' : 'pglite';
 }
 
+/**
+ * The embedded database runs inside this process, synchronously: while PGlite executes a
+ * statement, nothing else runs. Knex hands the one connection from statement to statement in
+ * microtasks, so statements queued by concurrent requests would run back to back and hold the
+ * event loop for all of them (twenty 10 ms stats statements kept /health waiting 200 ms). Each
+ * statement first yields to the event loop, so requests and probes are served between them.
+ */
+class EmbeddedClient extends (ClientPgLite as unknown as new (config: Knex.Config) => {
+  _query(connection: unknown, obj: unknown): Promise<unknown>;
+}) {
+  async _query(connection: unknown, obj: unknown): Promise<unknown> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return super._query(connection, obj);
+  }
+}
+
 /** The Knex configuration for these settings: what the knexfile exports too. */
 export function knexConfig(settings: DatabaseSettings): Knex.Config {
   if (settings.url) {
@@ -43,7 +59,7 @@ export function knexConfig(settings: DatabaseSettings): Knex.Config {
   }
   return {
     // knex-pglite's client class is a Knex.Client subclass; its typings predate Knex 3's.
-    client: ClientPgLite as unknown as typeof Knex.Client,
+    client: EmbeddedClient as unknown as typeof Knex.Client,
     dialect: 'postgres',
     connection,
     migrations: migrationConfig,
