@@ -38,6 +38,7 @@ const config: CodegenConfig = {
           NonNegativeInt: 'number',
           NonNegativeFloat: 'number',
           SafeInt: 'number',
+          Decimal: 'string',
         },
         // GraphQL enums are typed as the domain string unions ('client' | 'registry' | ...), so
         // resolvers receive and return domain values; enumResolvers in src/graphql/mappers.ts
@@ -48,6 +49,8 @@ const config: CodegenConfig = {
           CostSource: '../domain/types#CostSource',
           TimeBucket: '../domain/types#TimeBucket',
           UsageDimension: '../domain/types#UsageDimension',
+          PriceSource: '../domain/types#PriceSource',
+          TokenType: '../pricing/formula#LineType',
         },
         // Parent and result types of the resolvers: what the services return.
         mapperTypeSuffix: 'Model',
@@ -55,7 +58,12 @@ const config: CodegenConfig = {
           Project: '../domain/types#Project',
           ApiKey: '../domain/types#ApiKey',
           UsageLog: '../domain/types#UsageLog',
-          UsagePricing: '../domain/types#UsagePricing',
+          UsagePricing: './mappers#UsagePricingParent',
+          UsageAdjustment: '../domain/types#UsageAdjustment',
+          PriceBookEntry: '../pricing/priceBook#PriceBookEntry',
+          RepriceResult: '../services/reprice#RepriceResult',
+          RepriceGroup: '../services/reprice#RepriceGroup',
+          ChargeLine: '../pricing/formula#ChargeLine',
           Receipt: '../domain/types#Receipt',
           UsageSummary: '../domain/types#UsageSummary',
           PeriodUsage: '../domain/types#PeriodUsage',

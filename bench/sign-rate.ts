@@ -30,13 +30,30 @@ async function main(): Promise<void> {
       buildReceiptDocument({
         receiptId: newReceiptId(),
         issuedAt: new Date(),
+        occurredAt: new Date(),
         projectKey: 'production',
         usageLogId,
         aliasName: 'summarizer',
         provider: 'openai',
         modelUsed: 'gpt-4o',
-        tokens: { input: 1000 + i, output: 200, cachedInput: 0 },
+        tokens: {
+          input: 1000 + i,
+          output: 200,
+          cachedInput: 0,
+          cacheWrite5m: 0,
+          cacheWrite1h: 0,
+          reasoning: 0,
+        },
         cost: { amount: '0.00450000', source: 'registry' },
+        pricing: {
+          source: 'registry',
+          version: '2025-08-20/openai@7',
+          long_context: false,
+          lines: [
+            { type: 'input', tokens: 1000 + i, per_million: '2.5', amount: '0.0025' },
+            { type: 'output', tokens: 200, per_million: '10', amount: '0.002' },
+          ],
+        },
         keyId: keyring.activeKeyId,
       });
 

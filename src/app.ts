@@ -39,6 +39,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     await services.rollups.registerDimensions(config.metadataDimensions.keys);
     const server = await buildServer({ config, logger, services });
     services.pricing.start();
+    services.priceBook.start();
     services.rollups.start();
     return {
       config,
@@ -48,6 +49,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
       firstProject,
       async close() {
         services.pricing.stop();
+        services.priceBook.stop();
         await server.close();
         await services.rollups.stop();
         await services.receipts.close();

@@ -47,6 +47,7 @@ const envSchema = z.object({
   LLMRING_REGISTRY_URL: z.string().min(1).optional(),
   LLMRING_ROLLUP_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(2000),
   LLMRING_REGISTRY_TTL_SECONDS: z.coerce.number().int().min(10).default(3600),
+  LLMRING_PRICE_BOOK_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
   // Request limits (see Config.limits). The defaults let the dashboard, the CLI and every
   // documented query through with room to spare.
   LLMRING_MAX_BODY_BYTES: z.coerce
@@ -115,6 +116,8 @@ export interface Config {
   logLevel: string;
   receipts: { privateKey?: string; keyId?: string; verifyKeys?: string };
   registry: { url?: string; ttlSeconds: number };
+  /** How often an instance checks the price book for other instances' changes. */
+  priceBookRefreshMs: number;
   /** How often the rollup worker folds new logs into hourly rollups. */
   rollupIntervalMs: number;
   /** What one request may ask for; each excess is rejected with a message naming the limit. */
@@ -196,6 +199,7 @@ export function loadConfig(env: Env = process.env): Config {
       verifyKeys: e.LLMRING_RECEIPTS_VERIFY_KEYS,
     },
     registry: { url: e.LLMRING_REGISTRY_URL, ttlSeconds: e.LLMRING_REGISTRY_TTL_SECONDS },
+    priceBookRefreshMs: e.LLMRING_PRICE_BOOK_REFRESH_MS,
     rollupIntervalMs: e.LLMRING_ROLLUP_INTERVAL_MS,
     limits: {
       bodyBytes: e.LLMRING_MAX_BODY_BYTES,

@@ -12,6 +12,9 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { PricingService, parsePriceTable, RegistryFormatError, type PriceTable } from '../src/pricing';
 import snapshotJson from '../src/pricing/snapshot.json';
+import { chargeLines } from '../src/pricing/formula';
+import { PRICING_CASES } from './helpers/pricingCases';
+import { createServiceHarness, seedProject } from './helpers/fixtures';
 
 interface LogLine {
   level: number;
@@ -28,6 +31,17 @@ function service(opts: { registryUrl?: string; snapshot?: PriceTable } = {}) {
   const warnings = () => lines.filter((l) => l.level === 40);
   return { pricing, warnings };
 }
+
+/** The prices a quote reports when only input, output and cached input are listed. */
+const prices = (input: string, output: string, cached: string) => ({
+  inputPerMillion: input,
+  outputPerMillion: output,
+  cachedInputPerMillion: cached,
+  cacheWritePerMillion: input,
+  cacheWrite1hPerMillion: input,
+  reasoningPerMillion: output,
+  longContext: false,
+});
 
 const calls = (
   provider: string,
@@ -55,8 +69,8 @@ describe('costs of real snapshot models, computed by hand', () => {
     expect(pricing.quote(calls('openai', 'gpt-4o-mini', 123457, 23456, 7891))).toEqual({
       cost: '0.02149395',
       costSource: 'registry',
-      prices: { inputPerMillion: '0.15', outputPerMillion: '0.6', cachedInputPerMillion: '0.075' },
-      registryVersion: '2025-08-20/openai@7',
+      prices: prices('0.15', '0.6', '0.075'),
+      priceVersion: '2025-08-20/openai@7',
     });
   });
 
@@ -74,7 +88,7 @@ describe('costs of real snapshot models, computed by hand', () => {
     // It is also an alias of gpt-4o-2024-08-06 (2.5/10/1.25); its own entry wins.
     expect(pricing.quote(calls('openai', 'gpt-4o-2024-05-13', 1000, 500, 100))).toMatchObject({
       cost: '0.00650000',
-      prices: { inputPerMillion: '5', outputPerMillion: '15', cachedInputPerMillion: '5' },
+      prices: prices('5', '15', '5'),
     });
   });
 
@@ -84,8 +98,8 @@ describe('costs of real snapshot models, computed by hand', () => {
     expect(pricing.quote(calls('google', 'gemini-2.5-flash', 10000, 6000, 1500))).toEqual({
       cost: '0.00513000',
       costSource: 'registry',
-      prices: { inputPerMillion: '0.3', outputPerMillion: '2.5', cachedInputPerMillion: '0.03' },
-      registryVersion: '2025-08-20/google@5',
+      prices: prices('0.3', '2.5', '0.03'),
+      priceVersion: '2025-08-20/google@5',
     });
   });
 
@@ -104,8 +118,8 @@ describe('costs of real snapshot models, computed by hand', () => {
     expect(pricing.quote(calls('anthropic', 'claude-sonnet-4-5-20250929', 1234, 0, 567))).toEqual({
       cost: '0.01220700',
       costSource: 'registry',
-      prices: { inputPerMillion: '3', outputPerMillion: '15', cachedInputPerMillion: '0.3' },
-      registryVersion: '2025-08-20/anthropic@9',
+      prices: { ...prices('3', '15', '0.3'), cacheWritePerMillion: '3.75', cacheWrite1hPerMillion: '6' },
+      priceVersion: '2025-08-20/anthropic@9',
     });
   });
 
@@ -124,6 +138,74 @@ describe('costs of real snapshot models, computed by hand', () => {
   });
 });
 
+describe('every token type, computed by hand (test/helpers/pricingCases.ts)', () => {
+  const { pricing } = service();
+
+  test.each(PRICING_CASES)('$name', (c) => {
+    const quote = pricing.quote({ provider: c.provider, model: c.model, cachedInputTokens: 0, ...c.tokens });
+    expect(quote.cost).toBe(c.cost);
+    expect(quote.costSource).toBe(c.costSource);
+    if (c.costSource === 'unpriced') return expect(quote.prices).toBeNull();
+    expect(quote.prices!.longContext).toBe(c.longContext ?? false);
+    const p = quote.prices!;
+    const lines = chargeLines(
+      {
+        input: c.tokens.inputTokens,
+        output: c.tokens.outputTokens,
+        cachedInput: c.tokens.cachedInputTokens ?? 0,
+        cacheWrite5m: c.tokens.cacheWriteTokens ?? 0,
+        cacheWrite1h: c.tokens.cacheWrite1hTokens ?? 0,
+        reasoning: c.tokens.reasoningTokens ?? 0,
+      },
+      {
+        input: p.inputPerMillion,
+        cachedInput: p.cachedInputPerMillion,
+        cacheWrite5m: p.cacheWritePerMillion,
+        cacheWrite1h: p.cacheWrite1hPerMillion,
+        output: p.outputPerMillion,
+        reasoning: p.reasoningPerMillion,
+      },
+    ).filter((l) => l.tokens > 0);
+    const TYPE: Record<string, string> = {
+      input: 'INPUT',
+      cachedInput: 'CACHED_INPUT',
+      cacheWrite5m: 'CACHE_WRITE_5M',
+      cacheWrite1h: 'CACHE_WRITE_1H',
+      output: 'OUTPUT',
+      reasoning: 'REASONING',
+    };
+    expect(lines.map((l) => [TYPE[l.type], l.tokens, l.perMillion, l.amount])).toEqual(c.lines);
+  });
+
+  test('reasoning at the thinking price where the registry lists one', () => {
+    const { pricing: thinking } = service({
+      snapshot: {
+        format: 1,
+        registry: { version: 'test', updatedAt: null },
+        providers: {
+          acme: {
+            version: '1',
+            updatedAt: null,
+            models: [{ model: 'thinker', input: '1', output: '10', outputThinking: '12' }],
+          },
+        },
+      },
+    });
+    // output 1,000 - 600 = 400 x 10 = 4,000; reasoning 600 x 12 = 7,200; input 100 x 1 = 100
+    // 11,300 / 1,000,000 = 0.0113
+    const quote = thinking.quote({
+      provider: 'acme',
+      model: 'thinker',
+      inputTokens: 100,
+      outputTokens: 1_000,
+      cachedInputTokens: 0,
+      reasoningTokens: 600,
+    });
+    expect(quote.cost).toBe('0.01130000');
+    expect(quote.prices).toMatchObject({ reasoningPerMillion: '12', outputPerMillion: '10' });
+  });
+});
+
 describe('matching a model', () => {
   const { pricing } = service();
   const cost = (provider: string, model: string) =>
@@ -132,16 +214,18 @@ describe('matching a model', () => {
   test('model_aliases', () => {
     // gpt-4o-2024-11-20 is an alias of gpt-4o-2024-08-06 (input 2.5): 1e6 x 2.5 / 1e6 = 2.5
     expect(cost('openai', 'gpt-4o-2024-11-20')).toBe('2.50000000');
-    // claude-sonnet-4-5 -> claude-sonnet-4-5-20250929 (input 3)
-    expect(cost('anthropic', 'claude-sonnet-4-5')).toBe('3.00000000');
+    // claude-sonnet-4-5 -> claude-sonnet-4-5-20250929 (input 3; 6 above 200,000 input tokens,
+    // and a million is above)
+    expect(cost('anthropic', 'claude-sonnet-4-5')).toBe('6.00000000');
     // gemini-2.0-flash-001 -> gemini-2.0-flash (input 0.1)
     expect(cost('google', 'gemini-2.0-flash-001')).toBe('0.10000000');
   });
 
   test('provider-prefixed names', () => {
     expect(cost('openai', 'openai:gpt-4o')).toBe('2.50000000');
-    expect(cost('anthropic', 'anthropic:claude-sonnet-4-5')).toBe('3.00000000');
-    expect(cost('google', 'google/gemini-2.5-pro')).toBe('1.25000000');
+    expect(cost('anthropic', 'anthropic:claude-sonnet-4-5')).toBe('6.00000000');
+    // gemini-2.5-pro: 1.25, or 2.5 above 200,000 input tokens (a million is above)
+    expect(cost('google', 'google/gemini-2.5-pro')).toBe('2.50000000');
     expect(cost('OpenAI', ' gpt-4o ')).toBe('2.50000000');
     // A prefix naming another provider is not that call's price.
     expect(pricing.quote(calls('azure', 'openai:gpt-4o', 1, 0, 0)).costSource).toBe('unpriced');
@@ -161,7 +245,7 @@ describe('matching a model', () => {
   });
 
   test('no price: cost 0 and UNPRICED, never an error', () => {
-    const unpriced = { cost: '0.00000000', costSource: 'unpriced', prices: null, registryVersion: null };
+    const unpriced = { cost: '0.00000000', costSource: 'unpriced', prices: null, priceVersion: null };
     expect(pricing.quote(calls('openai', 'gpt-99-ultra', 1000, 0, 1000))).toEqual(unpriced);
     expect(pricing.quote(calls('mistral', 'mistral-large', 1000, 0, 1000))).toEqual(unpriced);
     expect(pricing.quote(calls('openai', 'ft:gpt-4o-mini:acme::abc123', 1000, 0, 1000))).toEqual(unpriced);
@@ -198,7 +282,7 @@ describe('a client-sent cost', () => {
       cost: '0.01230000',
       costSource: 'client',
       prices: null,
-      registryVersion: null,
+      priceVersion: null,
     });
     // 0.1 + 0.2 is 0.30000000000000004: its digits, rounded, not a float accumulation.
     expect(pricing.quote({ ...calls('openai', 'gpt-4o', 1, 0, 1), clientCost: 0.1 + 0.2 }).cost).toBe(
@@ -227,9 +311,26 @@ describe('modelPricing', () => {
     expect(openai.find((m) => m.model === 'gpt-4o')).toEqual({
       provider: 'openai',
       model: 'gpt-4o',
+      source: 'registry',
       inputPerMillion: '2.5',
       outputPerMillion: '10',
       cachedInputPerMillion: '1.25',
+      cacheWritePerMillion: null,
+      cacheWrite1hPerMillion: null,
+      reasoningPerMillion: null,
+      inputLongContextPerMillion: null,
+      outputLongContextPerMillion: null,
+      longContextThresholdTokens: null,
+      priceBookVersion: null,
+    });
+    expect(
+      pricing.modelPricing('anthropic').find((m) => m.model === 'claude-sonnet-4-20250514'),
+    ).toMatchObject({
+      cacheWritePerMillion: '3.75',
+      cacheWrite1hPerMillion: '6',
+      inputLongContextPerMillion: '6',
+      outputLongContextPerMillion: '22.5',
+      longContextThresholdTokens: 200000,
     });
     expect(
       pricing.modelPricing('Anthropic').find((m) => m.model === 'claude-haiku-4-5-20251001'),
@@ -257,7 +358,7 @@ describe('the shipped snapshot', () => {
 // A registry in the llmring layout, written to a temporary folder.
 function writeRegistry(
   dir: string,
-  opts: { version: string; fileVersion: number; gpt4oInput: number },
+  opts: { version: string; fileVersion: number; gpt4oInput: number; gpt4oCacheWrite?: number },
 ): void {
   fs.mkdirSync(path.join(dir, 'openai'), { recursive: true });
   fs.writeFileSync(
@@ -282,6 +383,9 @@ function writeRegistry(
           dollars_per_million_tokens_input: opts.gpt4oInput,
           dollars_per_million_tokens_output: 10.0,
           dollars_per_million_tokens_cached_input: 1.25,
+          ...(opts.gpt4oCacheWrite === undefined
+            ? {}
+            : { dollars_per_million_tokens_cache_write_5m: opts.gpt4oCacheWrite }),
           is_active: true,
         },
         'openai:broken': { model_name: 'broken', dollars_per_million_tokens_input: 'cheap' },
@@ -303,7 +407,7 @@ describe('a live registry', () => {
 
   test('a local folder whose refresh changes a price: quotes after it use the new price', async () => {
     const { pricing, warnings } = service({ registryUrl: dir });
-    expect(gpt4o(pricing)).toMatchObject({ cost: '2.50000000', registryVersion: '2025-08-20/openai@7' });
+    expect(gpt4o(pricing)).toMatchObject({ cost: '2.50000000', priceVersion: '2025-08-20/openai@7' });
 
     writeRegistry(dir, { version: '2026-12-01', fileVersion: 8, gpt4oInput: 3.0 });
     expect(await pricing.refresh()).toBe(true);
@@ -311,22 +415,56 @@ describe('a live registry', () => {
     expect(gpt4o(pricing)).toMatchObject({
       cost: '3.00000000',
       prices: { inputPerMillion: '3' },
-      registryVersion: '2026-12-01/openai@8',
+      priceVersion: '2026-12-01/openai@8',
     });
     expect(pricing.quote(calls('openai', 'gpt-4o-latest', 1_000_000, 0, 0)).cost).toBe('3.00000000');
     // The bad model was skipped with a warning; the good one was taken.
     expect(warnings().map((w) => w.msg)).toEqual(['Registry models skipped']);
     // Providers the registry does not list keep their prices.
-    expect(pricing.quote(calls('anthropic', 'claude-sonnet-4-5', 1_000_000, 0, 0)).cost).toBe('3.00000000');
+    expect(pricing.quote(calls('anthropic', 'claude-sonnet-4-5', 100_000, 0, 0)).cost).toBe('0.30000000');
 
     writeRegistry(dir, { version: '2026-12-02', fileVersion: 9, gpt4oInput: 2.75 });
     expect(await pricing.refresh()).toBe(true);
-    expect(gpt4o(pricing)).toMatchObject({ cost: '2.75000000', registryVersion: '2026-12-02/openai@9' });
+    expect(gpt4o(pricing)).toMatchObject({ cost: '2.75000000', priceVersion: '2026-12-02/openai@9' });
 
     // The same folder as a file:// URL.
     const viaUrl = service({ registryUrl: pathToFileURL(dir).href }).pricing;
     expect(await viaUrl.refresh()).toBe(true);
     expect(gpt4o(viaUrl).cost).toBe('2.75000000');
+  });
+
+  test('a refresh that adds a cache-write price prices new logs with it; stored logs keep their cost', async () => {
+    writeRegistry(dir, { version: '2026-12-01', fileVersion: 8, gpt4oInput: 2.5 });
+    const h = await createServiceHarness({ LLMRING_REGISTRY_URL: dir });
+    try {
+      expect(await h.services.pricing.refresh()).toBe(true);
+      const p = await seedProject(h.services);
+      // 10,000 input of which 4,000 written to the cache, 100 output:
+      // without a cache-write price, writes cost the input price: 10,000 x 2.5 + 100 x 10 = 26,000 / 1e6
+      const call = {
+        provider: 'openai',
+        model: 'gpt-4o',
+        inputTokens: 10_000,
+        outputTokens: 100,
+        cacheWriteTokens: 4_000,
+      };
+      const before = await h.services.usage.record(p.caller, call);
+      expect(before.usageLog.cost).toBe('0.02600000');
+      writeRegistry(dir, { version: '2026-12-02', fileVersion: 9, gpt4oInput: 2.5, gpt4oCacheWrite: 3.125 });
+      expect(await h.services.pricing.refresh()).toBe(true);
+      // 6,000 x 2.5 + 4,000 x 3.125 + 100 x 10 = 15,000 + 12,500 + 1,000 = 28,500 / 1e6
+      const after = await h.services.usage.record(p.caller, call);
+      expect(after.usageLog).toMatchObject({
+        cost: '0.02850000',
+        pricing: { cacheWritePerMillion: '3.1250000000' },
+      });
+      expect(after.usageLog.pricing?.version).toBe('2026-12-02/openai@9');
+      const stored = await h.services.usage.getById(before.usageLog.id);
+      expect(stored).toMatchObject({ cost: '0.02600000', pricing: { cacheWritePerMillion: '2.5000000000' } });
+    } finally {
+      h.services.pricing.stop();
+      await h.close();
+    }
   });
 
   test('garbage keeps the last good prices and warns', async () => {
@@ -399,14 +537,14 @@ describe('a live registry', () => {
       // Credentials in the URL never reach the logs.
       const { pricing, warnings } = service({ registryUrl: `http://user:s3cret@127.0.0.1:${port}/registry` });
       expect(await pricing.refresh()).toBe(true);
-      expect(gpt4o(pricing)).toMatchObject({ cost: '3.00000000', registryVersion: '2026-12-01/openai@8' });
+      expect(gpt4o(pricing)).toMatchObject({ cost: '3.00000000', priceVersion: '2026-12-01/openai@8' });
       expect([...authorizations]).toEqual([`Basic ${Buffer.from('user:s3cret').toString('base64')}`]);
 
       mode = 'error';
       expect(await pricing.refresh()).toBe(false);
       mode = 'html';
       expect(await pricing.refresh()).toBe(false);
-      expect(gpt4o(pricing)).toMatchObject({ cost: '3.00000000', registryVersion: '2026-12-01/openai@8' });
+      expect(gpt4o(pricing)).toMatchObject({ cost: '3.00000000', priceVersion: '2026-12-01/openai@8' });
       expect(warnings().length).toBeGreaterThanOrEqual(2);
       expect(JSON.stringify(warnings())).not.toContain('s3cret');
     } finally {

@@ -75,13 +75,15 @@ function sampleDocument(keyId: string, overrides: Partial<Parameters<typeof buil
   return buildReceiptDocument({
     receiptId: 'rcpt_abcdefghijklmnopqrstuvwxyz',
     issuedAt: new Date('2026-11-26T11:00:00.000Z'),
+    occurredAt: new Date('2026-11-26T10:59:58.000Z'),
     projectKey: 'production',
     usageLogId: '8d5c2a0e-1111-4a4a-9b9b-0123456789ab',
     aliasName: 'summarizer',
     provider: 'openai',
     modelUsed: 'gpt-4o',
-    tokens: { input: 1000, output: 200, cachedInput: 0 },
+    tokens: { input: 1000, output: 200, cachedInput: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
     cost: { amount: '0.00450000', source: 'registry' },
+    pricing: null,
     keyId,
     ...overrides,
   });
@@ -103,18 +105,27 @@ async function load(
 }
 
 describe('receipt documents', () => {
-  test('the version-1 document has exactly the members of the spec', () => {
+  test('the version-2 document has exactly the members of docs/receipts.md', () => {
     expect(sampleDocument('k-2026-11')).toStrictEqual({
-      version: 1,
+      version: 2,
       receipt_id: 'rcpt_abcdefghijklmnopqrstuvwxyz',
       issued_at: '2026-11-26T11:00:00.000Z',
+      occurred_at: '2026-11-26T10:59:58.000Z',
       project_key: 'production',
       usage_log_id: '8d5c2a0e-1111-4a4a-9b9b-0123456789ab',
       alias_name: 'summarizer',
       provider: 'openai',
       model_used: 'gpt-4o',
-      tokens: { input: 1000, output: 200, cached_input: 0 },
+      tokens: {
+        input: 1000,
+        output: 200,
+        cached_input: 0,
+        cache_write_5m: 0,
+        cache_write_1h: 0,
+        reasoning: 0,
+      },
       cost: { amount: '0.00450000', currency: 'USD', source: 'registry' },
+      pricing: null,
       key_id: 'k-2026-11',
     });
     expect(sampleDocument('k', { aliasName: null }).alias_name).toBeNull();
@@ -133,12 +144,16 @@ describe('receipt documents', () => {
     expect(() => sampleDocument('k', { cost: { amount: '1e-3', source: 'registry' } })).toThrow(
       /8 fractional/,
     );
-    expect(() => sampleDocument('k', { tokens: { input: 1.5, output: 0, cachedInput: 0 } })).toThrow(
-      /tokens.input/,
-    );
-    expect(() => sampleDocument('k', { tokens: { input: 1, output: -1, cachedInput: 0 } })).toThrow(
-      /tokens.output/,
-    );
+    expect(() =>
+      sampleDocument('k', {
+        tokens: { input: 1.5, output: 0, cachedInput: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+      }),
+    ).toThrow(/tokens.input/);
+    expect(() =>
+      sampleDocument('k', {
+        tokens: { input: 1, output: -1, cachedInput: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+      }),
+    ).toThrow(/tokens.output/);
     expect(() => sampleDocument('k', { issuedAt: new Date('nope') })).toThrow(/issuedAt/);
   });
 });
@@ -241,7 +256,9 @@ describe('signing and verifying', () => {
 
   test('signAll (on the signing thread for many) signs each document as sign does', async () => {
     const documents = Array.from({ length: 2 * WORKER_MIN_MESSAGES }, (_, i) =>
-      sampleDocument(keyring.activeKeyId, { tokens: { input: i, output: 2 * i, cachedInput: 0 } }),
+      sampleDocument(keyring.activeKeyId, {
+        tokens: { input: i, output: 2 * i, cachedInput: 0, cacheWrite5m: 0, cacheWrite1h: 0, reasoning: 0 },
+      }),
     );
     const all = await keyring.signAll(documents);
     expect(all).toStrictEqual(documents.map((d) => keyring.sign(d)));
@@ -256,7 +273,10 @@ describe('signing and verifying', () => {
     cost: Record<string, unknown>;
   };
   const tamperings: Array<[string, (d: Editable) => void]> = [
-    ['version', (d) => (d.version = 2)],
+    ['version', (d) => (d.version = 1)],
+    ['occurred_at', (d) => (d.occurred_at = '2026-11-26T10:59:58.001Z')],
+    ['tokens.cache_write_5m', (d) => (d.tokens.cache_write_5m = 1)],
+    ['tokens.reasoning', (d) => (d.tokens.reasoning = 1)],
     ['receipt_id', (d) => (d.receipt_id = 'rcpt_bbcdefghijklmnopqrstuvwxyz')],
     ['issued_at', (d) => (d.issued_at = '2026-11-26T11:00:00.001Z')],
     ['project_key', (d) => (d.project_key = 'staging')],

@@ -24,7 +24,8 @@ import {
 } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { ChangeType, CriticalityLevel, diff, type Change } from '@graphql-inspector/core';
-import type { CostSource, TimeBucket, UsageDimension } from '../src/domain/types';
+import type { CostSource, PriceSource, TimeBucket, UsageDimension } from '../src/domain/types';
+import { LINE_TYPES, type LineType } from '../src/pricing/formula';
 import { enumResolvers } from '../src/graphql/mappers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -111,13 +112,18 @@ describe('schema.graphql against the API contract', () => {
 
   /**
    * Changed argument or input-field defaults and added enum values are DANGEROUS, not BREAKING;
-   * so is any argument added to a field. An added argument that is optional and has no default
-   * leaves every query written for the contract meaning what it meant, so it is allowed.
+   * so is any argument or input field added. Additions the issues ask for are allowed: an
+   * optional argument without a default (every query of the contract means what it meant), an
+   * optional input field (LogUsageInput's token parts, default 0), an enum value (CostSource's
+   * PRICE_BOOK, which a client's exhaustive switch must learn). Anything that changes what
+   * the contract already has stays refused.
    */
+  const ADDITIONS = new Set<string>([ChangeType.InputFieldAdded, ChangeType.EnumValueAdded]);
   const dangerousChanges = async (candidate: GraphQLSchema) =>
     (await diff(contract, candidate)).filter(
       (c) =>
         c.criticality.level === CriticalityLevel.Dangerous &&
+        !ADDITIONS.has(c.type) &&
         !(c.type === ChangeType.FieldArgumentAdded && optionalWithoutDefault(candidate, c.path)),
     );
 
@@ -204,8 +210,16 @@ describe('descriptions', () => {
 
 describe('enum values map one-to-one onto domain values', () => {
   // The domain unions of src/domain/types.ts; the type annotations make the compiler check them.
-  const domain: { CostSource: CostSource[]; TimeBucket: TimeBucket[]; UsageDimension: UsageDimension[] } = {
-    CostSource: ['client', 'registry', 'unpriced'],
+  const domain: {
+    CostSource: CostSource[];
+    PriceSource: PriceSource[];
+    TokenType: LineType[];
+    TimeBucket: TimeBucket[];
+    UsageDimension: UsageDimension[];
+  } = {
+    CostSource: ['client', 'registry', 'price_book', 'unpriced'],
+    PriceSource: ['registry', 'price_book'],
+    TokenType: [...LINE_TYPES],
     TimeBucket: ['hour', 'day', 'week', 'month'],
     UsageDimension: ['alias', 'model', 'provider', 'origin', 'profile', 'project'],
   };

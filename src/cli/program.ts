@@ -17,6 +17,7 @@ import { CliContext, CliError, type CliIO } from './context';
 import { registerDatabaseCommands } from './commands/database';
 import { registerProjectCommands } from './commands/projects';
 import { registerUsageCommands } from './commands/usage';
+import { registerPricingCommands } from './commands/pricing';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -74,7 +75,9 @@ Examples:
   $ llmring-server key create client-a --name 'web app'
   $ llmring-server stats --project client-a --start 2025-06-01
   $ llmring-server export --format jsonl -o usage.jsonl
-  $ llmring-server prune --before 2025-01-01 --dry-run`,
+  $ llmring-server prune --before 2025-01-01 --dry-run
+  $ llmring-server price set anthropic claude-sonnet-4-5-20250929 --input 2.7 --output 13.5 --from 2025-07-01
+  $ llmring-server reprice --start 2025-07-01`,
     );
 
   const act: Act =
@@ -107,6 +110,7 @@ Examples:
   registerDatabaseCommands(program, act);
   registerProjectCommands(program, act);
   registerUsageCommands(program, act);
+  registerPricingCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

@@ -15,7 +15,7 @@ import type { Receipt } from '../domain/types';
 import type { UsageLogRow } from './tables';
 
 /** What a column's JSON text is cast to before it is stored. */
-type ColumnType = 'uuid' | 'text' | 'integer' | 'numeric' | 'jsonb' | 'timestamptz';
+type ColumnType = 'uuid' | 'text' | 'integer' | 'numeric' | 'boolean' | 'jsonb' | 'timestamptz';
 
 /**
  * The usage_logs columns ingest writes, in the order of each log's JSON array, with the type
@@ -32,6 +32,9 @@ const LOG_COLUMNS: ReadonlyArray<readonly [keyof UsageLogRow, ColumnType]> = [
   ['input_tokens', 'integer'],
   ['output_tokens', 'integer'],
   ['cached_input_tokens', 'integer'],
+  ['cache_write_tokens', 'integer'],
+  ['cache_write_1h_tokens', 'integer'],
+  ['reasoning_tokens', 'integer'],
   ['cost', 'numeric'],
   ['cost_source', 'text'],
   ['latency_ms', 'integer'],
@@ -46,6 +49,10 @@ const LOG_COLUMNS: ReadonlyArray<readonly [keyof UsageLogRow, ColumnType]> = [
   ['input_price_per_million', 'numeric'],
   ['output_price_per_million', 'numeric'],
   ['cached_input_price_per_million', 'numeric'],
+  ['cache_write_price_per_million', 'numeric'],
+  ['cache_write_1h_price_per_million', 'numeric'],
+  ['reasoning_price_per_million', 'numeric'],
+  ['long_context', 'boolean'],
   ['registry_version', 'text'],
 ];
 

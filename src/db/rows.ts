@@ -1,6 +1,6 @@
 /** Rows to domain objects: one function per table, the only place that knows both shapes. */
 import type { ApiKeyRow, ProjectRow, ReceiptRow, UsageLogRow } from './tables';
-import type { ApiKey, Project, Receipt, UsageLog } from '../domain/types';
+import type { ApiKey, Project, Receipt, UsageLog, UsagePricing } from '../domain/types';
 import { toDate, toDateOrNull, toDecimalString, toInt, toIntOrNull } from './normalize';
 
 export function toProject(row: ProjectRow): Project {
@@ -26,8 +26,24 @@ export function toApiKey(row: ApiKeyRow): ApiKey {
   };
 }
 
+/** The prices a priced log was charged (logs stored before per-type prices fall back to the input price). */
+function pricingOf(row: UsageLogRow): UsagePricing | null {
+  if (row.input_price_per_million === null || row.input_price_per_million === undefined) return null;
+  const price = (value: string | null) => toDecimalString(value ?? row.input_price_per_million, 10);
+  return {
+    inputPerMillion: price(row.input_price_per_million),
+    outputPerMillion: price(row.output_price_per_million),
+    cachedInputPerMillion: price(row.cached_input_price_per_million),
+    cacheWritePerMillion: price(row.cache_write_price_per_million),
+    cacheWrite1hPerMillion: price(row.cache_write_1h_price_per_million),
+    reasoningPerMillion: toDecimalString(row.reasoning_price_per_million ?? row.output_price_per_million, 10),
+    longContext: row.long_context === true,
+    source: row.cost_source === 'price_book' ? 'price_book' : 'registry',
+    version: row.registry_version,
+  };
+}
+
 export function toUsageLog(row: UsageLogRow): UsageLog {
-  const priced = row.input_price_per_million !== null && row.input_price_per_million !== undefined;
   return {
     id: row.id,
     projectId: row.project_id,
@@ -38,7 +54,14 @@ export function toUsageLog(row: UsageLogRow): UsageLog {
     inputTokens: toInt(row.input_tokens),
     outputTokens: toInt(row.output_tokens),
     cachedInputTokens: toInt(row.cached_input_tokens),
+    cacheWriteTokens: toInt(row.cache_write_tokens),
+    cacheWrite1hTokens: toInt(row.cache_write_1h_tokens),
+    reasoningTokens: toInt(row.reasoning_tokens),
     cost: toDecimalString(row.cost),
+    originalCost:
+      row.original_cost === null || row.original_cost === undefined
+        ? null
+        : toDecimalString(row.original_cost),
     costSource: row.cost_source,
     latencyMs: toIntOrNull(row.latency_ms),
     origin: row.origin,
@@ -48,14 +71,7 @@ export function toUsageLog(row: UsageLogRow): UsageLog {
     occurredAt: toDate(row.occurred_at),
     receivedAt: toDate(row.created_at),
     idempotencyKey: row.idempotency_key,
-    pricing: priced
-      ? {
-          inputPerMillion: toDecimalString(row.input_price_per_million, 10),
-          outputPerMillion: toDecimalString(row.output_price_per_million, 10),
-          cachedInputPerMillion: toDecimalString(row.cached_input_price_per_million, 10),
-          registryVersion: row.registry_version,
-        }
-      : null,
+    pricing: pricingOf(row),
   };
 }
 

@@ -20,7 +20,7 @@ export interface ApiKeyRow {
   revoked_at: Date | null;
 }
 
-export type CostSourceValue = 'client' | 'registry' | 'unpriced';
+export type CostSourceValue = 'client' | 'registry' | 'price_book' | 'unpriced';
 
 export interface UsageLogRow {
   id: string;
@@ -32,8 +32,13 @@ export interface UsageLogRow {
   input_tokens: number;
   output_tokens: number;
   cached_input_tokens: number;
+  cache_write_tokens: number;
+  cache_write_1h_tokens: number;
+  reasoning_tokens: number;
   /** numeric(18,8): a decimal string on both drivers. */
   cost: string;
+  /** The cost first charged, when a re-pricing changed it (usage_adjustments); else null. */
+  original_cost: string | null;
   cost_source: CostSourceValue;
   latency_ms: number | null;
   origin: string | null;
@@ -48,6 +53,11 @@ export interface UsageLogRow {
   input_price_per_million: string | null;
   output_price_per_million: string | null;
   cached_input_price_per_million: string | null;
+  cache_write_price_per_million: string | null;
+  cache_write_1h_price_per_million: string | null;
+  reasoning_price_per_million: string | null;
+  long_context: boolean | null;
+  /** The version of the prices applied: a registry label or 'price-book@<version>'. */
   registry_version: string | null;
 }
 

@@ -3,7 +3,10 @@
  * onto these). Money is carried as an exact decimal string; the API turns it into a Float.
  */
 
-export type CostSource = 'client' | 'registry' | 'unpriced';
+export type CostSource = 'client' | 'registry' | 'price_book' | 'unpriced';
+
+/** Where prices come from. */
+export type PriceSource = 'registry' | 'price_book';
 
 export interface Project {
   id: string;
@@ -24,12 +27,23 @@ export interface ApiKey {
   revokedAt: Date | null;
 }
 
-/** Per-million-token prices a registry-priced call was charged, and from which registry version. */
+/**
+ * The per-million-token prices a priced call was charged for each token type, and which
+ * prices those were (a registry version label, or a price-book entry's 'price-book@<version>').
+ */
 export interface UsagePricing {
   inputPerMillion: string;
   outputPerMillion: string;
   cachedInputPerMillion: string;
-  registryVersion: string | null;
+  cacheWritePerMillion: string;
+  cacheWrite1hPerMillion: string;
+  reasoningPerMillion: string;
+  /** True when the model's long-context prices applied. */
+  longContext: boolean;
+  /** Where the prices came from: the registry or the operator's price book. */
+  source: PriceSource;
+  /** A registry label, or 'price-book@<version>'; null when the source had no version. */
+  version: string | null;
 }
 
 export interface UsageLog {
@@ -42,8 +56,15 @@ export interface UsageLog {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens: number;
-  /** Decimal string, 8 fractional digits. */
+  /** Parts of inputTokens written to the prompt cache for 5 minutes and for 1 hour. */
+  cacheWriteTokens: number;
+  cacheWrite1hTokens: number;
+  /** Part of outputTokens spent reasoning. */
+  reasoningTokens: number;
+  /** Decimal string, 8 fractional digits: the current cost (after any re-pricing). */
   cost: string;
+  /** The cost first charged, when a re-pricing has changed it since; null otherwise. */
+  originalCost: string | null;
   costSource: CostSource;
   latencyMs: number | null;
   origin: string | null;
@@ -54,6 +75,23 @@ export interface UsageLog {
   receivedAt: Date;
   idempotencyKey: string | null;
   pricing: UsagePricing | null;
+}
+
+/** A re-pricing of one log (usage_adjustments). */
+export interface UsageAdjustment {
+  id: string;
+  adjustmentId: string;
+  usageLogId: string | null;
+  projectId: string;
+  receiptId: string | null;
+  /** Decimal strings, 8 fractional digits. */
+  previousCost: string;
+  newCost: string;
+  costSource: CostSource;
+  priceBookVersion: number;
+  createdAt: Date;
+  /** The signed document, exactly. */
+  document: Record<string, unknown>;
 }
 
 export interface Receipt {
@@ -74,6 +112,9 @@ export interface UsageTotals {
   inputTokens: number;
   outputTokens: number;
   cachedInputTokens: number;
+  cacheWriteTokens: number;
+  cacheWrite1hTokens: number;
+  reasoningTokens: number;
   /** Decimal string. */
   cost: string;
 }
@@ -148,10 +189,21 @@ export interface UsageQuery {
   metadata?: MetadataFilter[];
 }
 
+/** A model's prices in effect, and where they come from. */
 export interface ModelPrice {
   provider: string;
   model: string;
+  source: PriceSource;
   inputPerMillion: string | null;
   outputPerMillion: string | null;
+  /** The price applied to cached input tokens (the cache-read price, else the input price). */
   cachedInputPerMillion: string | null;
+  cacheWritePerMillion: string | null;
+  cacheWrite1hPerMillion: string | null;
+  reasoningPerMillion: string | null;
+  inputLongContextPerMillion: string | null;
+  outputLongContextPerMillion: string | null;
+  longContextThresholdTokens: number | null;
+  /** The price-book entry's version, when source is the price book. */
+  priceBookVersion: number | null;
 }

@@ -4,7 +4,7 @@
  */
 import DataLoader from 'dataloader';
 import type { Principal } from '../domain/principal';
-import type { ApiKey, Project, Receipt, UsageLog, UsageSummary } from '../domain/types';
+import type { ApiKey, Project, Receipt, UsageAdjustment, UsageLog, UsageSummary } from '../domain/types';
 import type { Services } from '../services';
 import type { Headers } from '../services/auth';
 import { ServiceError } from '../services/errors';
@@ -16,6 +16,7 @@ export interface Loaders {
   apiKeysByProject: DataLoader<string, ApiKey[]>;
   receiptByUsageLog: DataLoader<string, Receipt | null>;
   usageLogById: DataLoader<string, UsageLog | null>;
+  adjustmentsByUsageLog: DataLoader<string, UsageAdjustment[]>;
   usageSummaryByProject: DataLoader<{ projectId: string; start: Date; end: Date }, UsageSummary, string>;
 }
 
@@ -40,6 +41,7 @@ export function createLoaders(services: Services): Loaders {
     apiKeysByProject: new DataLoader((ids) => services.apiKeys.listByProjects(ids)),
     receiptByUsageLog: new DataLoader((ids) => services.receipts.getByUsageLogIds(ids)),
     usageLogById: new DataLoader((ids) => services.usage.getByIds(ids)),
+    adjustmentsByUsageLog: new DataLoader((ids) => services.reprice.adjustmentsOf(ids)),
     usageSummaryByProject: new DataLoader(
       async (keys) => {
         // One query per distinct range (normally one for the whole request).

@@ -3,9 +3,14 @@
 import type { CostSource } from '../domain/types';
 import type { TimeBucket } from '../domain/types';
 import type { UsageDimension } from '../domain/types';
+import type { PriceSource } from '../domain/types';
+import type { LineType as TokenType } from '../pricing/formula';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
-import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsagePricing as UsagePricingModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
-import type { UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
+import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsageAdjustment as UsageAdjustmentModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
+import type { UsagePricingParent as UsagePricingParentModel, UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
+import type { PriceBookEntry as PriceBookEntryModel } from '../pricing/priceBook';
+import type { RepriceResult as RepriceResultModel, RepriceGroup as RepriceGroupModel } from '../services/reprice';
+import type { ChargeLine as ChargeLineModel } from '../pricing/formula';
 import type { GraphQLContext } from './context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -24,6 +29,12 @@ export type Scalars = {
    * Inputs may use any UTC offset; outputs are always UTC with milliseconds and `Z`.
    */
   DateTime: { input: Date; output: Date | string; }
+  /**
+   * An exact decimal number as a string, for example `"0.01234567"` or `"2.5"`: money and prices
+   * that floats cannot hold exactly. Outputs have no exponent; inputs are plain decimals (digits,
+   * optionally one point and more digits), non-negative where a price is meant.
+   */
+  Decimal: { input: string; output: string; }
   /** A JSON object (`{ ... }`); arrays, strings, numbers and null are not accepted where a JSONObject is required. */
   JSONObject: { input: Record<string, unknown>; output: Record<string, unknown>; }
   /** A number greater than or equal to 0. */
@@ -44,16 +55,24 @@ export type AliasUsage = {
   __typename?: 'AliasUsage';
   /** The alias name the clients sent; null for calls logged without an alias. */
   aliasName?: Maybe<Scalars['String']['output']>;
+  /** Input tokens written to the prompt cache for 1 hour (part of inputTokens). */
+  cacheWrite1hTokens: Scalars['SafeInt']['output'];
+  /** Input tokens written to the prompt cache for 5 minutes (part of inputTokens). */
+  cacheWriteTokens: Scalars['SafeInt']['output'];
   /** Cached input tokens (part of inputTokens). */
   cachedInputTokens: Scalars['SafeInt']['output'];
   /** Cost in USD. */
   cost: Scalars['Float']['output'];
+  /** cost as an exact decimal string, 8 fractional digits: sums of it are exact to the cent where sums of floats are not. */
+  costDecimal: Scalars['Decimal']['output'];
   /** Input tokens, cached ones included. */
   inputTokens: Scalars['SafeInt']['output'];
   /** Distinct models that this alias name was logged with. */
   models: Array<Scalars['String']['output']>;
   /** Output tokens. */
   outputTokens: Scalars['SafeInt']['output'];
+  /** Output tokens spent reasoning (part of outputTokens). */
+  reasoningTokens: Scalars['SafeInt']['output'];
   /** Number of logged calls. */
   requests: Scalars['SafeInt']['output'];
 };
@@ -73,6 +92,19 @@ export type ApiKey = {
   prefix: Scalars['String']['output'];
   /** When the key was revoked; null while it works. */
   revokedAt?: Maybe<Scalars['DateTime']['output']>;
+};
+
+/** One line of a bill: a token type, its tokens, its price per million and its amount. */
+export type ChargeLine = {
+  __typename?: 'ChargeLine';
+  /** tokens × perMillion / 1,000,000, exactly (not rounded). */
+  amount: Scalars['Decimal']['output'];
+  /** USD per million tokens. */
+  perMillion: Scalars['Decimal']['output'];
+  /** Tokens of this type (uncached input, non-reasoning output, or the part). */
+  tokens: Scalars['SafeInt']['output'];
+  /** The token type. */
+  type: TokenType;
 };
 
 export { CostSource };
@@ -116,11 +148,16 @@ export type LogUsageInput = {
    * against anything. The server stores the name only; it never resolves aliases.
    */
   aliasName?: InputMaybe<Scalars['String']['input']>;
-  /** Part of inputTokens served from the provider's prompt cache; cannot exceed inputTokens. */
+  /** Part of inputTokens written to the prompt cache for 1 hour. */
+  cacheWrite1hTokens?: InputMaybe<Scalars['NonNegativeInt']['input']>;
+  /** Part of inputTokens written to the prompt cache for 5 minutes (Anthropic's default cache writes). */
+  cacheWriteTokens?: InputMaybe<Scalars['NonNegativeInt']['input']>;
+  /** Part of inputTokens read from the provider's prompt cache (cache hits). */
   cachedInputTokens?: InputMaybe<Scalars['NonNegativeInt']['input']>;
   /**
    * Cost in USD as computed by the client (costSource CLIENT). When absent the server prices the
-   * call from its model registry (REGISTRY, or UNPRICED with cost 0 when it has no price).
+   * call: from the operator's price book (PRICE_BOOK) when it has a price for the model, project
+   * and occurredAt, else from its model registry (REGISTRY), else UNPRICED with cost 0.
    */
   cost?: InputMaybe<Scalars['NonNegativeFloat']['input']>;
   /** The call's id in the origin system (for example the provider's response id), to correlate records. */
@@ -130,7 +167,11 @@ export type LogUsageInput = {
    * and stores nothing new. Use one unique key per call, for example a UUID.
    */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
-  /** Prompt tokens, cached ones included. */
+  /**
+   * Every prompt token of the call: cache reads and cache writes included (as OpenAI reports; for
+   * Anthropic, whose input_tokens excludes them, send their sum). cachedInputTokens,
+   * cacheWriteTokens and cacheWrite1hTokens are parts of it and together may not exceed it.
+   */
   inputTokens: Scalars['NonNegativeInt']['input'];
   /** How long the call took, in milliseconds. */
   latencyMs?: InputMaybe<Scalars['NonNegativeInt']['input']>;
@@ -145,12 +186,14 @@ export type LogUsageInput = {
   occurredAt?: InputMaybe<Scalars['DateTime']['input']>;
   /** Where the call came from, for example an application or service name. Free-form. */
   origin?: InputMaybe<Scalars['String']['input']>;
-  /** Completion tokens. */
+  /** Every generated token of the call, reasoning included; reasoningTokens is a part of it. */
   outputTokens: Scalars['NonNegativeInt']['input'];
   /** The configuration profile the client used, for example `default`, `dev` or `prod`. */
   profile?: InputMaybe<Scalars['String']['input']>;
   /** The provider that served the call, for example `openai`, `anthropic` or `google`. */
   provider: Scalars['String']['input'];
+  /** Part of outputTokens spent reasoning (thinking), priced apart where the model lists a price for it. */
+  reasoningTokens?: InputMaybe<Scalars['NonNegativeInt']['input']>;
 };
 
 /** A recorded call and its receipt. */
@@ -188,25 +231,70 @@ export type MetadataValue = {
 /** A model's registry prices in USD per million tokens; a null price is not listed by the registry. */
 export type ModelPrice = {
   __typename?: 'ModelPrice';
+  /** USD per million tokens written to the prompt cache for 1 hour; null: charged at the input price. */
+  dollarsPerMillionCacheWrite1hTokens?: Maybe<Scalars['Float']['output']>;
+  /** USD per million tokens written to the prompt cache for 5 minutes; null: charged at the input price. */
+  dollarsPerMillionCacheWriteTokens?: Maybe<Scalars['Float']['output']>;
   /** USD per million cached input tokens (the provider's cache-read price). When null, cached tokens are charged at the input price. */
   dollarsPerMillionCachedInputTokens?: Maybe<Scalars['Float']['output']>;
   /** USD per million uncached input tokens. */
   dollarsPerMillionInputTokens?: Maybe<Scalars['Float']['output']>;
+  /** USD per million input tokens of a call above longContextThresholdTokens; null: no long-context price. */
+  dollarsPerMillionInputTokensLongContext?: Maybe<Scalars['Float']['output']>;
   /** USD per million output tokens. */
   dollarsPerMillionOutputTokens?: Maybe<Scalars['Float']['output']>;
+  /** USD per million output tokens of a call above longContextThresholdTokens; null: no long-context price. */
+  dollarsPerMillionOutputTokensLongContext?: Maybe<Scalars['Float']['output']>;
+  /** USD per million reasoning tokens; null: charged at the output price. */
+  dollarsPerMillionReasoningTokens?: Maybe<Scalars['Float']['output']>;
+  /** Input tokens above which the long-context prices apply to the whole call; null: none. */
+  longContextThresholdTokens?: Maybe<Scalars['SafeInt']['output']>;
   /** The model name, for example `gpt-4o`. */
   model: Scalars['String']['output'];
+  /** The price-book entry's version, when source is PRICE_BOOK; null otherwise. */
+  priceBookVersion?: Maybe<Scalars['SafeInt']['output']>;
+  /** Every price of this model as exact decimal strings (the same values). */
+  prices: ModelPriceDecimals;
   /** The provider, for example `openai`. */
   provider: Scalars['String']['output'];
+  /** Where these prices come from: the registry, or the operator's price book (which then replaces the registry's for this model). */
+  source: PriceSource;
+};
+
+/** A model's prices per million tokens as exact decimal strings; null where not listed. */
+export type ModelPriceDecimals = {
+  __typename?: 'ModelPriceDecimals';
+  /** Cache writes, 5 minutes. */
+  cacheWrite?: Maybe<Scalars['Decimal']['output']>;
+  /** Cache writes, 1 hour. */
+  cacheWrite1h?: Maybe<Scalars['Decimal']['output']>;
+  /** Cached input (the price applied: cache read, else input). */
+  cachedInput?: Maybe<Scalars['Decimal']['output']>;
+  /** Uncached input. */
+  input?: Maybe<Scalars['Decimal']['output']>;
+  /** Input above the long-context threshold. */
+  inputLongContext?: Maybe<Scalars['Decimal']['output']>;
+  /** Output. */
+  output?: Maybe<Scalars['Decimal']['output']>;
+  /** Output above the long-context threshold. */
+  outputLongContext?: Maybe<Scalars['Decimal']['output']>;
+  /** Reasoning. */
+  reasoning?: Maybe<Scalars['Decimal']['output']>;
 };
 
 /** Usage of one model of one provider. */
 export type ModelUsage = {
   __typename?: 'ModelUsage';
+  /** Input tokens written to the prompt cache for 1 hour (part of inputTokens). */
+  cacheWrite1hTokens: Scalars['SafeInt']['output'];
+  /** Input tokens written to the prompt cache for 5 minutes (part of inputTokens). */
+  cacheWriteTokens: Scalars['SafeInt']['output'];
   /** Cached input tokens (part of inputTokens). */
   cachedInputTokens: Scalars['SafeInt']['output'];
   /** Cost in USD. */
   cost: Scalars['Float']['output'];
+  /** cost as an exact decimal string, 8 fractional digits: sums of it are exact to the cent where sums of floats are not. */
+  costDecimal: Scalars['Decimal']['output'];
   /** Input tokens, cached ones included. */
   inputTokens: Scalars['SafeInt']['output'];
   /** The model. */
@@ -215,6 +303,8 @@ export type ModelUsage = {
   outputTokens: Scalars['SafeInt']['output'];
   /** The provider. */
   provider: Scalars['String']['output'];
+  /** Output tokens spent reasoning (part of outputTokens). */
+  reasoningTokens: Scalars['SafeInt']['output'];
   /** Number of logged calls. */
   requests: Scalars['SafeInt']['output'];
 };
@@ -252,10 +342,27 @@ export type Mutation = {
    */
   logUsageBatch: LogUsageBatchResult;
   /**
+   * Admin only. Re-prices stored calls whose cost the server computed (REGISTRY, PRICE_BOOK or
+   * UNPRICED; never CLIENT) from the price book and registry as they stand now. A dry run (the
+   * default) only reports, per project and model, what would change. Applying stores, for each log
+   * whose cost changes, an adjustment with its own signed document naming the original receipt (the
+   * receipt itself never changes), updates the log's current cost, and moves the statistics by
+   * exactly the difference. Running it again changes nothing; several servers may run it at once.
+   */
+  repriceUsage: RepriceResult;
+  /**
    * Admin only. Revokes an API key: from then on requests with it fail with UNAUTHENTICATED.
    * Revoking a revoked key changes nothing and keeps the first revokedAt.
    */
   revokeApiKey: ApiKey;
+  /**
+   * Admin only. Puts a price in the operator's price book (see PriceBookEntry): new calls of that
+   * model (and project) with an occurredAt in its range are priced from it, at once on this server
+   * and within LLMRING_PRICE_BOOK_REFRESH_MS on the others. Logs already stored keep their cost
+   * until repriceUsage. A negative price, a backwards or overlapping range, or an unknown project
+   * fails with BAD_USER_INPUT naming the field.
+   */
+  setModelPrice: PriceBookEntry;
   /** Admin only. Changes a project's name or description; its key never changes. */
   updateProject: Project;
 };
@@ -317,8 +424,29 @@ export type MutationLogUsageBatchArgs = {
  * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
+export type MutationRepriceUsageArgs = {
+  dryRun?: InputMaybe<Scalars['Boolean']['input']>;
+  filter?: InputMaybe<UsageFilter>;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
 export type MutationRevokeApiKeyArgs = {
   id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationSetModelPriceArgs = {
+  input: SetModelPriceInput;
 };
 
 
@@ -335,16 +463,24 @@ export type MutationUpdateProjectArgs = {
 /** Usage from one origin. */
 export type OriginUsage = {
   __typename?: 'OriginUsage';
+  /** Input tokens written to the prompt cache for 1 hour (part of inputTokens). */
+  cacheWrite1hTokens: Scalars['SafeInt']['output'];
+  /** Input tokens written to the prompt cache for 5 minutes (part of inputTokens). */
+  cacheWriteTokens: Scalars['SafeInt']['output'];
   /** Cached input tokens (part of inputTokens). */
   cachedInputTokens: Scalars['SafeInt']['output'];
   /** Cost in USD. */
   cost: Scalars['Float']['output'];
+  /** cost as an exact decimal string, 8 fractional digits: sums of it are exact to the cent where sums of floats are not. */
+  costDecimal: Scalars['Decimal']['output'];
   /** Input tokens, cached ones included. */
   inputTokens: Scalars['SafeInt']['output'];
   /** The origin the clients sent; null for calls logged without one. */
   origin?: Maybe<Scalars['String']['output']>;
   /** Output tokens. */
   outputTokens: Scalars['SafeInt']['output'];
+  /** Output tokens spent reasoning (part of outputTokens). */
+  reasoningTokens: Scalars['SafeInt']['output'];
   /** Number of logged calls. */
   requests: Scalars['SafeInt']['output'];
 };
@@ -361,21 +497,80 @@ export type PageInfo = {
 /** Usage in one time bucket. */
 export type PeriodUsage = {
   __typename?: 'PeriodUsage';
+  /** Input tokens written to the prompt cache for 1 hour (part of inputTokens). */
+  cacheWrite1hTokens: Scalars['SafeInt']['output'];
+  /** Input tokens written to the prompt cache for 5 minutes (part of inputTokens). */
+  cacheWriteTokens: Scalars['SafeInt']['output'];
   /** Cached input tokens (part of inputTokens). */
   cachedInputTokens: Scalars['SafeInt']['output'];
   /** Cost in USD. */
   cost: Scalars['Float']['output'];
+  /** cost as an exact decimal string, 8 fractional digits: sums of it are exact to the cent where sums of floats are not. */
+  costDecimal: Scalars['Decimal']['output'];
   /** Input tokens, cached ones included. */
   inputTokens: Scalars['SafeInt']['output'];
   /** Output tokens. */
   outputTokens: Scalars['SafeInt']['output'];
   /** Start of the bucket (the hour, day, Monday or 1st of the month in the requested time zone), as an instant. */
   periodStart: Scalars['DateTime']['output'];
+  /** Output tokens spent reasoning (part of outputTokens). */
+  reasoningTokens: Scalars['SafeInt']['output'];
   /** Number of logged calls. */
   requests: Scalars['SafeInt']['output'];
   /** The model with the highest cost in the bucket; null when none. */
   topModel?: Maybe<Scalars['String']['output']>;
 };
+
+/**
+ * A price of a model in the operator's price book: it replaces the registry's price for calls of
+ * that model whose occurredAt is in [effectiveFrom, effectiveTo), for one project or for every
+ * project (a project's own entry comes first). A book price is a whole price: what it does not
+ * list falls back as the pricing formula says (cache reads and writes to the input price,
+ * reasoning to the output price), never to the registry's price for that token type.
+ */
+export type PriceBookEntry = {
+  __typename?: 'PriceBookEntry';
+  /** USD per million tokens written to the cache for 1 hour; null: the input price. */
+  cacheWrite1hPerMillion?: Maybe<Scalars['Decimal']['output']>;
+  /** USD per million tokens written to the cache for 5 minutes; null: the input price. */
+  cacheWritePerMillion?: Maybe<Scalars['Decimal']['output']>;
+  /** USD per million cached (cache-read) input tokens; null: the input price. */
+  cachedInputPerMillion?: Maybe<Scalars['Decimal']['output']>;
+  /** When the entry was created. */
+  createdAt: Scalars['DateTime']['output'];
+  /** Inclusive start of the calls (by occurredAt) it prices. */
+  effectiveFrom: Scalars['DateTime']['output'];
+  /** Exclusive end; null: open-ended. */
+  effectiveTo?: Maybe<Scalars['DateTime']['output']>;
+  /** The entry's id. */
+  id: Scalars['UUID']['output'];
+  /** USD per million input tokens above the threshold; null: none. */
+  inputLongContextPerMillion?: Maybe<Scalars['Decimal']['output']>;
+  /** USD per million uncached input tokens. */
+  inputPerMillion: Scalars['Decimal']['output'];
+  /** Input tokens above which the long-context prices apply; null: none. */
+  longContextThresholdTokens?: Maybe<Scalars['SafeInt']['output']>;
+  /** The model name, as logged or as the registry names it. */
+  model: Scalars['String']['output'];
+  /** A note, for example where the price was negotiated. */
+  note?: Maybe<Scalars['String']['output']>;
+  /** USD per million output tokens above the threshold; null: none. */
+  outputLongContextPerMillion?: Maybe<Scalars['Decimal']['output']>;
+  /** USD per million output tokens. */
+  outputPerMillion: Scalars['Decimal']['output'];
+  /** The project it applies to; null for every project. */
+  project?: Maybe<Project>;
+  /** The provider, for example `anthropic`. */
+  provider: Scalars['String']['output'];
+  /** USD per million reasoning tokens; null: the output price. */
+  reasoningPerMillion?: Maybe<Scalars['Decimal']['output']>;
+  /** When it last changed (created, or its range closed by a later entry). */
+  updatedAt: Scalars['DateTime']['output'];
+  /** Renewed by every change of this entry; logs it priced say `price-book@<version>`. */
+  version: Scalars['SafeInt']['output'];
+};
+
+export { PriceSource };
 
 /** A usage context and cost-allocation unit, such as `production`, `client-a` or `mobile-app`. It holds API keys; it never holds aliases. */
 export type Project = {
@@ -430,6 +625,11 @@ export type Query = {
    * credential may read them.
    */
   metadataDimensions: Array<Scalars['String']['output']>;
+  /**
+   * The price book's entries for one model, oldest first: its history, global and (with projectId)
+   * that project's. Admin callers see every entry; a project key sees the global ones and its own.
+   */
+  modelPrices: Array<PriceBookEntry>;
   /**
    * Prices the server uses to compute a call's cost when the client sends none (USD per million
    * tokens), from its model registry. Public data: no authentication is needed.
@@ -498,7 +698,30 @@ export type Query = {
  * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
  * [startDate, endDate).
  */
+export type QueryModelPricesArgs = {
+  model: Scalars['String']['input'];
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+  provider: Scalars['String']['input'];
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
 export type QueryModelPricingArgs = {
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
   provider?: InputMaybe<Scalars['String']['input']>;
 };
 
@@ -656,10 +879,16 @@ export type Receipt = {
   __typename?: 'Receipt';
   /** The alias name the client said it used; null when it sent none. */
   aliasName?: Maybe<Scalars['String']['output']>;
+  /** Part of inputTokens written to the prompt cache for 1 hour (0 in receipts of version 1). */
+  cacheWrite1hTokens: Scalars['NonNegativeInt']['output'];
+  /** Part of inputTokens written to the prompt cache for 5 minutes (0 in receipts of version 1). */
+  cacheWriteTokens: Scalars['NonNegativeInt']['output'];
   /** Part of inputTokens served from the provider's prompt cache. */
   cachedInputTokens: Scalars['NonNegativeInt']['output'];
   /** Cost in USD; the document's `cost.amount` holds it exactly, as a decimal string with 8 fractional digits. */
   cost: Scalars['Float']['output'];
+  /** The document's cost.amount, exactly. */
+  costDecimal: Scalars['Decimal']['output'];
   /**
    * The exact signed document, signature included. To verify: drop `signature`, canonicalize with
    * RFC 8785 (JCS) as UTF-8, check the Ed25519 signature with the public key named by `key_id`. Or
@@ -682,6 +911,8 @@ export type Receipt = {
   projectKey: Scalars['String']['output'];
   /** The provider that served the call. */
   provider: Scalars['String']['output'];
+  /** Part of outputTokens spent reasoning (0 in receipts of version 1). */
+  reasoningTokens: Scalars['NonNegativeInt']['output'];
   /** The receipt's id, `rcpt_...`. */
   receiptId: Scalars['String']['output'];
   /** ed25519:<base64url signature, no padding> */
@@ -734,7 +965,80 @@ export type ReceiptVerification = {
   valid: Scalars['Boolean']['output'];
 };
 
+/** The logs of one project and model in a re-pricing. */
+export type RepriceGroup = {
+  __typename?: 'RepriceGroup';
+  /** Their cost after, exactly. */
+  costAfter: Scalars['Decimal']['output'];
+  /** Their cost before, exactly. */
+  costBefore: Scalars['Decimal']['output'];
+  /** costAfter − costBefore. */
+  difference: Scalars['Decimal']['output'];
+  /** The model. */
+  model: Scalars['String']['output'];
+  /** The project. */
+  project: Project;
+  /** The provider. */
+  provider: Scalars['String']['output'];
+  /** Logs whose cost changes. */
+  requests: Scalars['SafeInt']['output'];
+};
+
+/** What repriceUsage found (a dry run) or did. */
+export type RepriceResult = {
+  __typename?: 'RepriceResult';
+  /** False for a dry run: nothing was changed. */
+  applied: Scalars['Boolean']['output'];
+  /** Logs whose cost changes (or changed); applying stores one adjustment for each. */
+  changedLogs: Scalars['SafeInt']['output'];
+  /** Total difference, exactly. */
+  difference: Scalars['Decimal']['output'];
+  /** One row per project, provider and model whose logs' cost would change (or changed). */
+  groups: Array<RepriceGroup>;
+  /** The price book's version the new costs come from. */
+  priceBookVersion: Scalars['SafeInt']['output'];
+};
+
+/** A price to put in the price book (setModelPrice). */
+export type SetModelPriceInput = {
+  /** USD per million tokens written to the cache for 1 hour; omit: the input price. */
+  cacheWrite1hPerMillion?: InputMaybe<Scalars['Decimal']['input']>;
+  /** USD per million tokens written to the cache for 5 minutes; omit: the input price. */
+  cacheWritePerMillion?: InputMaybe<Scalars['Decimal']['input']>;
+  /** USD per million cached (cache-read) input tokens; omit to charge them at the input price. */
+  cachedInputPerMillion?: InputMaybe<Scalars['Decimal']['input']>;
+  /**
+   * Inclusive start (by a call's occurredAt); may be in the past. A still open-ended entry of the same
+   * model and scope that started earlier is closed at this instant; any other overlap is refused.
+   */
+  effectiveFrom: Scalars['DateTime']['input'];
+  /** Exclusive end; omit for open-ended. Must be after effectiveFrom. */
+  effectiveTo?: InputMaybe<Scalars['DateTime']['input']>;
+  /** USD per million input tokens of calls above longContextThresholdTokens. */
+  inputLongContextPerMillion?: InputMaybe<Scalars['Decimal']['input']>;
+  /** USD per million uncached input tokens. */
+  inputPerMillion: Scalars['Decimal']['input'];
+  /** Input tokens above which the long-context prices apply (needs one of them). */
+  longContextThresholdTokens?: InputMaybe<Scalars['SafeInt']['input']>;
+  /** The model, as logged or as the registry names it (1-255 characters). */
+  model: Scalars['String']['input'];
+  /** A note, up to 1000 characters. */
+  note?: InputMaybe<Scalars['String']['input']>;
+  /** USD per million output tokens of calls above longContextThresholdTokens. */
+  outputLongContextPerMillion?: InputMaybe<Scalars['Decimal']['input']>;
+  /** USD per million output tokens. */
+  outputPerMillion: Scalars['Decimal']['input'];
+  /** The project it applies to; omit for every project. */
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+  /** The provider, for example `anthropic` (1-64 characters). */
+  provider: Scalars['String']['input'];
+  /** USD per million reasoning tokens; omit: the output price. */
+  reasoningPerMillion?: InputMaybe<Scalars['Decimal']['input']>;
+};
+
 export { TimeBucket };
+
+export { TokenType };
 
 /** Changes to a project; omitted fields keep their value. */
 export type UpdateProjectInput = {
@@ -742,6 +1046,29 @@ export type UpdateProjectInput = {
   description?: InputMaybe<Scalars['String']['input']>;
   /** New display name, up to 255 characters; omitted or null keeps the current name. */
   name?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** A re-pricing of one logged call (repriceUsage): never an edit of its receipt, a signed record of its own. */
+export type UsageAdjustment = {
+  __typename?: 'UsageAdjustment';
+  /** The adjustment's id, `adj_...`. */
+  adjustmentId: Scalars['String']['output'];
+  /** Where the new cost came from: REGISTRY, PRICE_BOOK or UNPRICED. */
+  costSource: CostSource;
+  /** When it was made. */
+  createdAt: Scalars['DateTime']['output'];
+  /** newCost − previousCost. */
+  difference: Scalars['Decimal']['output'];
+  /** The signed document (type `adjustment`), verifiable with verifyReceipt like a receipt. */
+  document: Scalars['JSONObject']['output'];
+  /** The cost after it. */
+  newCost: Scalars['Decimal']['output'];
+  /** The cost before this adjustment. */
+  previousCost: Scalars['Decimal']['output'];
+  /** The price book's version (its greatest entry version) when the adjustment was made. */
+  priceBookVersion: Scalars['SafeInt']['output'];
+  /** The receipt of the call it re-prices (receipt_id), null for a call logged before receipts existed. */
+  receiptId?: Maybe<Scalars['String']['output']>;
 };
 
 export { UsageDimension };
@@ -782,10 +1109,16 @@ export type UsageGroup = {
   __typename?: 'UsageGroup';
   /** The alias name (ALIAS). */
   aliasName?: Maybe<Scalars['String']['output']>;
+  /** Input tokens written to the prompt cache for 1 hour (part of inputTokens). */
+  cacheWrite1hTokens: Scalars['SafeInt']['output'];
+  /** Input tokens written to the prompt cache for 5 minutes (part of inputTokens). */
+  cacheWriteTokens: Scalars['SafeInt']['output'];
   /** Cached input tokens (part of inputTokens). */
   cachedInputTokens: Scalars['SafeInt']['output'];
   /** Cost in USD. */
   cost: Scalars['Float']['output'];
+  /** cost as an exact decimal string, 8 fractional digits: sums of it are exact to the cent where sums of floats are not. */
+  costDecimal: Scalars['Decimal']['output'];
   /** Input tokens, cached ones included. */
   inputTokens: Scalars['SafeInt']['output'];
   /** The values of the breakdown's metadataKeys, in the order asked for; empty when it named none. */
@@ -802,6 +1135,8 @@ export type UsageGroup = {
   project?: Maybe<Project>;
   /** The provider (PROVIDER). */
   provider?: Maybe<Scalars['String']['output']>;
+  /** Output tokens spent reasoning (part of outputTokens). */
+  reasoningTokens: Scalars['SafeInt']['output'];
   /** Number of logged calls. */
   requests: Scalars['SafeInt']['output'];
 };
@@ -809,12 +1144,23 @@ export type UsageGroup = {
 /** One recorded LLM call. */
 export type UsageLog = {
   __typename?: 'UsageLog';
+  /** Re-pricings of this call (repriceUsage), oldest first: each names its receipt and the old and new cost. */
+  adjustments: Array<UsageAdjustment>;
   /** The alias name the client said it used; null when it sent none. */
   aliasName?: Maybe<Scalars['String']['output']>;
-  /** Part of inputTokens served from the provider's prompt cache. */
+  /** Part of inputTokens written to the prompt cache for 1 hour. */
+  cacheWrite1hTokens: Scalars['NonNegativeInt']['output'];
+  /** Part of inputTokens written to the prompt cache for 5 minutes. */
+  cacheWriteTokens: Scalars['NonNegativeInt']['output'];
+  /** Part of inputTokens read from the provider's prompt cache. */
   cachedInputTokens: Scalars['NonNegativeInt']['output'];
-  /** Cost of the call in USD (0 when UNPRICED). The receipt document holds the exact amount as a decimal string. */
+  /**
+   * Cost of the call in USD (0 when UNPRICED): the current one, after any re-pricing (adjustments).
+   * The receipt document holds the amount first charged as a decimal string.
+   */
   cost: Scalars['Float']['output'];
+  /** cost as an exact decimal string with 8 fractional digits. */
+  costDecimal: Scalars['Decimal']['output'];
   /** Where the cost came from: the client, the server's registry, or nowhere (UNPRICED). */
   costSource: CostSource;
   /** The log's id. */
@@ -835,12 +1181,15 @@ export type UsageLog = {
   occurredAt: Scalars['DateTime']['output'];
   /** Where the call came from, as the client sent it; null when it sent none. */
   origin?: Maybe<Scalars['String']['output']>;
+  /** The cost first charged, when a re-pricing has changed it since (see adjustments); null otherwise. */
+  originalCost?: Maybe<Scalars['Decimal']['output']>;
   /** Completion tokens. */
   outputTokens: Scalars['NonNegativeInt']['output'];
   /**
-   * The per-million-token prices this call was charged and the registry version they came from.
-   * Set when costSource is REGISTRY; null for CLIENT and UNPRICED. Prices of a stored log never
-   * change, so any bill can be explained later.
+   * What this call was charged, per token type: prices per million, tokens and amounts, and which
+   * prices (the registry's, of a version, or a price-book entry). Set when costSource is REGISTRY or
+   * PRICE_BOOK; null for CLIENT and UNPRICED. They change only by a re-pricing (adjustments), so
+   * any bill can be explained later.
    */
   pricing?: Maybe<UsagePricing>;
   /** The configuration profile the client used (`default` unless it said otherwise). */
@@ -849,6 +1198,8 @@ export type UsageLog = {
   project: Project;
   /** The provider that served the call, as the client sent it. */
   provider: Scalars['String']['output'];
+  /** Part of outputTokens spent reasoning. */
+  reasoningTokens: Scalars['NonNegativeInt']['output'];
   /** The signed receipt of this call. Null only for logs stored before receipts existed. */
   receipt?: Maybe<Receipt>;
   /** When the server stored the log. */
@@ -874,23 +1225,37 @@ export type UsageLogEdge = {
 };
 
 /**
- * The registry prices applied to a REGISTRY-priced call, in USD per million tokens. The call's cost
- * is ((inputTokens − cachedInputTokens) × inputPerMillion + cachedInputTokens × cachedInputPerMillion
- * + outputTokens × outputPerMillion) / 1,000,000, computed in exact decimal arithmetic.
+ * What a priced call was charged. Its cost is the sum of the lines' amounts, rounded half-up to 8
+ * fractional digits; uncached input is inputTokens minus cached input and cache writes, non-reasoning
+ * output is outputTokens minus reasoning (see LogUsageInput). All in exact decimal arithmetic.
  */
 export type UsagePricing = {
   __typename?: 'UsagePricing';
-  /**
-   * USD per million cached input tokens: the provider's cache-read price, or the input price when the
-   * registry lists no cached price for the model.
-   */
+  /** USD per million tokens written to the cache for 1 hour, or the input price when none is listed. */
+  cacheWrite1hPerMillion: Scalars['Float']['output'];
+  /** USD per million tokens written to the cache for 5 minutes, or the input price when none is listed. */
+  cacheWritePerMillion: Scalars['Float']['output'];
+  /** USD per million cached input tokens: the cache-read price, or the input price when none is listed. */
   cachedInputPerMillion: Scalars['Float']['output'];
-  /** USD per million uncached input tokens. */
+  /** USD per million uncached input tokens (the long-context price when longContext). */
   inputPerMillion: Scalars['Float']['output'];
-  /** USD per million output tokens. */
+  /** The bill, one line per token type that has tokens, exactly. */
+  lines: Array<ChargeLine>;
+  /** True when the model's long-context prices applied (inputTokens above its threshold), for the whole call. */
+  longContext: Scalars['Boolean']['output'];
+  /** USD per million output tokens other than reasoning (the long-context price when longContext). */
   outputPerMillion: Scalars['Float']['output'];
-  /** Version of the model registry the prices were taken from; null when the price source has no version. */
+  /** USD per million reasoning tokens: the model's thinking price, or the output price when none is listed. */
+  reasoningPerMillion: Scalars['Float']['output'];
+  /** Version of the model registry the prices were taken from (the same as version for REGISTRY; null for PRICE_BOOK). Kept for older clients. */
   registryVersion?: Maybe<Scalars['String']['output']>;
+  /** Where the prices came from. */
+  source: PriceSource;
+  /**
+   * Which prices: for REGISTRY, the registry version (`<manifest version>/<provider>@<file version>`);
+   * for PRICE_BOOK, `price-book@<entry version>` (PriceBookEntry.version). Null when unknown.
+   */
+  version?: Maybe<Scalars['String']['output']>;
 };
 
 /** Usage statistics for usageStats' filter. Each field is computed only when asked for. */
@@ -932,14 +1297,22 @@ export type UsageStatsBreakdownArgs = {
 /** Usage totals over a time range. */
 export type UsageSummary = {
   __typename?: 'UsageSummary';
+  /** Input tokens written to the prompt cache for 1 hour (part of inputTokens). */
+  cacheWrite1hTokens: Scalars['SafeInt']['output'];
+  /** Input tokens written to the prompt cache for 5 minutes (part of inputTokens). */
+  cacheWriteTokens: Scalars['SafeInt']['output'];
   /** Cached input tokens (part of inputTokens). */
   cachedInputTokens: Scalars['SafeInt']['output'];
   /** Total cost in USD. */
   cost: Scalars['Float']['output'];
+  /** cost as an exact decimal string, 8 fractional digits: sums of it are exact to the cent where sums of floats are not. */
+  costDecimal: Scalars['Decimal']['output'];
   /** Input tokens, cached ones included. */
   inputTokens: Scalars['SafeInt']['output'];
   /** Output tokens. */
   outputTokens: Scalars['SafeInt']['output'];
+  /** Output tokens spent reasoning (part of outputTokens). */
+  reasoningTokens: Scalars['SafeInt']['output'];
   /** Number of logged calls. */
   requests: Scalars['SafeInt']['output'];
   /** inputTokens + outputTokens. */
@@ -1029,10 +1402,12 @@ export type ResolversTypes = ResolversObject<{
   AliasUsage: ResolverTypeWrapper<AliasUsageModel>;
   ApiKey: ResolverTypeWrapper<ApiKeyModel>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ChargeLine: ResolverTypeWrapper<ChargeLineModel>;
   CostSource: CostSource;
   CreateProjectInput: CreateProjectInput;
   CreatedApiKey: ResolverTypeWrapper<Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversTypes['ApiKey'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
@@ -1042,6 +1417,7 @@ export type ResolversTypes = ResolversObject<{
   MetadataFilter: MetadataFilter;
   MetadataValue: ResolverTypeWrapper<MetadataValue>;
   ModelPrice: ResolverTypeWrapper<ModelPriceModel>;
+  ModelPriceDecimals: ResolverTypeWrapper<ModelPriceDecimals>;
   ModelUsage: ResolverTypeWrapper<ModelUsageModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   NonNegativeFloat: ResolverTypeWrapper<Scalars['NonNegativeFloat']['output']>;
@@ -1049,6 +1425,8 @@ export type ResolversTypes = ResolversObject<{
   OriginUsage: ResolverTypeWrapper<OriginUsageModel>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PeriodUsage: ResolverTypeWrapper<PeriodUsageModel>;
+  PriceBookEntry: ResolverTypeWrapper<PriceBookEntryModel>;
+  PriceSource: PriceSource;
   Project: ResolverTypeWrapper<ProjectModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Receipt: ResolverTypeWrapper<ReceiptModel>;
@@ -1056,18 +1434,23 @@ export type ResolversTypes = ResolversObject<{
   ReceiptEdge: ResolverTypeWrapper<Omit<ReceiptEdge, 'node'> & { node: ResolversTypes['Receipt'] }>;
   ReceiptPublicKey: ResolverTypeWrapper<ReceiptPublicKeyParentModel>;
   ReceiptVerification: ResolverTypeWrapper<ReceiptVerification>;
+  RepriceGroup: ResolverTypeWrapper<RepriceGroupModel>;
+  RepriceResult: ResolverTypeWrapper<RepriceResultModel>;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
+  SetModelPriceInput: SetModelPriceInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   TimeBucket: TimeBucket;
+  TokenType: TokenType;
   UUID: ResolverTypeWrapper<Scalars['UUID']['output']>;
   UpdateProjectInput: UpdateProjectInput;
+  UsageAdjustment: ResolverTypeWrapper<UsageAdjustmentModel>;
   UsageDimension: UsageDimension;
   UsageFilter: UsageFilter;
   UsageGroup: ResolverTypeWrapper<UsageGroupModel>;
   UsageLog: ResolverTypeWrapper<UsageLogModel>;
   UsageLogConnection: ResolverTypeWrapper<Omit<UsageLogConnection, 'edges'> & { edges: Array<ResolversTypes['UsageLogEdge']> }>;
   UsageLogEdge: ResolverTypeWrapper<Omit<UsageLogEdge, 'node'> & { node: ResolversTypes['UsageLog'] }>;
-  UsagePricing: ResolverTypeWrapper<UsagePricingModel>;
+  UsagePricing: ResolverTypeWrapper<UsagePricingParentModel>;
   UsageStats: ResolverTypeWrapper<UsageStatsParentModel>;
   UsageSummary: ResolverTypeWrapper<UsageSummaryModel>;
 }>;
@@ -1077,9 +1460,11 @@ export type ResolversParentTypes = ResolversObject<{
   AliasUsage: AliasUsageModel;
   ApiKey: ApiKeyModel;
   Boolean: Scalars['Boolean']['output'];
+  ChargeLine: ChargeLineModel;
   CreateProjectInput: CreateProjectInput;
   CreatedApiKey: Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversParentTypes['ApiKey'] };
   DateTime: Scalars['DateTime']['output'];
+  Decimal: Scalars['Decimal']['output'];
   Float: Scalars['Float']['output'];
   Int: Scalars['Int']['output'];
   JSONObject: Scalars['JSONObject']['output'];
@@ -1089,6 +1474,7 @@ export type ResolversParentTypes = ResolversObject<{
   MetadataFilter: MetadataFilter;
   MetadataValue: MetadataValue;
   ModelPrice: ModelPriceModel;
+  ModelPriceDecimals: ModelPriceDecimals;
   ModelUsage: ModelUsageModel;
   Mutation: Record<PropertyKey, never>;
   NonNegativeFloat: Scalars['NonNegativeFloat']['output'];
@@ -1096,6 +1482,7 @@ export type ResolversParentTypes = ResolversObject<{
   OriginUsage: OriginUsageModel;
   PageInfo: PageInfo;
   PeriodUsage: PeriodUsageModel;
+  PriceBookEntry: PriceBookEntryModel;
   Project: ProjectModel;
   Query: Record<PropertyKey, never>;
   Receipt: ReceiptModel;
@@ -1103,27 +1490,35 @@ export type ResolversParentTypes = ResolversObject<{
   ReceiptEdge: Omit<ReceiptEdge, 'node'> & { node: ResolversParentTypes['Receipt'] };
   ReceiptPublicKey: ReceiptPublicKeyParentModel;
   ReceiptVerification: ReceiptVerification;
+  RepriceGroup: RepriceGroupModel;
+  RepriceResult: RepriceResultModel;
   SafeInt: Scalars['SafeInt']['output'];
+  SetModelPriceInput: SetModelPriceInput;
   String: Scalars['String']['output'];
   UUID: Scalars['UUID']['output'];
   UpdateProjectInput: UpdateProjectInput;
+  UsageAdjustment: UsageAdjustmentModel;
   UsageFilter: UsageFilter;
   UsageGroup: UsageGroupModel;
   UsageLog: UsageLogModel;
   UsageLogConnection: Omit<UsageLogConnection, 'edges'> & { edges: Array<ResolversParentTypes['UsageLogEdge']> };
   UsageLogEdge: Omit<UsageLogEdge, 'node'> & { node: ResolversParentTypes['UsageLog'] };
-  UsagePricing: UsagePricingModel;
+  UsagePricing: UsagePricingParentModel;
   UsageStats: UsageStatsParentModel;
   UsageSummary: UsageSummaryModel;
 }>;
 
 export type AliasUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AliasUsage'] = ResolversParentTypes['AliasUsage']> = ResolversObject<{
   aliasName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   models?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   requests?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
 }>;
 
@@ -1136,7 +1531,14 @@ export type ApiKeyResolvers<ContextType = GraphQLContext, ParentType extends Res
   revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;
 
-export type CostSourceResolvers = EnumResolverSignature<{ CLIENT?: any, REGISTRY?: any, UNPRICED?: any }, ResolversTypes['CostSource']>;
+export type ChargeLineResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ChargeLine'] = ResolversParentTypes['ChargeLine']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  perMillion?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  tokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['TokenType'], ParentType, ContextType>;
+}>;
+
+export type CostSourceResolvers = EnumResolverSignature<{ CLIENT?: any, PRICE_BOOK?: any, REGISTRY?: any, UNPRICED?: any }, ResolversTypes['CostSource']>;
 
 export type CreatedApiKeyResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['CreatedApiKey'] = ResolversParentTypes['CreatedApiKey']> = ResolversObject<{
   apiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
@@ -1145,6 +1547,10 @@ export type CreatedApiKeyResolvers<ContextType = GraphQLContext, ParentType exte
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
+}
+
+export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Decimal'], any> {
+  name: 'Decimal';
 }
 
 export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSONObject'], any> {
@@ -1167,20 +1573,44 @@ export type MetadataValueResolvers<ContextType = GraphQLContext, ParentType exte
 }>;
 
 export type ModelPriceResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ModelPrice'] = ResolversParentTypes['ModelPrice']> = ResolversObject<{
+  dollarsPerMillionCacheWrite1hTokens?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  dollarsPerMillionCacheWriteTokens?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   dollarsPerMillionCachedInputTokens?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   dollarsPerMillionInputTokens?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  dollarsPerMillionInputTokensLongContext?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   dollarsPerMillionOutputTokens?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  dollarsPerMillionOutputTokensLongContext?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  dollarsPerMillionReasoningTokens?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  longContextThresholdTokens?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  priceBookVersion?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
+  prices?: Resolver<ResolversTypes['ModelPriceDecimals'], ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['PriceSource'], ParentType, ContextType>;
+}>;
+
+export type ModelPriceDecimalsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ModelPriceDecimals'] = ResolversParentTypes['ModelPriceDecimals']> = ResolversObject<{
+  cacheWrite?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  cacheWrite1h?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  cachedInput?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  input?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  inputLongContext?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  output?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  outputLongContext?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  reasoning?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
 }>;
 
 export type ModelUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ModelUsage'] = ResolversParentTypes['ModelUsage']> = ResolversObject<{
+  cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   requests?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
 }>;
 
@@ -1190,7 +1620,9 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'input'>>;
   logUsage?: Resolver<ResolversTypes['LogUsageResult'], ParentType, ContextType, RequireFields<MutationLogUsageArgs, 'input'>>;
   logUsageBatch?: Resolver<ResolversTypes['LogUsageBatchResult'], ParentType, ContextType, RequireFields<MutationLogUsageBatchArgs, 'inputs'>>;
+  repriceUsage?: Resolver<ResolversTypes['RepriceResult'], ParentType, ContextType, RequireFields<MutationRepriceUsageArgs, 'dryRun'>>;
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  setModelPrice?: Resolver<ResolversTypes['PriceBookEntry'], ParentType, ContextType, RequireFields<MutationSetModelPriceArgs, 'input'>>;
   updateProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationUpdateProjectArgs, 'id' | 'input'>>;
 }>;
 
@@ -1203,11 +1635,15 @@ export interface NonNegativeIntScalarConfig extends GraphQLScalarTypeConfig<Reso
 }
 
 export type OriginUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['OriginUsage'] = ResolversParentTypes['OriginUsage']> = ResolversObject<{
+  cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   origin?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   requests?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
 }>;
 
@@ -1217,14 +1653,42 @@ export type PageInfoResolvers<ContextType = GraphQLContext, ParentType extends R
 }>;
 
 export type PeriodUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['PeriodUsage'] = ResolversParentTypes['PeriodUsage']> = ResolversObject<{
+  cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   requests?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   topModel?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
+
+export type PriceBookEntryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['PriceBookEntry'] = ResolversParentTypes['PriceBookEntry']> = ResolversObject<{
+  cacheWrite1hPerMillion?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  cacheWritePerMillion?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  cachedInputPerMillion?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  effectiveFrom?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  effectiveTo?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  inputLongContextPerMillion?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  inputPerMillion?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  longContextThresholdTokens?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
+  model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  note?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  outputLongContextPerMillion?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  outputPerMillion?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reasoningPerMillion?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+}>;
+
+export type PriceSourceResolvers = EnumResolverSignature<{ PRICE_BOOK?: any, REGISTRY?: any }, ResolversTypes['PriceSource']>;
 
 export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Project'] = ResolversParentTypes['Project']> = ResolversObject<{
   apiKeys?: Resolver<Array<ResolversTypes['ApiKey']>, ParentType, ContextType>;
@@ -1240,6 +1704,7 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   currentProject?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
   metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  modelPrices?: Resolver<Array<ResolversTypes['PriceBookEntry']>, ParentType, ContextType, RequireFields<QueryModelPricesArgs, 'model' | 'provider'>>;
   modelPricing?: Resolver<Array<ResolversTypes['ModelPrice']>, ParentType, ContextType, Partial<QueryModelPricingArgs>>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
   projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'includeArchived'>>;
@@ -1253,8 +1718,11 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
 
 export type ReceiptResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Receipt'] = ResolversParentTypes['Receipt']> = ResolversObject<{
   aliasName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  cacheWrite1hTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   document?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1264,6 +1732,7 @@ export type ReceiptResolvers<ContextType = GraphQLContext, ParentType extends Re
   project?: Resolver<ResolversTypes['Project'], ParentType, ContextType>;
   projectKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   receiptId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   signature?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   usageLog?: Resolver<Maybe<ResolversTypes['UsageLog']>, ParentType, ContextType>;
@@ -1293,22 +1762,57 @@ export type ReceiptVerificationResolvers<ContextType = GraphQLContext, ParentTyp
   valid?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
+export type RepriceGroupResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RepriceGroup'] = ResolversParentTypes['RepriceGroup']> = ResolversObject<{
+  costAfter?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  costBefore?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  difference?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  project?: Resolver<ResolversTypes['Project'], ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  requests?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+}>;
+
+export type RepriceResultResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RepriceResult'] = ResolversParentTypes['RepriceResult']> = ResolversObject<{
+  applied?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  changedLogs?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  difference?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  groups?: Resolver<Array<ResolversTypes['RepriceGroup']>, ParentType, ContextType>;
+  priceBookVersion?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+}>;
+
 export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['SafeInt'], any> {
   name: 'SafeInt';
 }
 
 export type TimeBucketResolvers = EnumResolverSignature<{ DAY?: any, HOUR?: any, MONTH?: any, WEEK?: any }, ResolversTypes['TimeBucket']>;
 
+export type TokenTypeResolvers = EnumResolverSignature<{ CACHED_INPUT?: any, CACHE_WRITE_1H?: any, CACHE_WRITE_5M?: any, INPUT?: any, OUTPUT?: any, REASONING?: any }, ResolversTypes['TokenType']>;
+
 export interface UuidScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['UUID'], any> {
   name: 'UUID';
 }
+
+export type UsageAdjustmentResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsageAdjustment'] = ResolversParentTypes['UsageAdjustment']> = ResolversObject<{
+  adjustmentId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  costSource?: Resolver<ResolversTypes['CostSource'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  difference?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  document?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
+  newCost?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  previousCost?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  priceBookVersion?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  receiptId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
 
 export type UsageDimensionResolvers = EnumResolverSignature<{ ALIAS?: any, MODEL?: any, ORIGIN?: any, PROFILE?: any, PROJECT?: any, PROVIDER?: any }, ResolversTypes['UsageDimension']>;
 
 export type UsageGroupResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsageGroup'] = ResolversParentTypes['UsageGroup']> = ResolversObject<{
   aliasName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   metadata?: Resolver<Array<ResolversTypes['MetadataValue']>, ParentType, ContextType>;
   model?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1317,13 +1821,18 @@ export type UsageGroupResolvers<ContextType = GraphQLContext, ParentType extends
   profile?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
   provider?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   requests?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
 }>;
 
 export type UsageLogResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsageLog'] = ResolversParentTypes['UsageLog']> = ResolversObject<{
+  adjustments?: Resolver<Array<ResolversTypes['UsageAdjustment']>, ParentType, ContextType>;
   aliasName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  cacheWrite1hTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   costSource?: Resolver<ResolversTypes['CostSource'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
   idAtOrigin?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1334,11 +1843,13 @@ export type UsageLogResolvers<ContextType = GraphQLContext, ParentType extends R
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   occurredAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   origin?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  originalCost?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   pricing?: Resolver<Maybe<ResolversTypes['UsagePricing']>, ParentType, ContextType>;
   profile?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   project?: Resolver<ResolversTypes['Project'], ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   receipt?: Resolver<Maybe<ResolversTypes['Receipt']>, ParentType, ContextType>;
   receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
@@ -1354,10 +1865,17 @@ export type UsageLogEdgeResolvers<ContextType = GraphQLContext, ParentType exten
 }>;
 
 export type UsagePricingResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsagePricing'] = ResolversParentTypes['UsagePricing']> = ResolversObject<{
+  cacheWrite1hPerMillion?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  cacheWritePerMillion?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   cachedInputPerMillion?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   inputPerMillion?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['ChargeLine']>, ParentType, ContextType>;
+  longContext?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   outputPerMillion?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  reasoningPerMillion?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   registryVersion?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['PriceSource'], ParentType, ContextType>;
+  version?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type UsageStatsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsageStats'] = ResolversParentTypes['UsageStats']> = ResolversObject<{
@@ -1372,10 +1890,14 @@ export type UsageStatsResolvers<ContextType = GraphQLContext, ParentType extends
 }>;
 
 export type UsageSummaryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsageSummary'] = ResolversParentTypes['UsageSummary']> = ResolversObject<{
+  cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  cacheWriteTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cachedInputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   cost?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  costDecimal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  reasoningTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   requests?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   totalTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   uniqueAliases?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1386,14 +1908,17 @@ export type UsageSummaryResolvers<ContextType = GraphQLContext, ParentType exten
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AliasUsage?: AliasUsageResolvers<ContextType>;
   ApiKey?: ApiKeyResolvers<ContextType>;
+  ChargeLine?: ChargeLineResolvers<ContextType>;
   CostSource?: CostSourceResolvers;
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  Decimal?: GraphQLScalarType;
   JSONObject?: GraphQLScalarType;
   LogUsageBatchResult?: LogUsageBatchResultResolvers<ContextType>;
   LogUsageResult?: LogUsageResultResolvers<ContextType>;
   MetadataValue?: MetadataValueResolvers<ContextType>;
   ModelPrice?: ModelPriceResolvers<ContextType>;
+  ModelPriceDecimals?: ModelPriceDecimalsResolvers<ContextType>;
   ModelUsage?: ModelUsageResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   NonNegativeFloat?: GraphQLScalarType;
@@ -1401,6 +1926,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   OriginUsage?: OriginUsageResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   PeriodUsage?: PeriodUsageResolvers<ContextType>;
+  PriceBookEntry?: PriceBookEntryResolvers<ContextType>;
+  PriceSource?: PriceSourceResolvers;
   Project?: ProjectResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Receipt?: ReceiptResolvers<ContextType>;
@@ -1408,9 +1935,13 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   ReceiptEdge?: ReceiptEdgeResolvers<ContextType>;
   ReceiptPublicKey?: ReceiptPublicKeyResolvers<ContextType>;
   ReceiptVerification?: ReceiptVerificationResolvers<ContextType>;
+  RepriceGroup?: RepriceGroupResolvers<ContextType>;
+  RepriceResult?: RepriceResultResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
   TimeBucket?: TimeBucketResolvers;
+  TokenType?: TokenTypeResolvers;
   UUID?: GraphQLScalarType;
+  UsageAdjustment?: UsageAdjustmentResolvers<ContextType>;
   UsageDimension?: UsageDimensionResolvers;
   UsageGroup?: UsageGroupResolvers<ContextType>;
   UsageLog?: UsageLogResolvers<ContextType>;

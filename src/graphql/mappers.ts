@@ -3,9 +3,16 @@
  * codegen.ts), where that is not a domain object of src/domain/types.ts, and how GraphQL enum
  * values map onto domain values.
  */
-import type { Receipt, TimeBucket, UsageLog, UsageQuery } from '../domain/types';
+import type { Receipt, TimeBucket, UsageLog, UsagePricing, UsageQuery } from '../domain/types';
+import type { TokenCounts } from '../pricing/formula';
 import type { StatsRequest, StatsResult } from '../services/stats';
-import type { CostSourceResolvers, TimeBucketResolvers, UsageDimensionResolvers } from './generated';
+import type {
+  CostSourceResolvers,
+  PriceSourceResolvers,
+  TimeBucketResolvers,
+  TokenTypeResolvers,
+  UsageDimensionResolvers,
+} from './generated';
 
 /**
  * UsageStats is resolved lazily: Query.usageStats only resolves the caller's filter into a
@@ -21,6 +28,9 @@ export interface UsageStatsParent {
   /** The statement the selected fields share: what it asks for, and its result once started. */
   batch?: { request: StatsRequest; started: boolean; result: Promise<StatsResult> };
 }
+
+/** What a log was charged, with its tokens (for the bill's lines). */
+export type UsagePricingParent = UsagePricing & { tokens: TokenCounts };
 
 /** One stored (or replayed) call with its receipt. */
 export interface LogUsageResultParent {
@@ -47,7 +57,16 @@ export interface ReceiptPublicKeyParent {
  * is used exactly once.
  */
 export const enumResolvers = {
-  CostSource: { CLIENT: 'client', REGISTRY: 'registry', UNPRICED: 'unpriced' },
+  CostSource: { CLIENT: 'client', REGISTRY: 'registry', PRICE_BOOK: 'price_book', UNPRICED: 'unpriced' },
+  PriceSource: { REGISTRY: 'registry', PRICE_BOOK: 'price_book' },
+  TokenType: {
+    INPUT: 'input',
+    CACHED_INPUT: 'cachedInput',
+    CACHE_WRITE_5M: 'cacheWrite5m',
+    CACHE_WRITE_1H: 'cacheWrite1h',
+    OUTPUT: 'output',
+    REASONING: 'reasoning',
+  },
   TimeBucket: { HOUR: 'hour', DAY: 'day', WEEK: 'week', MONTH: 'month' },
   UsageDimension: {
     ALIAS: 'alias',
@@ -59,6 +78,8 @@ export const enumResolvers = {
   },
 } as const satisfies {
   CostSource: Required<CostSourceResolvers>;
+  PriceSource: Required<PriceSourceResolvers>;
+  TokenType: Required<TokenTypeResolvers>;
   TimeBucket: Required<TimeBucketResolvers>;
   UsageDimension: Required<UsageDimensionResolvers>;
 };

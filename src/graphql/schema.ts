@@ -10,10 +10,11 @@ import {
   SafeIntResolver,
   UUIDResolver,
 } from 'graphql-scalars';
-import { GraphQLError, GraphQLScalarType, type GraphQLSchema } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, type GraphQLSchema } from 'graphql';
 import { Query } from './resolvers/query';
 import { Mutation } from './resolvers/mutation';
 import { typeResolvers } from './resolvers/types';
+import { pricingResolvers } from './resolvers/pricing';
 import { enumResolvers } from './mappers';
 import { PROTOTYPE_KEY_RULE, findPrototypeKey } from '../domain/json';
 
@@ -78,6 +79,34 @@ function guardedJsonObject(): Partial<GraphQLScalarType> {
   };
 }
 
+/** A plain decimal: digits, optionally a point and more digits, optionally negative. */
+const DECIMAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+
+/**
+ * Decimal: exact decimal numbers as strings. Inputs may be strings or numbers (a number's
+ * shortest round-trip spelling, String(2.5) = '2.5'; a literal keeps its text exactly);
+ * anything else, or an exponent, is refused.
+ */
+const decimalScalar: Partial<GraphQLScalarType> = {
+  serialize: (value: unknown) => String(value),
+  parseValue(value: unknown) {
+    const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+    if (typeof text !== 'string' || !DECIMAL.test(text.trim())) {
+      throw new GraphQLError(`Decimal must be a decimal number such as "2.5", not ${describe(value)}`);
+    }
+    return text.trim();
+  },
+  parseLiteral(ast) {
+    if (
+      (ast.kind === Kind.STRING || ast.kind === Kind.INT || ast.kind === Kind.FLOAT) &&
+      DECIMAL.test(ast.value)
+    ) {
+      return ast.value;
+    }
+    throw new GraphQLError('Decimal must be a decimal number such as "2.5"');
+  },
+};
+
 export const SCHEMA_PATH = path.resolve(__dirname, '..', '..', 'schema.graphql');
 
 export function buildSchema(): GraphQLSchema {
@@ -91,10 +120,12 @@ export function buildSchema(): GraphQLSchema {
         NonNegativeInt: strictNumber(NonNegativeIntResolver, 'integer'),
         NonNegativeFloat: strictNumber(NonNegativeFloatResolver, 'number'),
         SafeInt: scalar(SafeIntResolver),
+        Decimal: decimalScalar,
       },
       enumResolvers,
       { Query, Mutation },
       typeResolvers,
+      pricingResolvers,
     ],
   });
 }

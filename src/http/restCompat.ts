@@ -4,6 +4,7 @@
  * services as the GraphQL API, answer in the original shapes.
  *
  * - POST /api/v1/log   {model, provider, input_tokens, output_tokens, cached_input_tokens,
+ *                       cache_write_tokens, cache_write_1h_tokens, reasoning_tokens,
  *                       alias, profile, cost, latency_ms, origin, id_at_origin, metadata}
  *                       -> {log_id, cost, timestamp} plus receipt_id and the signed receipt
  * - GET /api/v1/stats  ?start_date&end_date&group_by=day|week|month
@@ -19,7 +20,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../domain/principal';
-import type { UsageLog } from '../domain/types';
+import type { UsageLog, UsageTotals } from '../domain/types';
 import { parseIsoDate } from '../domain/dates';
 import { noteCaller, requestInfoOf } from '../graphql/logging';
 import { toMoney } from '../db/normalize';
@@ -43,6 +44,9 @@ const REST_FIELDS: Record<string, string> = {
   'input.inputTokens': 'input_tokens',
   'input.outputTokens': 'output_tokens',
   'input.cachedInputTokens': 'cached_input_tokens',
+  'input.cacheWriteTokens': 'cache_write_tokens',
+  'input.cacheWrite1hTokens': 'cache_write_1h_tokens',
+  'input.reasoningTokens': 'reasoning_tokens',
   'input.aliasName': 'alias',
   'input.latencyMs': 'latency_ms',
   'input.idAtOrigin': 'id_at_origin',
@@ -138,6 +142,9 @@ function logInput(body: unknown, idempotencyKey: string | undefined): LogUsageIn
     inputTokens: int('input_tokens', true)!,
     outputTokens: int('output_tokens', true)!,
     cachedInputTokens: int('cached_input_tokens') ?? 0,
+    cacheWriteTokens: int('cache_write_tokens') ?? 0,
+    cacheWrite1hTokens: int('cache_write_1h_tokens') ?? 0,
+    reasoningTokens: int('reasoning_tokens') ?? 0,
     aliasName: str('alias') ?? null,
     profile: str('profile') ?? null,
     cost: (checkType(b, 'cost', 'number', false) as number | undefined) ?? null,
@@ -162,7 +169,12 @@ function logEntry(log: UsageLog) {
     input_tokens: log.inputTokens,
     output_tokens: log.outputTokens,
     cached_input_tokens: log.cachedInputTokens,
+    cache_write_tokens: log.cacheWriteTokens,
+    cache_write_1h_tokens: log.cacheWrite1hTokens,
+    reasoning_tokens: log.reasoningTokens,
     cost: toMoney(log.cost),
+    // The cost first charged, when a re-pricing changed it (see repriceUsage); else the cost.
+    original_cost: toMoney(log.originalCost ?? log.cost),
     cost_source: log.costSource,
     latency_ms: log.latencyMs,
     metadata: log.metadata,
@@ -221,10 +233,13 @@ export async function registerRestCompat(app: FastifyInstance, deps: { services:
         breakdowns: [{ by: ['model'], limit: MAX_BREAKDOWN_GROUPS }],
       });
       const { summary, byAlias, byOrigin } = stats.overview!;
-      const tokens = (t: { inputTokens: number; outputTokens: number; cachedInputTokens: number }) => ({
+      const tokens = (t: UsageTotals) => ({
         input_tokens: t.inputTokens,
         output_tokens: t.outputTokens,
         cached_input_tokens: t.cachedInputTokens,
+        cache_write_tokens: t.cacheWriteTokens,
+        cache_write_1h_tokens: t.cacheWrite1hTokens,
+        reasoning_tokens: t.reasoningTokens,
       });
       return {
         summary: {

@@ -18,6 +18,16 @@ export interface ModelPriceEntry {
   cachedInput?: string;
   /** dollars_per_million_tokens_cache_read (Anthropic's, and some others', name for cached input) */
   cacheRead?: string;
+  /** dollars_per_million_tokens_cache_write_5m and _1h: prompt-cache writes of 5 minutes and of 1 hour. */
+  cacheWrite5m?: string;
+  cacheWrite1h?: string;
+  /** dollars_per_million_tokens_output_thinking: reasoning tokens, where priced apart. */
+  outputThinking?: string;
+  /** dollars_per_million_tokens_input_long_context / _output_long_context, above the threshold. */
+  inputLongContext?: string;
+  outputLongContext?: string;
+  /** long_context_threshold_tokens: input tokens above which the long-context prices apply. */
+  longContextThresholdTokens?: number;
   /** model_aliases: other names for the same model. */
   aliases?: string[];
   /** is_active false in the registry (deprecated or retired); still priced, for late logs. */
@@ -54,6 +64,29 @@ export class RegistryFormatError extends Error {
 /** Provider names become path segments: no dots-only names, slashes or other surprises. */
 export const PROVIDER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const DECIMAL_PATTERN = /^[0-9]+(\.[0-9]+)?$/;
+
+/** Price fields of a price table entry, and the registry field each is read from. */
+export const PRICE_FIELDS = {
+  input: 'dollars_per_million_tokens_input',
+  output: 'dollars_per_million_tokens_output',
+  cachedInput: 'dollars_per_million_tokens_cached_input',
+  cacheRead: 'dollars_per_million_tokens_cache_read',
+  cacheWrite5m: 'dollars_per_million_tokens_cache_write_5m',
+  cacheWrite1h: 'dollars_per_million_tokens_cache_write_1h',
+  outputThinking: 'dollars_per_million_tokens_output_thinking',
+  inputLongContext: 'dollars_per_million_tokens_input_long_context',
+  outputLongContext: 'dollars_per_million_tokens_output_long_context',
+} as const;
+type PriceField = keyof typeof PRICE_FIELDS;
+
+/** A token threshold: a positive safe integer, or absent. */
+function threshold(value: unknown): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new RegistryFormatError(`not a token threshold: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
 
 const Dec = Decimal.clone({ precision: 60, toExpNeg: -100, toExpPos: 100 });
 
@@ -143,14 +176,12 @@ export function parseProviderModels(provider: string, json: unknown): ParsedProv
     let entry: ModelPriceEntry;
     try {
       entry = { model: name };
-      const input = priceString(raw.dollars_per_million_tokens_input);
-      const output = priceString(raw.dollars_per_million_tokens_output);
-      const cachedInput = priceString(raw.dollars_per_million_tokens_cached_input);
-      const cacheRead = priceString(raw.dollars_per_million_tokens_cache_read);
-      if (input !== undefined) entry.input = input;
-      if (output !== undefined) entry.output = output;
-      if (cachedInput !== undefined) entry.cachedInput = cachedInput;
-      if (cacheRead !== undefined) entry.cacheRead = cacheRead;
+      for (const [field, registryField] of Object.entries(PRICE_FIELDS) as Array<[PriceField, string]>) {
+        const price = priceString(raw[registryField]);
+        if (price !== undefined) entry[field] = price;
+      }
+      const limit = threshold(raw.long_context_threshold_tokens);
+      if (limit !== undefined) entry.longContextThresholdTokens = limit;
     } catch (err) {
       problems.push(`${file}: ${name}: ${(err as Error).message}`);
       continue;
@@ -189,10 +220,12 @@ export function parsePriceTable(json: unknown): PriceTable {
         throw new RegistryFormatError(`price table: a model of ${name} is malformed`);
       }
       const entry: ModelPriceEntry = { model: m.model };
-      for (const field of ['input', 'output', 'cachedInput', 'cacheRead'] as const) {
+      for (const field of Object.keys(PRICE_FIELDS) as PriceField[]) {
         const price = priceString(m[field]);
         if (price !== undefined) entry[field] = price;
       }
+      const limit = threshold(m.longContextThresholdTokens);
+      if (limit !== undefined) entry.longContextThresholdTokens = limit;
       if (Array.isArray(m.aliases))
         entry.aliases = m.aliases.filter((a): a is string => typeof a === 'string');
       if (m.inactive === true) entry.inactive = true;

@@ -1,16 +1,32 @@
 /**
- * The version-1 receipt document (../shared/spec/receipts.md): snake_case members, integers
- * as JSON integers, the cost as a decimal string with 8 fractional digits, so that no float
- * formatting ever enters the signed bytes.
+ * Receipt documents. New receipts are version 2 (docs/receipts.md): what a bill depends on is
+ * signed too, the time of the call, the token parts, the per-token-type prices and amounts
+ * charged, and which prices those were. Version 1 (../shared/spec/receipts.md) and legacy
+ * documents keep verifying: verification is generic over a document's members.
+ *
+ * Snake_case members, integers as JSON integers, money and prices as decimal strings, so
+ * that no float formatting ever enters the signed bytes.
  */
 import { randomBytes } from 'node:crypto';
 import type { CostSource } from '../domain/types';
 
+/** One line of a bill in a receipt: a token type, its tokens, its price per million, its amount. */
+export interface ReceiptChargeLine {
+  type: 'input' | 'cached_input' | 'cache_write_5m' | 'cache_write_1h' | 'output' | 'reasoning';
+  tokens: number;
+  /** USD per million tokens, a decimal string. */
+  per_million: string;
+  /** tokens × per_million / 1,000,000, exactly, a decimal string. */
+  amount: string;
+}
+
 export interface UnsignedReceiptDocument {
-  version: 1;
+  version: 2;
   receipt_id: string;
-  /** RFC 3339 UTC with milliseconds and `Z` (Date#toISOString). */
+  /** RFC 3339 UTC with milliseconds and `Z` (Date#toISOString): when the server stored the call. */
   issued_at: string;
+  /** When the call happened, as the client reported (or the time it was received). */
+  occurred_at: string;
   /** The project's public key (its slug), never an API key secret. */
   project_key: string;
   usage_log_id: string;
@@ -18,8 +34,27 @@ export interface UnsignedReceiptDocument {
   alias_name: string | null;
   provider: string;
   model_used: string;
-  tokens: { input: number; output: number; cached_input: number };
+  /** input and output are totals; the other members are parts of them. */
+  tokens: {
+    input: number;
+    output: number;
+    cached_input: number;
+    cache_write_5m: number;
+    cache_write_1h: number;
+    reasoning: number;
+  };
   cost: { amount: string; currency: 'USD'; source: CostSource };
+  /**
+   * How a priced cost (source registry or price_book) was computed: the lines with tokens, and
+   * which prices; null for client costs and unpriced calls. The lines' amounts add up to
+   * cost.amount before it is rounded to 8 fractional digits.
+   */
+  pricing: {
+    source: 'registry' | 'price_book';
+    version: string | null;
+    long_context: boolean;
+    lines: ReceiptChargeLine[];
+  } | null;
   key_id: string;
 }
 
@@ -31,21 +66,36 @@ export interface ReceiptDocument extends UnsignedReceiptDocument {
 export interface ReceiptDocumentInput {
   receiptId: string;
   issuedAt: Date;
+  occurredAt: Date;
   projectKey: string;
   usageLogId: string;
   aliasName: string | null;
   provider: string;
   modelUsed: string;
-  tokens: { input: number; output: number; cachedInput: number };
+  tokens: {
+    input: number;
+    output: number;
+    cachedInput: number;
+    cacheWrite5m: number;
+    cacheWrite1h: number;
+    reasoning: number;
+  };
   /** amount: decimal string with exactly 8 fractional digits, e.g. '0.00450000'. */
   cost: { amount: string; source: CostSource };
+  pricing: UnsignedReceiptDocument['pricing'];
   keyId: string;
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 const ID_LENGTH = 26;
 const AMOUNT_PATTERN = /^(0|[1-9][0-9]*)\.[0-9]{8}$/;
-const COST_SOURCES: ReadonlySet<string> = new Set<CostSource>(['client', 'registry', 'unpriced']);
+const COST_SOURCES: ReadonlySet<string> = new Set<CostSource>([
+  'client',
+  'registry',
+  'price_book',
+  'unpriced',
+]);
+const DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 
 /**
  * 'rcpt_' + 26 random characters of a lowercase base32 alphabet (130 bits from the CSPRNG):
@@ -82,26 +132,43 @@ function tokenCount(name: string, value: number): number {
  * bytes, and a receipt that does not match the spec is worse than no receipt.
  */
 export function buildReceiptDocument(input: ReceiptDocumentInput): UnsignedReceiptDocument {
-  if (Number.isNaN(input.issuedAt.getTime())) throw new TypeError('receipt issuedAt is not a valid date');
+  for (const [name, date] of [
+    ['issuedAt', input.issuedAt],
+    ['occurredAt', input.occurredAt],
+  ] as const) {
+    if (Number.isNaN(date.getTime())) throw new TypeError(`receipt ${name} is not a valid date`);
+  }
   if (!AMOUNT_PATTERN.test(input.cost.amount)) {
     throw new TypeError('receipt cost.amount must be a decimal string with 8 fractional digits');
   }
   if (!COST_SOURCES.has(input.cost.source)) throw new TypeError('receipt cost.source is not a cost source');
+  for (const line of input.pricing?.lines ?? []) {
+    tokenCount(`pricing ${line.type} tokens`, line.tokens);
+    if (!DECIMAL.test(line.per_million) || !DECIMAL.test(line.amount)) {
+      throw new TypeError(`receipt pricing line ${line.type} must hold decimal strings`);
+    }
+  }
+  const t = input.tokens;
   return {
-    version: 1,
+    version: 2,
     receipt_id: input.receiptId,
     issued_at: input.issuedAt.toISOString(),
+    occurred_at: input.occurredAt.toISOString(),
     project_key: input.projectKey,
     usage_log_id: input.usageLogId,
     alias_name: input.aliasName,
     provider: input.provider,
     model_used: input.modelUsed,
     tokens: {
-      input: tokenCount('input', input.tokens.input),
-      output: tokenCount('output', input.tokens.output),
-      cached_input: tokenCount('cachedInput', input.tokens.cachedInput),
+      input: tokenCount('input', t.input),
+      output: tokenCount('output', t.output),
+      cached_input: tokenCount('cachedInput', t.cachedInput),
+      cache_write_5m: tokenCount('cacheWrite5m', t.cacheWrite5m),
+      cache_write_1h: tokenCount('cacheWrite1h', t.cacheWrite1h),
+      reasoning: tokenCount('reasoning', t.reasoning),
     },
     cost: { amount: input.cost.amount, currency: 'USD', source: input.cost.source },
+    pricing: input.pricing,
     key_id: input.keyId,
   };
 }

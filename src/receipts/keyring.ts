@@ -185,11 +185,16 @@ export class ReceiptKeyring {
     return this.signed(unsigned, this.signer.sign(signedBytes(unsigned)));
   }
 
-  /** Signs many documents, off the event loop when there are enough of them (see ed25519.ts). */
-  async signAll(docs: UnsignedReceiptDocument[]): Promise<ReceiptDocument[]> {
+  /**
+   * Signs many documents, off the event loop when there are enough of them (see ed25519.ts):
+   * receipts, and any other document the server signs the same way (a re-pricing's adjustment).
+   */
+  async signAll<T extends { key_id: string } = UnsignedReceiptDocument>(
+    docs: T[],
+  ): Promise<Array<T & { signature: string }>> {
     const unsigned = docs.map((doc) => this.signable(doc));
     const signatures = await this.signer.signAll(unsigned.map(signedBytes));
-    return unsigned.map((doc, i) => this.signed(doc, signatures[i]));
+    return unsigned.map((doc, i) => this.signed(doc, signatures[i]) as unknown as T & { signature: string });
   }
 
   /** Stops the signing thread (the keyring still signs; a later signAll starts it again). */
@@ -197,7 +202,7 @@ export class ReceiptKeyring {
     return this.signer.close();
   }
 
-  private signable(doc: UnsignedReceiptDocument): Record<string, unknown> {
+  private signable(doc: { key_id: string }): Record<string, unknown> {
     if (doc.key_id !== this.activeKeyId) {
       throw new Error(`receipt key_id ${doc.key_id} is not the active signing key ${this.activeKeyId}`);
     }

@@ -8,8 +8,10 @@ import { ReceiptKeyring } from '../receipts';
 import { ApiKeyService } from './apiKeys';
 import { AuthService } from './auth';
 import { DimensionService } from './dimensions';
+import { PriceBookService } from './priceBook';
 import { ProjectService } from './projects';
 import { ReceiptService } from './receipts';
+import { RepriceService } from './reprice';
 import { RetentionService } from './retention';
 import { RollupService } from './rollups';
 import { StatsService } from './stats';
@@ -34,6 +36,8 @@ export interface Services {
   dimensions: DimensionService;
   receipts: ReceiptService;
   pricing: PricingService;
+  priceBook: PriceBookService;
+  reprice: RepriceService;
   rollups: RollupService;
 }
 
@@ -54,6 +58,9 @@ export async function createServices(deps: {
   });
   const dimensions = new DimensionService(config.metadataDimensions);
   const receipts = new ReceiptService({ db, keyring, dimensions });
+  const priceBook = new PriceBookService({ db, pricing, logger, refreshMs: config.priceBookRefreshMs });
+  // Prices are read from memory on the hot path: the book is loaded before anything is priced.
+  await priceBook.load();
   const apiKeys = new ApiKeyService({ db });
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
@@ -80,6 +87,8 @@ export async function createServices(deps: {
     dimensions,
     receipts,
     pricing,
+    priceBook,
+    reprice: new RepriceService({ db, pricing, keyring }),
     rollups,
   };
 }

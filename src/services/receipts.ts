@@ -11,9 +11,58 @@ import { keysetPage, type Page } from '../db/cursor';
 import { applyUsageQuery } from '../db/usageFilter';
 import type { Project, Receipt, UsageLog, UsageQuery } from '../domain/types';
 import { buildReceiptDocument, newReceiptId, type ReceiptKeyring } from '../receipts';
+import type { ReceiptChargeLine, UnsignedReceiptDocument } from '../receipts/document';
+import { chargeLines, type LineType, type TokenCounts } from '../pricing/formula';
 import { MAX_PAGE_SIZE } from '../domain/limits';
 import type { DimensionService } from './dimensions';
 import { checkStorable } from './validate';
+
+const LINE_NAMES: Record<LineType, ReceiptChargeLine['type']> = {
+  input: 'input',
+  cachedInput: 'cached_input',
+  cacheWrite5m: 'cache_write_5m',
+  cacheWrite1h: 'cache_write_1h',
+  output: 'output',
+  reasoning: 'reasoning',
+};
+
+export function tokenCounts(log: UsageLog): TokenCounts {
+  return {
+    input: log.inputTokens,
+    output: log.outputTokens,
+    cachedInput: log.cachedInputTokens,
+    cacheWrite5m: log.cacheWriteTokens,
+    cacheWrite1h: log.cacheWrite1hTokens,
+    reasoning: log.reasoningTokens,
+  };
+}
+
+/** The bill of a priced log as a receipt states it: its lines with tokens, and which prices. */
+export function receiptPricing(log: UsageLog): UnsignedReceiptDocument['pricing'] {
+  const p = log.pricing;
+  if (!p) return null;
+  const lines = chargeLines(tokenCounts(log), {
+    input: p.inputPerMillion,
+    cachedInput: p.cachedInputPerMillion,
+    cacheWrite5m: p.cacheWritePerMillion,
+    cacheWrite1h: p.cacheWrite1hPerMillion,
+    output: p.outputPerMillion,
+    reasoning: p.reasoningPerMillion,
+  });
+  return {
+    source: p.source,
+    version: p.version,
+    long_context: p.longContext,
+    lines: lines
+      .filter((l) => l.tokens > 0)
+      .map((l) => ({
+        type: LINE_NAMES[l.type],
+        tokens: l.tokens,
+        per_million: l.perMillion,
+        amount: l.amount,
+      })),
+  };
+}
 
 export class ReceiptService {
   constructor(private readonly deps: { db: Knex; keyring: ReceiptKeyring; dimensions: DimensionService }) {}
@@ -32,13 +81,15 @@ export class ReceiptService {
         buildReceiptDocument({
           receiptId: newReceiptId(),
           issuedAt: log.receivedAt,
+          occurredAt: log.occurredAt,
           projectKey: project.key,
           usageLogId: log.id,
           aliasName: log.aliasName,
           provider: log.provider,
           modelUsed: log.model,
-          tokens: { input: log.inputTokens, output: log.outputTokens, cachedInput: log.cachedInputTokens },
+          tokens: tokenCounts(log),
           cost: { amount: log.cost, source: log.costSource },
+          pricing: receiptPricing(log),
           keyId: keyring.activeKeyId,
         }),
       ),

@@ -8,22 +8,32 @@ import type { Knex } from 'knex';
 import type { Logger } from '../logger';
 import { toInt } from '../db/normalize';
 
-/** The pg advisory lock of the rollup worker (one round at a time across instances). */
-const ROLLUP_LOCK = 7_345_022;
+/**
+ * The pg advisory lock of the rollup worker: one round at a time across instances, and
+ * nothing else writes the rollup tables without it (re-pricing takes it too).
+ */
+export const ROLLUP_LOCK = 7_345_022;
 
+/** The sums every rollup row keeps. */
+export const ROLLUP_TOTALS = [
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cache_write_tokens',
+  'cache_write_1h_tokens',
+  'reasoning_tokens',
+  'cost',
+] as const;
+const TOTALS = ROLLUP_TOTALS.join(', ');
+const SUMS = ROLLUP_TOTALS.map((c) => `sum(${c})`).join(', ');
 /** Adds a conflicting row's sums to the stored rollup row `r`. */
-const ADD = `requests = r.requests + EXCLUDED.requests,
-             input_tokens = r.input_tokens + EXCLUDED.input_tokens,
-             output_tokens = r.output_tokens + EXCLUDED.output_tokens,
-             cached_input_tokens = r.cached_input_tokens + EXCLUDED.cached_input_tokens,
-             cost = r.cost + EXCLUDED.cost`;
+const ADD = ROLLUP_TOTALS.map((c) => `${c} = r.${c} + EXCLUDED.${c}`).join(', ');
 
-const ROLLUP_COLUMNS = `project_id, bucket_start, dim_key, dim_value, alias_name, provider, model, origin, profile,
-             requests, input_tokens, output_tokens, cached_input_tokens, cost`;
+const ROLLUP_COLUMNS = `project_id, bucket_start, dim_key, dim_value, alias_name, provider, model, origin, profile, ${TOTALS}`;
 const ROLLUP_KEY =
   '(project_id, dim_key, bucket_start, dim_value, alias_name, provider, model, origin, profile)';
-const MODEL_COLUMNS = `project_id, bucket_start, dim_key, dim_value, provider, model,
-             requests, input_tokens, output_tokens, cached_input_tokens, cost`;
+const MODEL_COLUMNS = `project_id, bucket_start, dim_key, dim_value, provider, model, ${TOTALS}`;
 const MODEL_KEY = '(project_id, dim_key, bucket_start, dim_value, provider, model)';
 /** The tables the worker writes. */
 const ROLLUP_TABLES = [
@@ -32,32 +42,28 @@ const ROLLUP_TABLES = [
   'usage_rollups_hourly_models',
   'usage_rollups_daily_models',
 ];
+const DAY = `date_trunc('day', bucket_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
 
 /**
- * One round, in one statement. The logs to fold are those with a transaction id in
- * [watermark, snapshot xmin): both bounds are unknown when the statement is planned, which
- * the planner takes for a narrow range of the tx index whatever its statistics say, so a
- * never-analysed usage_logs never turns this into a scan of the table. Each log counts once
- * in the core rows (dim_key '') and once per registered metadata key (its value, or NULL),
- * except in the full hourly rollups, which keep the core rows only (see the migration).
+ * CTEs that add rows to every rollup table: `agg` (from `rows`: one row per log, or per
+ * change of a log, with its project, occurred_at, dimensions, alias name, provider, model,
+ * origin, profile and the sums) grouped by hour, once in the core rows (dim_key '') and once
+ * per registered metadata key (its value, or NULL), except in the full hourly rollups, which
+ * keep the core rows only (see migrations/20261201000001_metadata_dimensions.ts); then the
+ * upserts `hourly`, `daily`, `hourly_models` and `daily_models`.
  */
-const FOLD = /* sql */ `
-  WITH bounds AS (
-    SELECT s.watermark AS low, pg_snapshot_xmin(pg_current_snapshot()) AS high
-    FROM usage_rollup_state s WHERE s.id = 1 FOR UPDATE
-  ), keys AS (
+export function rollupUpserts(rows: string): string {
+  return `keys AS (
     SELECT COALESCE(array_agg(key ORDER BY key), '{}') AS ks FROM usage_rollup_dimensions
   ), agg AS (
     SELECT l.project_id, date_trunc('hour', l.occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket_start,
            d.dim_key, d.dim_value, l.alias_name, l.provider, l.model, l.origin, l.profile,
-           count(*) AS requests, sum(l.input_tokens) AS input_tokens, sum(l.output_tokens) AS output_tokens,
-           sum(l.cached_input_tokens) AS cached_input_tokens, sum(l.cost) AS cost
-    FROM usage_logs l CROSS JOIN LATERAL (
+           ${ROLLUP_TOTALS.map((c) => `sum(l.${c}) AS ${c}`).join(', ')}
+    FROM (${rows}) l CROSS JOIN LATERAL (
       SELECT ''::text AS dim_key, NULL::text AS dim_value
       UNION ALL
       SELECT k, l.dimensions ->> k FROM unnest((SELECT ks FROM keys)) AS k
     ) d
-    WHERE l.tx >= (SELECT low FROM bounds) AND l.tx < (SELECT high FROM bounds)
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
   ), hourly AS (
     INSERT INTO usage_rollups_hourly AS r (${ROLLUP_COLUMNS})
@@ -66,28 +72,42 @@ const FOLD = /* sql */ `
     RETURNING 1
   ), daily AS (
     INSERT INTO usage_rollups_daily AS r (${ROLLUP_COLUMNS})
-    SELECT project_id, date_trunc('day', bucket_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-           dim_key, dim_value, alias_name, provider, model, origin, profile,
-           sum(requests), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+    SELECT project_id, ${DAY}, dim_key, dim_value, alias_name, provider, model, origin, profile, ${SUMS}
     FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
     ON CONFLICT ${ROLLUP_KEY} DO UPDATE SET ${ADD}
     RETURNING 1
   ), hourly_models AS (
     INSERT INTO usage_rollups_hourly_models AS r (${MODEL_COLUMNS})
-    SELECT project_id, bucket_start, dim_key, dim_value, provider, model,
-           sum(requests), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+    SELECT project_id, bucket_start, dim_key, dim_value, provider, model, ${SUMS}
     FROM agg GROUP BY 1, 2, 3, 4, 5, 6
     ON CONFLICT ${MODEL_KEY} DO UPDATE SET ${ADD}
     RETURNING 1
   ), daily_models AS (
     INSERT INTO usage_rollups_daily_models AS r (${MODEL_COLUMNS})
-    SELECT project_id, date_trunc('day', bucket_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-           dim_key, dim_value, provider, model,
-           sum(requests), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+    SELECT project_id, ${DAY}, dim_key, dim_value, provider, model, ${SUMS}
     FROM agg GROUP BY 1, 2, 3, 4, 5, 6
     ON CONFLICT ${MODEL_KEY} DO UPDATE SET ${ADD}
     RETURNING 1
-  ), moved AS (
+  )`;
+}
+
+/** Each log as a row of rollupUpserts: one request and its sums. */
+const LOG_ROWS = `SELECT project_id, occurred_at, dimensions, alias_name, provider, model, origin, profile,
+    1::bigint AS requests, ${ROLLUP_TOTALS.slice(1).join(', ')}
+  FROM usage_logs`;
+
+/**
+ * One round, in one statement. The logs to fold are those with a transaction id in
+ * [watermark, snapshot xmin): both bounds are unknown when the statement is planned, which
+ * the planner takes for a narrow range of the tx index whatever its statistics say, so a
+ * never-analysed usage_logs never turns this into a scan of the table.
+ */
+const FOLD = /* sql */ `
+  WITH bounds AS (
+    SELECT s.watermark AS low, pg_snapshot_xmin(pg_current_snapshot()) AS high
+    FROM usage_rollup_state s WHERE s.id = 1 FOR UPDATE
+  ), ${rollupUpserts(`${LOG_ROWS} WHERE tx >= (SELECT low FROM bounds) AND tx < (SELECT high FROM bounds)`)},
+  moved AS (
     UPDATE usage_rollup_state s SET watermark = b.high, updated_at = now()
     FROM bounds b WHERE s.id = 1 AND b.high > b.low
     RETURNING 1
@@ -156,16 +176,14 @@ export class RollupService {
       for (const { key } of inserted) {
         await trx.raw(
           `INSERT INTO usage_rollups_daily (${ROLLUP_COLUMNS})
-           SELECT project_id, bucket_start, ?, NULL, alias_name, provider, model, origin, profile,
-                  requests, input_tokens, output_tokens, cached_input_tokens, cost
+           SELECT project_id, bucket_start, ?, NULL, alias_name, provider, model, origin, profile, ${TOTALS}
            FROM usage_rollups_daily WHERE dim_key = ''`,
           [key],
         );
         for (const table of ['usage_rollups_hourly_models', 'usage_rollups_daily_models']) {
           await trx.raw(
             `INSERT INTO ${table} (${MODEL_COLUMNS})
-             SELECT project_id, bucket_start, ?, NULL, provider, model,
-                    requests, input_tokens, output_tokens, cached_input_tokens, cost
+             SELECT project_id, bucket_start, ?, NULL, provider, model, ${TOTALS}
              FROM ${table} WHERE dim_key = ''`,
             [key],
           );

@@ -4,7 +4,13 @@
  */
 import type { Principal } from '../domain/principal';
 import type { MetadataFilter, UsageQuery } from '../domain/types';
-import { DEFAULT_RANGE_MS, EARLIEST_FILTER_DATE, isUuid, LATEST_FILTER_DATE } from '../domain/limits';
+import {
+  DEFAULT_RANGE_MS,
+  EARLIEST_FILTER_DATE,
+  isUuid,
+  LATEST_FILTER_DATE,
+  MAX_STATS_RANGE_YEARS,
+} from '../domain/limits';
 import { badInput, forbidden, unauthenticated } from './errors';
 import { checkStorable } from './validate';
 
@@ -88,4 +94,25 @@ export function resolveUsageQuery(
     profiles: list('profiles', f.profiles),
     metadata: metadataFilters(f.metadata),
   };
+}
+
+/** `start` plus `years` calendar years, in UTC. */
+function addYears(start: Date, years: number): Date {
+  const d = new Date(start.getTime());
+  d.setUTCFullYear(d.getUTCFullYear() + years);
+  return d;
+}
+
+/**
+ * Throws BAD_USER_INPUT (filter.startDate) for a range longer than 10 calendar years: what
+ * statistics and re-pricing cover at most in one request. `what` starts the message.
+ */
+export function checkRangeLength(q: UsageQuery, what: string): void {
+  if (q.end.getTime() > addYears(q.start, MAX_STATS_RANGE_YEARS).getTime()) {
+    const years = (q.end.getTime() - q.start.getTime()) / (365.25 * 24 * 3600 * 1000);
+    throw badInput(
+      'filter.startDate',
+      `${what} at most ${MAX_STATS_RANGE_YEARS} years at a time; this range is ${years.toFixed(1)} years long`,
+    );
+  }
 }

@@ -11,7 +11,6 @@
 import type { Knex } from 'knex';
 import { toDate, toDecimalString, toInt } from '../db/normalize';
 import { inGroupOrder, plan, readStats, type GroupColumn, type GroupSet, type StatsRow } from '../db/stats';
-import { MAX_STATS_RANGE_YEARS } from '../domain/limits';
 import type {
   AliasUsage,
   ModelUsage,
@@ -26,6 +25,7 @@ import type {
 } from '../domain/types';
 import type { DimensionService } from './dimensions';
 import { badInput } from './errors';
+import { checkRangeLength } from './scope';
 import type { RollupService } from './rollups';
 import type { TimeZoneService } from './timeZones';
 
@@ -86,6 +86,9 @@ function totals(row: Row): UsageTotals {
     inputTokens: toInt(row.input_tokens),
     outputTokens: toInt(row.output_tokens),
     cachedInputTokens: toInt(row.cached_input_tokens),
+    cacheWriteTokens: toInt(row.cache_write_tokens),
+    cacheWrite1hTokens: toInt(row.cache_write_1h_tokens),
+    reasoningTokens: toInt(row.reasoning_tokens),
     cost: toDecimalString(row.cost),
   };
 }
@@ -109,13 +112,6 @@ const OVERVIEW_SETS: GroupSet[] = [
   { columns: ['origin'], limit: null },
 ];
 
-/** `start` plus `years` calendar years, in UTC. */
-function addYears(start: Date, years: number): Date {
-  const d = new Date(start.getTime());
-  d.setUTCFullYear(d.getUTCFullYear() + years);
-  return d;
-}
-
 export class StatsService {
   constructor(
     private readonly deps: {
@@ -136,7 +132,7 @@ export class StatsService {
 
   /** Every part asked for, from one statement (see the header). */
   async query(q: UsageQuery, request: StatsRequest): Promise<StatsResult> {
-    this.checkRange(q);
+    checkRangeLength(q, 'statistics cover');
     const breakdowns = (request.breakdowns ?? []).map((b) => this.checkBreakdown(b));
     this.deps.dimensions.checkFilter(q);
     const filterKeys = (q.metadata ?? []).map((f) => f.key);
@@ -223,16 +219,6 @@ export class StatsService {
     return keys.length === 0 || this.deps.rollups.isRegistered(keys[0]);
   }
 
-  private checkRange(q: UsageQuery): void {
-    if (q.end.getTime() > addYears(q.start, MAX_STATS_RANGE_YEARS).getTime()) {
-      const years = (q.end.getTime() - q.start.getTime()) / (365.25 * 24 * 3600 * 1000);
-      throw badInput(
-        'filter.startDate',
-        `statistics cover at most ${MAX_STATS_RANGE_YEARS} years at a time; this range is ${years.toFixed(1)} years long`,
-      );
-    }
-  }
-
   private checkBreakdown(b: BreakdownRequest): Required<BreakdownRequest> {
     const by = [...new Set(b.by)];
     const metadataKeys = [...new Set(b.metadataKeys ?? [])];
@@ -287,7 +273,7 @@ export class StatsService {
   async summariesByProject(projectIds: readonly string[], start: Date, end: Date): Promise<UsageSummary[]> {
     if (projectIds.length === 0) return [];
     const q: UsageQuery = { projectIds: [...projectIds], start, end };
-    this.checkRange(q);
+    checkRangeLength(q, 'statistics cover');
     const spec = {
       query: q,
       keys: [],

@@ -25,7 +25,13 @@ export interface LogUsageInput {
   aliasName?: string | null;
   inputTokens: number;
   outputTokens: number;
+  /** Part of inputTokens read from the provider's prompt cache. */
   cachedInputTokens?: number | null;
+  /** Parts of inputTokens written to the prompt cache for 5 minutes and for 1 hour. */
+  cacheWriteTokens?: number | null;
+  cacheWrite1hTokens?: number | null;
+  /** Part of outputTokens spent reasoning. */
+  reasoningTokens?: number | null;
   cost?: number | null;
   latencyMs?: number | null;
   origin?: string | null;
@@ -146,7 +152,9 @@ export class UsageService {
   }
 
   async record(caller: Caller, input: LogUsageInput): Promise<LogUsageResult> {
-    const [result] = await this.counted(1, async () => this.store(caller, [this.prepare(input, 'input')]));
+    const [result] = await this.counted(1, async () =>
+      this.store(caller, [this.prepare(input, 'input', caller.project.id)]),
+    );
     return result;
   }
 
@@ -162,21 +170,46 @@ export class UsageService {
       if (inputs.length === 0) return [];
       return this.store(
         caller,
-        inputs.map((input, i) => this.prepare(input, `inputs[${i}]`)),
+        inputs.map((input, i) => this.prepare(input, `inputs[${i}]`, caller.project.id)),
       );
     });
   }
 
-  /** Validates one input and prices it; throws BAD_USER_INPUT naming the field. */
-  private prepare(input: LogUsageInput, at: string, now = Date.now()): NewUsage {
+  /**
+   * Validates one input and prices it; throws BAD_USER_INPUT naming the field. Token parts
+   * may not exceed their totals: inputTokens counts every prompt token (cache reads and
+   * writes included), outputTokens every generated token (reasoning included).
+   */
+  private prepare(input: LogUsageInput, at: string, projectId: string, now = Date.now()): NewUsage {
     const f = (name: string) => `${at}.${name}`;
     const inputTokens = checkNonNegativeInt(f('inputTokens'), input.inputTokens);
     const outputTokens = checkNonNegativeInt(f('outputTokens'), input.outputTokens);
-    const cachedInputTokens = checkNonNegativeInt(f('cachedInputTokens'), input.cachedInputTokens ?? 0);
-    if (cachedInputTokens > inputTokens) {
+    const part = (name: keyof LogUsageInput) =>
+      checkNonNegativeInt(f(name), (input[name] as number | null) ?? 0);
+    const cachedInputTokens = part('cachedInputTokens');
+    const cacheWriteTokens = part('cacheWriteTokens');
+    const cacheWrite1hTokens = part('cacheWrite1hTokens');
+    const reasoningTokens = part('reasoningTokens');
+    let inputParts = 0;
+    for (const [name, n] of [
+      ['cachedInputTokens', cachedInputTokens],
+      ['cacheWriteTokens', cacheWriteTokens],
+      ['cacheWrite1hTokens', cacheWrite1hTokens],
+    ] as const) {
+      inputParts += n;
+      if (inputParts > inputTokens) {
+        throw badInput(
+          f(name),
+          n === inputParts
+            ? `must not exceed the input tokens (${n} > ${inputTokens})`
+            : `with the other parts of the input tokens (cached, cache writes), must not exceed them (${inputParts} > ${inputTokens})`,
+        );
+      }
+    }
+    if (reasoningTokens > outputTokens) {
       throw badInput(
-        f('cachedInputTokens'),
-        `must not exceed the input tokens (${cachedInputTokens} > ${inputTokens})`,
+        f('reasoningTokens'),
+        `must not exceed the output tokens (${reasoningTokens} > ${outputTokens})`,
       );
     }
     const cost = input.cost ?? null;
@@ -199,8 +232,14 @@ export class UsageService {
       inputTokens,
       outputTokens,
       cachedInputTokens,
+      cacheWriteTokens,
+      cacheWrite1hTokens,
+      reasoningTokens,
       clientCost: cost,
+      occurredAt,
+      projectId,
     });
+    const prices = quote.prices;
     return {
       provider,
       model,
@@ -208,7 +247,11 @@ export class UsageService {
       input_tokens: inputTokens,
       output_tokens: outputTokens,
       cached_input_tokens: cachedInputTokens,
+      cache_write_tokens: cacheWriteTokens,
+      cache_write_1h_tokens: cacheWrite1hTokens,
+      reasoning_tokens: reasoningTokens,
       cost: quote.cost,
+      original_cost: null,
       cost_source: quote.costSource,
       latency_ms:
         input.latencyMs === null || input.latencyMs === undefined
@@ -221,10 +264,14 @@ export class UsageService {
       dimensions: this.deps.dimensions.valuesOf(metadata),
       occurred_at: occurredAt,
       idempotency_key: checkOptionalString(f('idempotencyKey'), input.idempotencyKey, { max: 255 }),
-      input_price_per_million: quote.prices?.inputPerMillion ?? null,
-      output_price_per_million: quote.prices?.outputPerMillion ?? null,
-      cached_input_price_per_million: quote.prices?.cachedInputPerMillion ?? null,
-      registry_version: quote.prices ? quote.registryVersion : null,
+      input_price_per_million: prices?.inputPerMillion ?? null,
+      output_price_per_million: prices?.outputPerMillion ?? null,
+      cached_input_price_per_million: prices?.cachedInputPerMillion ?? null,
+      cache_write_price_per_million: prices?.cacheWritePerMillion ?? null,
+      cache_write_1h_price_per_million: prices?.cacheWrite1hPerMillion ?? null,
+      reasoning_price_per_million: prices?.reasoningPerMillion ?? null,
+      long_context: prices ? prices.longContext : null,
+      registry_version: prices ? quote.priceVersion : null,
     };
   }
 

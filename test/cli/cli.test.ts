@@ -252,12 +252,13 @@ test('export streams CSV to a file and JSON Lines to stdout, in batches, with th
   const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
   expect(lines[0]).toBe(
     'id,project_key,occurred_at,received_at,provider,model,alias_name,profile,origin,id_at_origin,' +
-      'input_tokens,output_tokens,cached_input_tokens,cost,cost_source,latency_ms,idempotency_key,metadata',
+      'input_tokens,output_tokens,cached_input_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,' +
+      'cost,original_cost,cost_source,latency_ms,idempotency_key,metadata',
   );
   expect(lines).toHaveLength(6);
   // Oldest call first; quoting of a JSON value holding commas and quotes.
   expect(lines[1]).toContain(',client-a,2025-03-01T12:00:00.000Z,');
-  expect(lines[5]).toContain(',0.02000000,client,,,"{""note"":""a, \\""b\\""""}"');
+  expect(lines[5]).toContain(',0.02000000,0.02000000,client,,,"{""note"":""a, \\""b\\""""}"');
 
   run = await cli(
     'export',

@@ -150,23 +150,34 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** The token sums of UsageTotals (every field but cost). */
+const TOKEN_SUMS = [
+  'requests',
+  'inputTokens',
+  'outputTokens',
+  'cachedInputTokens',
+  'cacheWriteTokens',
+  'cacheWrite1hTokens',
+  'reasoningTokens',
+] as const;
+
 export const ZERO_TOTALS: UsageTotals = {
   requests: 0,
   inputTokens: 0,
   outputTokens: 0,
   cachedInputTokens: 0,
+  cacheWriteTokens: 0,
+  cacheWrite1hTokens: 0,
+  reasoningTokens: 0,
   cost: '0.00000000',
 };
 
 /** Adds totals exactly (cost as decimal strings with 8 fractional digits). */
 export function sumTotals(items: ReadonlyArray<UsageTotals>): UsageTotals {
   let cost = new Decimal(0);
-  const t = { requests: 0, inputTokens: 0, outputTokens: 0, cachedInputTokens: 0 };
+  const t = { ...ZERO_TOTALS };
   for (const item of items) {
-    t.requests += item.requests;
-    t.inputTokens += item.inputTokens;
-    t.outputTokens += item.outputTokens;
-    t.cachedInputTokens += item.cachedInputTokens;
+    for (const k of TOKEN_SUMS) t[k] += item[k];
     cost = cost.plus(item.cost);
   }
   return { ...t, cost: cost.toFixed(8) };
@@ -174,21 +185,14 @@ export function sumTotals(items: ReadonlyArray<UsageTotals>): UsageTotals {
 
 /** The totals of some stored logs, computed in JS. */
 export function totalsOf(logs: ReadonlyArray<UsageLog>): UsageTotals {
-  return sumTotals(
-    logs.map((l) => ({
-      requests: 1,
-      inputTokens: l.inputTokens,
-      outputTokens: l.outputTokens,
-      cachedInputTokens: l.cachedInputTokens,
-      cost: l.cost,
-    })),
-  );
+  return sumTotals(logs.map((l) => ({ ...totalsPart({ ...l, requests: 1 }), cost: l.cost })));
 }
 
 /** Just the totals of a stats row (which may carry group keys and other fields). */
 export function totalsPart(row: UsageTotals): UsageTotals {
-  const { requests, inputTokens, outputTokens, cachedInputTokens, cost } = row;
-  return { requests, inputTokens, outputTokens, cachedInputTokens, cost };
+  const out = { ...ZERO_TOTALS, cost: row.cost };
+  for (const k of TOKEN_SUMS) out[k] = row[k];
+  return out;
 }
 
 /** Whether a stored log matches a UsageQuery: the reference for the SQL filter. */

@@ -223,6 +223,9 @@ describe('GET /api/v1/stats and /api/v1/logs', () => {
         input_tokens: 3000,
         output_tokens: 300,
         cached_input_tokens: 0,
+        cache_write_tokens: 0,
+        cache_write_1h_tokens: 0,
+        reasoning_tokens: 0,
       },
       'claude-x': {
         requests: 2,
@@ -230,6 +233,9 @@ describe('GET /api/v1/stats and /api/v1/logs', () => {
         input_tokens: 1500,
         output_tokens: 150,
         cached_input_tokens: 0,
+        cache_write_tokens: 0,
+        cache_write_1h_tokens: 0,
+        reasoning_tokens: 0,
       },
     });
     expect(res.body.by_origin).toEqual({

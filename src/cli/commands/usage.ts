@@ -28,7 +28,11 @@ export const EXPORT_COLUMNS = [
   'input_tokens',
   'output_tokens',
   'cached_input_tokens',
+  'cache_write_tokens',
+  'cache_write_1h_tokens',
+  'reasoning_tokens',
   'cost',
+  'original_cost',
   'cost_source',
   'latency_ms',
   'idempotency_key',
@@ -60,7 +64,11 @@ function exportRecord(log: ExportedUsageLog): ExportRecord {
     input_tokens: log.inputTokens,
     output_tokens: log.outputTokens,
     cached_input_tokens: log.cachedInputTokens,
+    cache_write_tokens: log.cacheWriteTokens,
+    cache_write_1h_tokens: log.cacheWrite1hTokens,
+    reasoning_tokens: log.reasoningTokens,
     cost: log.cost,
+    original_cost: log.originalCost ?? log.cost,
     cost_source: log.costSource,
     latency_ms: log.latencyMs,
     idempotency_key: log.idempotencyKey,
@@ -182,7 +190,8 @@ Examples:
           const sections = [
             `Usage of ${scopeName(opts)} from ${when(q.start)} to ${when(q.end)} UTC`,
             `${int(summary.requests)} requests, ${int(summary.inputTokens)} input tokens ` +
-              `(${int(summary.cachedInputTokens)} cached), ${int(summary.outputTokens)} output tokens, ` +
+              `(${int(summary.cachedInputTokens)} cached, ${int(summary.cacheWriteTokens + summary.cacheWrite1hTokens)} written to the cache), ` +
+              `${int(summary.outputTokens)} output tokens (${int(summary.reasoningTokens)} reasoning), ` +
               `${usd(summary.cost)}; ${summary.uniqueAliases} aliases, ${summary.uniqueModels} models`,
           ];
           if (summary.requests > 0) {

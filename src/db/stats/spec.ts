@@ -35,6 +35,9 @@ export const TOTAL_COLUMNS = [
   'input_tokens',
   'output_tokens',
   'cached_input_tokens',
+  'cache_write_tokens',
+  'cache_write_1h_tokens',
+  'reasoning_tokens',
   'cost',
 ] as const;
 
@@ -62,6 +65,9 @@ export interface StatsRow {
   input_tokens: unknown;
   output_tokens: unknown;
   cached_input_tokens: unknown;
+  cache_write_tokens: unknown;
+  cache_write_1h_tokens: unknown;
+  reasoning_tokens: unknown;
   cost: unknown;
   unique_models: unknown;
   unique_aliases: unknown;

@@ -1,6 +1,7 @@
 /** Root mutations: read the arguments, call one service, return. */
 import type { MutationResolvers } from '../generated';
 import { requireAdmin, requireProjectCaller } from '../../services/authz';
+import { resolveUsageQuery } from '../../services/scope';
 
 export const Mutation: MutationResolvers = {
   logUsage: (_root, { input }, { principal, services }) =>
@@ -9,6 +10,16 @@ export const Mutation: MutationResolvers = {
   logUsageBatch: async (_root, { inputs }, { principal, services }) => ({
     results: await services.usage.recordBatch(requireProjectCaller(principal), inputs),
   }),
+
+  setModelPrice: (_root, { input }, { principal, services }) => {
+    requireAdmin(principal);
+    return services.priceBook.set(input);
+  },
+
+  repriceUsage: (_root, { filter, dryRun }, { principal, services }) => {
+    requireAdmin(principal);
+    return services.reprice.run(resolveUsageQuery(principal, filter), { dryRun: dryRun ?? true });
+  },
 
   createProject: (_root, { input }, { principal, services }) => {
     requireAdmin(principal);

@@ -49,5 +49,19 @@ export const Query: QueryResolvers = {
     return [...services.dimensions.keys];
   },
 
-  modelPricing: (_root, { provider }, { services }) => services.pricing.modelPricing(provider ?? undefined),
+  // Without a credential, the registry's prices only: the price book's are the operator's.
+  modelPricing: (_root, { provider, projectId }, { principal, services }) =>
+    principal.kind === 'anonymous' && !projectId
+      ? services.pricing.modelPricing(provider ?? undefined)
+      : services.pricing.modelPricing(provider ?? undefined, {
+          book: true,
+          projectId: readableProjects(principal, projectId)?.[0] ?? null,
+        }),
+
+  modelPrices: (_root, { provider, model, projectId }, { principal, services }) => {
+    requireAuthenticated(principal);
+    const projects =
+      principal.kind === 'admin' && !projectId ? null : (readableProjects(principal, projectId) ?? []);
+    return services.priceBook.history(provider, model, projects);
+  },
 };

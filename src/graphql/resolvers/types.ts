@@ -9,11 +9,17 @@ import type { UsageStatsParent } from '../mappers';
 import type { StatsRequest, StatsResult } from '../../services/stats';
 import { badInput } from '../../services/errors';
 import { requireReadable } from '../../services/authz';
+import { tokenCounts } from '../../services/receipts';
+import { toDecimalString } from '../../db/normalize';
 
 const DAY_MS = 24 * 3600 * 1000;
-const money = (value: string | null | undefined) =>
-  value === null || value === undefined ? null : Number(value);
 const cost = (parent: UsageTotals) => Number(parent.cost);
+const costDecimal = (parent: UsageTotals) => parent.cost;
+
+/** A receipt's cost as its document states it (legacy documents: a number, or the row). */
+function receiptCost(r: Receipt): string | number {
+  return doc<string | number>(r, 'cost', 'amount') ?? doc<string | number>(r, 'cost') ?? 0;
+}
 
 /** A member of the stored document (legacy documents may lack some: fall back to the row). */
 function doc<T>(receipt: Receipt, ...path: string[]): T | undefined {
@@ -83,12 +89,9 @@ export const typeResolvers: Resolvers = {
     project: async (log, _args, { loaders }) => (await loaders.projectById.load(log.projectId))!,
     receipt: (log, _args, { loaders }) => loaders.receiptByUsageLog.load(log.id),
     cost: (log) => Number(log.cost),
-  },
-
-  UsagePricing: {
-    inputPerMillion: (p) => Number(p.inputPerMillion),
-    outputPerMillion: (p) => Number(p.outputPerMillion),
-    cachedInputPerMillion: (p) => Number(p.cachedInputPerMillion),
+    costDecimal: (log) => log.cost,
+    pricing: (log) => (log.pricing ? { ...log.pricing, tokens: tokenCounts(log) } : null),
+    adjustments: (log, _args, { loaders }) => loaders.adjustmentsByUsageLog.load(log.id),
   },
 
   Receipt: {
@@ -102,20 +105,25 @@ export const typeResolvers: Resolvers = {
     inputTokens: (r) => doc<number>(r, 'tokens', 'input') ?? 0,
     outputTokens: (r) => doc<number>(r, 'tokens', 'output') ?? 0,
     cachedInputTokens: (r) => doc<number>(r, 'tokens', 'cached_input') ?? 0,
-    cost: (r) => Number(doc<string | number>(r, 'cost', 'amount') ?? doc<string | number>(r, 'cost') ?? 0),
+    cacheWriteTokens: (r) => doc<number>(r, 'tokens', 'cache_write_5m') ?? 0,
+    cacheWrite1hTokens: (r) => doc<number>(r, 'tokens', 'cache_write_1h') ?? 0,
+    reasoningTokens: (r) => doc<number>(r, 'tokens', 'reasoning') ?? 0,
+    cost: (r) => Number(receiptCost(r)),
+    costDecimal: (r) => toDecimalString(receiptCost(r)),
     issuedAt: (r) => {
       const issued = doc<string>(r, 'issued_at');
       return issued ? new Date(issued) : r.issuedAt;
     },
   },
 
-  UsageSummary: { cost },
-  PeriodUsage: { cost },
-  AliasUsage: { cost },
-  ModelUsage: { cost },
-  OriginUsage: { cost },
+  UsageSummary: { cost, costDecimal },
+  PeriodUsage: { cost, costDecimal },
+  AliasUsage: { cost, costDecimal },
+  ModelUsage: { cost, costDecimal },
+  OriginUsage: { cost, costDecimal },
   UsageGroup: {
     cost,
+    costDecimal,
     project: (g, _args, { loaders }) => (g.projectId ? loaders.projectById.load(g.projectId) : null),
     metadata: (g) => g.metadata ?? [],
   },
@@ -138,11 +146,5 @@ export const typeResolvers: Resolvers = {
       }),
     asOf: (parent, _args, { services }) => ask(parent, services, () => (result) => result.asOf),
     fromReplica: (parent, _args, { services }) => ask(parent, services, () => (result) => result.fromReplica),
-  },
-
-  ModelPrice: {
-    dollarsPerMillionInputTokens: (p) => money(p.inputPerMillion),
-    dollarsPerMillionOutputTokens: (p) => money(p.outputPerMillion),
-    dollarsPerMillionCachedInputTokens: (p) => money(p.cachedInputPerMillion),
   },
 };
