@@ -206,6 +206,34 @@ describe('every token type, computed by hand (test/helpers/pricingCases.ts)', ()
   });
 });
 
+test('a price with more than 10 fractional digits is charged as it is stored: rounded half-up to 10', () => {
+  const { pricing: precise } = service({
+    snapshot: {
+      format: 1,
+      registry: { version: 'test', updatedAt: null },
+      providers: {
+        acme: {
+          version: '1',
+          updatedAt: null,
+          models: [{ model: 'fine', input: '0.123456789049', output: '0.00000000005' }],
+        },
+      },
+    },
+  });
+  // input 0.1234567890 (the 11th digit, 4, rounds down); output 0.0000000001 (5 rounds up)
+  // 1,000,000 x 0.123456789 = 0.123456789 dollars; 1,000,000 x 0.0000000001 = 0.0000000001
+  // 0.1234567891 -> 8 digits, half-up: 0.12345679
+  const quote = precise.quote({
+    provider: 'acme',
+    model: 'fine',
+    inputTokens: 1_000_000,
+    outputTokens: 1_000_000,
+    cachedInputTokens: 0,
+  });
+  expect(quote.prices).toMatchObject({ inputPerMillion: '0.123456789', outputPerMillion: '0.0000000001' });
+  expect(quote.cost).toBe('0.12345679');
+});
+
 describe('matching a model', () => {
   const { pricing } = service();
   const cost = (provider: string, model: string) =>
@@ -456,11 +484,11 @@ describe('a live registry', () => {
       const after = await h.services.usage.record(p.caller, call);
       expect(after.usageLog).toMatchObject({
         cost: '0.02850000',
-        pricing: { cacheWritePerMillion: '3.1250000000' },
+        pricing: { cacheWritePerMillion: '3.125' },
       });
       expect(after.usageLog.pricing?.version).toBe('2026-12-02/openai@9');
       const stored = await h.services.usage.getById(before.usageLog.id);
-      expect(stored).toMatchObject({ cost: '0.02600000', pricing: { cacheWritePerMillion: '2.5000000000' } });
+      expect(stored).toMatchObject({ cost: '0.02600000', pricing: { cacheWritePerMillion: '2.5' } });
     } finally {
       h.services.pricing.stop();
       await h.close();

@@ -1,6 +1,7 @@
 /** Rows to domain objects: one function per table, the only place that knows both shapes. */
 import type { ApiKeyRow, ProjectRow, ReceiptRow, UsageLogRow } from './tables';
 import type { ApiKey, Project, Receipt, UsageLog, UsagePricing } from '../domain/types';
+import { normalizePrice } from '../pricing/formula';
 import { toDate, toDateOrNull, toDecimalString, toInt, toIntOrNull } from './normalize';
 
 export function toProject(row: ProjectRow): Project {
@@ -26,17 +27,22 @@ export function toApiKey(row: ApiKeyRow): ApiKey {
   };
 }
 
-/** The prices a priced log was charged (logs stored before per-type prices fall back to the input price). */
+/**
+ * The prices a priced log was charged, in shortest form ('2.5'); logs stored before per-type
+ * prices fall back to the input price (the output price for reasoning).
+ */
 function pricingOf(row: UsageLogRow): UsagePricing | null {
   if (row.input_price_per_million === null || row.input_price_per_million === undefined) return null;
-  const price = (value: string | null) => toDecimalString(value ?? row.input_price_per_million, 10);
+  const price = (value: string | null) => normalizePrice(String(value ?? row.input_price_per_million));
   return {
     inputPerMillion: price(row.input_price_per_million),
     outputPerMillion: price(row.output_price_per_million),
     cachedInputPerMillion: price(row.cached_input_price_per_million),
     cacheWritePerMillion: price(row.cache_write_price_per_million),
     cacheWrite1hPerMillion: price(row.cache_write_1h_price_per_million),
-    reasoningPerMillion: toDecimalString(row.reasoning_price_per_million ?? row.output_price_per_million, 10),
+    reasoningPerMillion: normalizePrice(
+      String(row.reasoning_price_per_million ?? row.output_price_per_million),
+    ),
     longContext: row.long_context === true,
     source: row.cost_source === 'price_book' ? 'price_book' : 'registry',
     version: row.registry_version,

@@ -13,6 +13,13 @@
  *   the input and output prices (and the fallbacks to them) are the long-context ones for the
  *   whole call, as Anthropic and Google bill.
  * The cost is the sum of the lines, rounded half-up to 8 fractional digits at the end only.
+ *
+ * Prices are kept to 10 fractional digits, as they are stored (numeric(20,10)): a registry
+ * price with more is rounded half-up once, when its schedule is built, so that the price a
+ * log records is the price it was charged. Then every amount is exact in 16 fractional
+ * digits (10 of the price, 6 of the division by a million), and the arithmetic is integer
+ * arithmetic on BigInt: exact, and cheap enough for the ingest path (decimal.js objects cost
+ * a few microseconds a call there).
  */
 import Decimal from 'decimal.js';
 
@@ -75,13 +82,40 @@ export interface ChargeLine {
   amount: string;
 }
 
-const MILLION = new Dec(1_000_000);
 export const COST_SCALE = 8;
+/** Fractional digits of a price per million tokens. */
+export const PRICE_SCALE = 10;
+/** Fractional digits of an amount: a price's, and six for the division by a million. */
+const AMOUNT_SCALE = PRICE_SCALE + 6;
+const COST_DIVISOR = 10n ** BigInt(AMOUNT_SCALE - COST_SCALE);
+const COST_HALF = COST_DIVISOR / 2n;
+const PRICE_TEXT = new RegExp(`^(0|[1-9][0-9]*)(?:\\.([0-9]{1,${PRICE_SCALE}}))?$`);
+
+/** A price as an integer count of 10^-PRICE_SCALE dollars per million tokens. */
+function priceUnits(price: string): bigint {
+  const m = PRICE_TEXT.exec(price);
+  if (m) return BigInt(m[1] + (m[2] ?? '').padEnd(PRICE_SCALE, '0'));
+  return BigInt(new Dec(price).times(new Dec(10).pow(PRICE_SCALE)).toFixed(0));
+}
+
+/** n × 10^-scale as the shortest exact decimal string ('0.36', '3', '0'). */
+function shortDecimal(n: bigint, scale: number): string {
+  const digits = n.toString().padStart(scale + 1, '0');
+  const fraction = digits.slice(-scale).replace(/0+$/, '');
+  const whole = digits.slice(0, -scale);
+  return fraction ? `${whole}.${fraction}` : whole;
+}
+
+/** A price as a decimal string with at most PRICE_SCALE fractional digits, rounded half-up, shortest form. */
+export function normalizePrice(price: string): string {
+  return SHORT_PRICE.test(price) ? price : shortDecimal(priceUnits(price), PRICE_SCALE);
+}
+const SHORT_PRICE = new RegExp(`^(0|[1-9][0-9]*)(?:\\.[0-9]{0,${PRICE_SCALE - 1}}[1-9])?$`);
 
 /** Prices of one model, parsed once: the short- and long-context price sets. */
 export class PriceSchedule {
-  private readonly normal: { dec: Record<LineType, Dec>; applied: AppliedPrices };
-  private readonly long: { dec: Record<LineType, Dec>; applied: AppliedPrices } | null;
+  private readonly normal: { units: Record<LineType, bigint>; applied: AppliedPrices };
+  private readonly long: { units: Record<LineType, bigint>; applied: AppliedPrices } | null;
   private readonly threshold: number | null;
 
   constructor(readonly prices: ModelPrices) {
@@ -109,12 +143,12 @@ export class PriceSchedule {
       output,
       reasoning: p.reasoning ?? output,
     };
-    for (const t of LINE_TYPES) perMillion[t] = new Dec(perMillion[t]).toFixed();
-    const dec = Object.fromEntries(LINE_TYPES.map((t) => [t, new Dec(perMillion[t])])) as Record<
+    for (const t of LINE_TYPES) perMillion[t] = normalizePrice(perMillion[t]);
+    const units = Object.fromEntries(LINE_TYPES.map((t) => [t, priceUnits(perMillion[t])])) as Record<
       LineType,
-      Dec
+      bigint
     >;
-    return { dec, applied: { perMillion, longContext } };
+    return { units, applied: { perMillion, longContext } };
   }
 
   private forCall(tokens: TokenCounts) {
@@ -128,10 +162,10 @@ export class PriceSchedule {
 
   /** The cost in USD with 8 fractional digits. Callers check that parts do not exceed totals. */
   cost(tokens: TokenCounts): string {
-    const { dec } = this.forCall(tokens);
-    let sum = new Dec(0);
-    for (const [type, n] of lineTokens(tokens)) if (n > 0) sum = sum.plus(dec[type].times(n));
-    return sum.dividedBy(MILLION).toFixed(COST_SCALE);
+    const { units } = this.forCall(tokens);
+    let sum = 0n;
+    for (const [type, n] of lineTokens(tokens)) if (n > 0) sum += units[type] * BigInt(n);
+    return roundedCost(sum);
   }
 }
 
@@ -153,6 +187,13 @@ export function chargeLines(tokens: TokenCounts, applied: Record<LineType, strin
     type,
     tokens: n,
     perMillion: applied[type],
-    amount: n === 0 ? '0' : new Dec(applied[type]).times(n).dividedBy(MILLION).toFixed(),
+    amount: n === 0 ? '0' : shortDecimal(priceUnits(applied[type]) * BigInt(n), AMOUNT_SCALE),
   }));
+}
+
+/** An amount in 10^-AMOUNT_SCALE dollars, rounded half-up to COST_SCALE digits, e.g. '0.43350000'. */
+function roundedCost(amount: bigint): string {
+  const cents = (amount + COST_HALF) / COST_DIVISOR;
+  const digits = cents.toString().padStart(COST_SCALE + 1, '0');
+  return `${digits.slice(0, -COST_SCALE)}.${digits.slice(-COST_SCALE)}`;
 }

@@ -149,26 +149,37 @@ export function buildReceiptDocument(input: ReceiptDocumentInput): UnsignedRecei
     }
   }
   const t = input.tokens;
+  // Members in canonical (RFC 8785) order, so that signing takes the fast path of ./jcs.ts.
   return {
-    version: 2,
-    receipt_id: input.receiptId,
-    issued_at: input.issuedAt.toISOString(),
-    occurred_at: input.occurredAt.toISOString(),
-    project_key: input.projectKey,
-    usage_log_id: input.usageLogId,
     alias_name: input.aliasName,
-    provider: input.provider,
+    cost: { amount: input.cost.amount, currency: 'USD', source: input.cost.source },
+    issued_at: input.issuedAt.toISOString(),
+    key_id: input.keyId,
     model_used: input.modelUsed,
+    occurred_at: input.occurredAt.toISOString(),
+    pricing: input.pricing && {
+      lines: input.pricing.lines.map((l) => ({
+        amount: l.amount,
+        per_million: l.per_million,
+        tokens: l.tokens,
+        type: l.type,
+      })),
+      long_context: input.pricing.long_context,
+      source: input.pricing.source,
+      version: input.pricing.version,
+    },
+    project_key: input.projectKey,
+    provider: input.provider,
+    receipt_id: input.receiptId,
     tokens: {
+      cache_write_1h: tokenCount('cacheWrite1h', t.cacheWrite1h),
+      cache_write_5m: tokenCount('cacheWrite5m', t.cacheWrite5m),
+      cached_input: tokenCount('cachedInput', t.cachedInput),
       input: tokenCount('input', t.input),
       output: tokenCount('output', t.output),
-      cached_input: tokenCount('cachedInput', t.cachedInput),
-      cache_write_5m: tokenCount('cacheWrite5m', t.cacheWrite5m),
-      cache_write_1h: tokenCount('cacheWrite1h', t.cacheWrite1h),
       reasoning: tokenCount('reasoning', t.reasoning),
     },
-    cost: { amount: input.cost.amount, currency: 'USD', source: input.cost.source },
-    pricing: input.pricing,
-    key_id: input.keyId,
+    usage_log_id: input.usageLogId,
+    version: 2,
   };
 }

@@ -19,10 +19,10 @@
  * and logs name settings and key ids, never key material.
  */
 import { createPublicKey, verify as verifyBytes, type KeyObject } from 'node:crypto';
-import canonicalize from 'canonicalize';
 import type { Knex } from 'knex';
 import type { Logger } from '../logger';
 import { Ed25519Signer } from './ed25519';
+import { canonicalJson } from './jcs';
 import type { ReceiptDocument, UnsignedReceiptDocument } from './document';
 import {
   checkKeyId,
@@ -78,9 +78,7 @@ export const SIGNATURE_PREFIX = 'ed25519:';
 const SIGNATURE_PATTERN = /^ed25519:([A-Za-z0-9_-]{86})$/;
 /** The bytes that are signed: the document without `signature`, canonicalized (RFC 8785), UTF-8. */
 function signedBytes(unsigned: Record<string, unknown>): Buffer {
-  const text = canonicalize(unsigned);
-  if (text === undefined) throw new Error('document does not canonicalize');
-  return Buffer.from(text, 'utf8');
+  return Buffer.from(canonicalJson(unsigned), 'utf8');
 }
 
 /** A shallow copy without `signature`. Object.fromEntries defines own properties, so even a

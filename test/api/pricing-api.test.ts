@@ -88,8 +88,8 @@ describe('every token type, computed by hand, through GraphQL and REST', () => {
         ]),
       ).toEqual(c.lines);
       // The signed bill: the same lines, and they add up to the cost.
-      const lines = receipt.document.pricing.lines as Array<{ amount: string }>;
-      expect(lines.map((l) => l.amount)).toEqual(c.lines.map((l) => l[3]));
+      const lines = receipt.document.pricing.lines as Array<{ per_million: string; amount: string }>;
+      expect(lines.map((l) => [l.per_million, l.amount])).toEqual(c.lines.map((l) => [l[2], l[3]]));
       expect(lines.reduce((sum, l) => sum.plus(l.amount), new Decimal(0)).toFixed(8)).toBe(c.cost);
     }
     const verified = await server.gql('query($d: JSONObject!) { verifyReceipt(document: $d) { valid } }', {

@@ -4,12 +4,12 @@
  */
 import type { Resolvers } from '../generated';
 import type { ModelPrice } from '../../domain/types';
-import { chargeLines, Dec } from '../../pricing/formula';
+import { chargeLines, Dec, normalizePrice } from '../../pricing/formula';
 
 const float = (value: string | null | undefined) =>
   value === null || value === undefined ? null : Number(value);
 const decimal = (value: string | null | undefined) =>
-  value === null || value === undefined ? null : new Dec(value).toFixed();
+  value === null || value === undefined ? null : normalizePrice(value);
 
 export const pricingResolvers: Resolvers = {
   ModelPrice: {
@@ -49,9 +49,7 @@ export const pricingResolvers: Resolvers = {
         cacheWrite1h: p.cacheWrite1hPerMillion,
         output: p.outputPerMillion,
         reasoning: p.reasoningPerMillion,
-      })
-        .filter((l) => l.tokens > 0)
-        .map((l) => ({ ...l, perMillion: new Dec(l.perMillion).toFixed() })),
+      }).filter((l) => l.tokens > 0),
   },
 
   PriceBookEntry: {
