@@ -54,6 +54,7 @@ const LOG_COLUMNS: ReadonlyArray<readonly [keyof UsageLogRow, ColumnType]> = [
   ['reasoning_price_per_million', 'numeric'],
   ['long_context', 'boolean'],
   ['registry_version', 'text'],
+  ['warnings', 'jsonb'],
 ];
 
 /** The SQL expression of element `i` of a log's array `e`, as the column's type. */

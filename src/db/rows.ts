@@ -78,6 +78,7 @@ export function toUsageLog(row: UsageLogRow): UsageLog {
     receivedAt: toDate(row.created_at),
     idempotencyKey: row.idempotency_key,
     pricing: pricingOf(row),
+    warnings: row.warnings ?? [],
   };
 }
 

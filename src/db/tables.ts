@@ -59,6 +59,8 @@ export interface UsageLogRow {
   long_context: boolean | null;
   /** The version of the prices applied: a registry label or 'price-book@<version>'. */
   registry_version: string | null;
+  /** How ambiguous or contradictory token counts were read (src/domain/reportedTokens.ts); null when none. */
+  warnings: string[] | null;
 }
 
 export interface ReceiptRow {

@@ -75,6 +75,8 @@ export interface UsageLog {
   receivedAt: Date;
   idempotencyKey: string | null;
   pricing: UsagePricing | null;
+  /** How the server read token counts the client reported ambiguously (REST, OTLP); usually empty. */
+  warnings: string[];
 }
 
 /** A re-pricing of one log (usage_adjustments). */

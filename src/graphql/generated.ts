@@ -1204,6 +1204,13 @@ export type UsageLog = {
   receipt?: Maybe<Receipt>;
   /** When the server stored the log. */
   receivedAt: Scalars['DateTime']['output'];
+  /**
+   * How the server read token counts that the client reported ambiguously or in contradiction
+   * (through the REST routes, e.g. cached tokens above the input tokens, or a null count),
+   * one sentence each; empty for nearly every call, and for every call logged through GraphQL.
+   * The rules: docs/compatibility.md.
+   */
+  warnings: Array<Scalars['String']['output']>;
 };
 
 /** A page of usage logs, newest first. */
@@ -1852,6 +1859,7 @@ export type UsageLogResolvers<ContextType = GraphQLContext, ParentType extends R
   reasoningTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   receipt?: Resolver<Maybe<ResolversTypes['Receipt']>, ParentType, ContextType>;
   receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  warnings?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type UsageLogConnectionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UsageLogConnection'] = ResolversParentTypes['UsageLogConnection']> = ResolversObject<{

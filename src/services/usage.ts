@@ -40,6 +40,11 @@ export interface LogUsageInput {
   metadata?: Record<string, unknown> | null;
   occurredAt?: Date | null;
   idempotencyKey?: string | null;
+  /**
+   * How the surface read token counts the client reported ambiguously (REST and OTLP reports:
+   * src/domain/reportedTokens.ts); stored with the log. GraphQL inputs have none.
+   */
+  warnings?: string[];
 }
 
 export interface LogUsageResult {
@@ -272,6 +277,7 @@ export class UsageService {
       reasoning_price_per_million: prices?.reasoningPerMillion ?? null,
       long_context: prices ? prices.longContext : null,
       registry_version: prices ? quote.priceVersion : null,
+      warnings: input.warnings?.length ? input.warnings : null,
     };
   }
 
@@ -358,6 +364,16 @@ export class UsageService {
       results[index] = { ...first, replayed: true };
     });
     return results as LogUsageResult[];
+  }
+
+  /** Whether the caller's project already stored a call under this idempotency key. */
+  async hasIdempotencyKey(caller: Caller, key: string): Promise<boolean> {
+    checkOptionalString('idempotencyKey', key, { max: 255 });
+    const row = await this.deps
+      .db('usage_logs')
+      .where({ project_id: caller.project.id, idempotency_key: key })
+      .first('id');
+    return row !== undefined;
   }
 
   private async findByIdempotencyKeys(

@@ -253,7 +253,7 @@ test('export streams CSV to a file and JSON Lines to stdout, in batches, with th
   expect(lines[0]).toBe(
     'id,project_key,occurred_at,received_at,provider,model,alias_name,profile,origin,id_at_origin,' +
       'input_tokens,output_tokens,cached_input_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,' +
-      'cost,original_cost,cost_source,latency_ms,idempotency_key,metadata',
+      'cost,original_cost,cost_source,latency_ms,idempotency_key,metadata,warnings',
   );
   expect(lines).toHaveLength(6);
   // Oldest call first; quoting of a JSON value holding commas and quotes.

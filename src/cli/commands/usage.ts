@@ -37,6 +37,7 @@ export const EXPORT_COLUMNS = [
   'latency_ms',
   'idempotency_key',
   'metadata',
+  'warnings',
 ] as const;
 
 type ExportRecord = Record<(typeof EXPORT_COLUMNS)[number], unknown>;
@@ -73,6 +74,7 @@ function exportRecord(log: ExportedUsageLog): ExportRecord {
     latency_ms: log.latencyMs,
     idempotency_key: log.idempotencyKey,
     metadata: log.metadata,
+    warnings: log.warnings,
   };
 }
 
@@ -252,7 +254,7 @@ Examples:
 Rows come project by project, oldest call first; progress goes to stderr. Columns:
   ${EXPORT_COLUMNS.slice(0, 9).join(', ')},
   ${EXPORT_COLUMNS.slice(9).join(', ')}
-(cost is the exact decimal in USD; metadata is JSON).
+(cost is the exact decimal in USD; metadata is JSON; warnings, in CSV, joined with '; ').
 In CSV, a cell that starts with =, +, -, @, tab or carriage return (or a fullwidth ＝ ＋ － ＠)
 gets a leading apostrophe ('), so that a spreadsheet shows it as text instead of running it
 as a formula; drop the apostrophe to get the value as logged. JSON Lines keep values as is.
@@ -295,7 +297,11 @@ Examples:
                 opts.format === 'csv'
                   ? stringify(
                       records.map((r) => {
-                        const cells = { ...r, metadata: JSON.stringify(r.metadata) };
+                        const cells = {
+                          ...r,
+                          metadata: JSON.stringify(r.metadata),
+                          warnings: (r.warnings as string[]).join('; '),
+                        };
                         // stdout may be a terminal: no raw control characters there (a file keeps them).
                         return file ? cells : printableCells(cells);
                       }),
