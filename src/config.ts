@@ -37,6 +37,7 @@ const envSchema = z.object({
   PORT: port.default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   LLMRING_AUTO_MIGRATE: bool(true),
+  LLMRING_ACCEPT_CLIENT_KEYS: bool(false),
   LLMRING_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters long').optional(),
   LLMRING_INTROSPECTION: optionalBool,
   LLMRING_LANDING_PAGE: optionalBool,
@@ -113,6 +114,8 @@ export interface Config {
   };
   autoMigrate: boolean;
   adminToken?: string;
+  /** Unknown keys of the llmring client's own format create their project on first use. */
+  acceptClientKeys: boolean;
   logLevel: string;
   receipts: { privateKey?: string; keyId?: string; verifyKeys?: string };
   registry: { url?: string; ttlSeconds: number };
@@ -192,6 +195,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     autoMigrate: e.LLMRING_AUTO_MIGRATE,
     adminToken: e.LLMRING_ADMIN_TOKEN,
+    acceptClientKeys: e.LLMRING_ACCEPT_CLIENT_KEYS,
     logLevel: e.LOG_LEVEL,
     receipts: {
       privateKey: e.LLMRING_RECEIPTS_PRIVATE_KEY,

@@ -1,6 +1,6 @@
 /**
  * The HTTP server: Fastify with Apollo Server at /graphql, liveness and readiness probes,
- * and the receipt public keys. Nothing here decides anything; it wires requests to services.
+ * and the REST routes (./rest). Nothing here decides anything; it wires requests to services.
  */
 import Fastify, {
   LogController,
@@ -24,9 +24,10 @@ import { formatError, httpStatusPlugin } from '../graphql/errors';
 import { loggingPlugin, requestInfoOf } from '../graphql/logging';
 import { operationLimits } from '../graphql/limits';
 import { migrationStatus } from '../db/migrations';
-import { registerRestCompat } from './restCompat';
+import { registerRestCompat } from './rest';
 import { registerMetrics } from './metrics';
 import { registerDashboard } from './dashboard';
+import { registerHealth } from './health';
 import { connectionOptions } from './connections';
 import { JsonInputError, parseJsonInput } from '../domain/json';
 
@@ -223,7 +224,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
   await registerRestCompat(app, { services });
   await registerDashboard(app);
 
-  app.get('/health', async () => ({ status: 'ok' }));
+  await registerHealth(app, { db: services.db });
 
   app.get('/ready', async (_request, reply) => {
     try {
@@ -236,15 +237,6 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
       return reply.code(503).send({ status: 'not ready', reason: 'database unreachable' });
     }
   });
-
-  app.get('/receipts/public-key.pem', async (_request, reply) =>
-    reply
-      .type('application/x-pem-file')
-      .send(services.receipts.publicKeys().find((k) => k.active)!.publicKeyPem),
-  );
-  app.get('/receipts/public-keys.json', async (_request, reply) =>
-    reply.type('application/jwk-set+json').send({ keys: services.receipts.publicKeys().map((k) => k.jwk) }),
-  );
 
   return app;
 }

@@ -67,6 +67,19 @@ export class ApiKeyService {
     return { apiKey: toApiKey(row), secret };
   }
 
+  /**
+   * Stores a key whose secret the client made itself (a client-made llmring key): as every key,
+   * only its hash and prefix. A secret stored before fails on the unique hash (23505).
+   */
+  async adopt(projectId: string, name: string, secret: string, db: Knex | Knex.Transaction): Promise<void> {
+    await db<ApiKeyRow>('api_keys').insert({
+      project_id: projectId,
+      name: checkString('name', name, { max: 255 }),
+      key_hash: hashSecret(secret),
+      key_prefix: secret.slice(0, PREFIX_LENGTH),
+    });
+  }
+
   /** The project and key for a secret, or null for an unknown or revoked key or an archived project. */
   async authenticate(secret: string): Promise<Authenticated | null> {
     if (!secret || secret.length > 512) return null;

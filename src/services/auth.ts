@@ -10,14 +10,22 @@
  * same key in several headers (the llmring client sends X-API-Key and Authorization); two
  * different credentials in one request are refused rather than one of them silently chosen.
  * Authorization headers of other schemes (Basic, from a proxy) are not credentials here.
+ *
+ * With LLMRING_ACCEPT_CLIENT_KEYS, a key of the llmring client's own format (CLIENT_KEY) that
+ * the server has never seen creates its own project on first use (ProjectService.adoptClientKey);
+ * a key it has seen (revoked, or of an archived project) is refused like any other.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Principal } from '../domain/principal';
 import { ADMIN, ANONYMOUS } from '../domain/principal';
 import type { ApiKeyService } from './apiKeys';
+import type { ProjectService } from './projects';
 import { unauthenticated } from './errors';
 
 export type Headers = Record<string, string | string[] | undefined>;
+
+/** A key `llmring server init` makes on the client's machine: 'llmr_pk_' and 32 hex digits. */
+export const CLIENT_KEY = /^llmr_pk_[0-9a-f]{32}$/;
 
 /** Equal-time comparison of two secrets of any length (both are hashed first). */
 export function secretsEqual(a: string, b: string): boolean {
@@ -44,7 +52,14 @@ function presented(headers: Headers): Array<{ where: string; secret: string }> {
 }
 
 export class AuthService {
-  constructor(private readonly deps: { apiKeys: ApiKeyService; adminToken?: string }) {}
+  constructor(
+    private readonly deps: {
+      apiKeys: ApiKeyService;
+      adminToken?: string;
+      /** With LLMRING_ACCEPT_CLIENT_KEYS: creates the project of an unknown client-made key. */
+      clientKeys?: Pick<ProjectService, 'adoptClientKey'>;
+    },
+  ) {}
 
   async authenticate(headers: Headers): Promise<Principal> {
     const credentials = presented(headers);
@@ -67,7 +82,11 @@ export class AuthService {
     ) {
       return ADMIN;
     }
-    const found = await this.deps.apiKeys.authenticate(secret);
+    const found =
+      (await this.deps.apiKeys.authenticate(secret)) ??
+      (this.deps.clientKeys && CLIENT_KEY.test(secret)
+        ? await this.deps.clientKeys.adoptClientKey(secret)
+        : null);
     if (!found) throw unauthenticated('The API key is unknown or revoked, or its project is archived');
     return { kind: 'project', project: found.project, apiKeyId: found.apiKey.id };
   }

@@ -62,14 +62,19 @@ export async function createServices(deps: {
   // Prices are read from memory on the hot path: the book is loaded before anything is priced.
   await priceBook.load();
   const apiKeys = new ApiKeyService({ db });
+  const projects = new ProjectService({ db, apiKeys });
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
   return {
     db,
     readDb,
     dbKind,
-    auth: new AuthService({ apiKeys, adminToken: config.adminToken }),
-    projects: new ProjectService({ db, apiKeys }),
+    auth: new AuthService({
+      apiKeys,
+      adminToken: config.adminToken,
+      clientKeys: config.acceptClientKeys ? projects : undefined,
+    }),
+    projects,
     apiKeys,
     usage: new UsageService({
       db,

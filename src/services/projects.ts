@@ -1,4 +1,5 @@
 /** Projects: usage contexts and cost-allocation units that hold API keys (never aliases). */
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ProjectRow } from '../db/tables';
 import { toProject } from '../db/rows';
@@ -6,7 +7,7 @@ import type { Project } from '../domain/types';
 import { PROJECT_KEY_PATTERN } from '../domain/slug';
 import { toInt } from '../db/normalize';
 import { isUuid } from '../domain/limits';
-import type { ApiKeyService } from './apiKeys';
+import type { ApiKeyService, Authenticated } from './apiKeys';
 import { badInput, notFound } from './errors';
 import { checkOptionalString, checkString } from './validate';
 
@@ -22,6 +23,12 @@ export interface UpdateProjectInput {
 }
 
 const UNIQUE_VIOLATION = '23505';
+
+/** 8 characters of a lowercase base32 alphabet (40 random bits): a project key's suffix. */
+function randomSuffix(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return [...randomBytes(8)].map((b) => alphabet[b & 31]).join('');
+}
 /** pg advisory lock id: one instance creates the first project. */
 const FIRST_PROJECT_LOCK = 7_345_021;
 
@@ -44,6 +51,34 @@ export class ProjectService {
       const { secret } = await this.deps.apiKeys.create(project.id, 'first key', trx);
       return { projectKey: project.key, secret };
     });
+  }
+
+  /**
+   * A client-made key (LLMRING_ACCEPT_CLIENT_KEYS) on its first use: a new project, named after
+   * the key's prefix (never more of the secret), that the key reads and logs to, like any
+   * project's key; the admin may rename, archive or revoke it later. A key the server has
+   * stored before is never adopted again: its hash is unique, so the insert fails and the
+   * stored key decides (null when revoked or archived, as for any key); that way two first uses
+   * at once also create one project, and the second reads the first's.
+   */
+  async adoptClientKey(secret: string): Promise<Authenticated | null> {
+    try {
+      await this.deps.db.transaction(async (trx) => {
+        const project = await this.create(
+          {
+            key: `client-${randomSuffix()}`,
+            name: `Client key ${secret.slice(0, 12)}…`,
+            description:
+              'Created on the first use of a key made by the llmring client (LLMRING_ACCEPT_CLIENT_KEYS)',
+          },
+          trx,
+        );
+        await this.deps.apiKeys.adopt(project.id, 'made by the llmring client', secret, trx);
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+    }
+    return this.deps.apiKeys.authenticate(secret);
   }
 
   async create(input: CreateProjectInput, db: Knex | Knex.Transaction = this.deps.db): Promise<Project> {

@@ -3,7 +3,10 @@
  * Sandbox landing page and introspection in development and their absence in production,
  * CSRF prevention, the probes, and the absence of any alias or sync API.
  */
+import Fastify from 'fastify';
+import knex from 'knex';
 import { serverAudits } from 'graphql-http';
+import { registerHealth } from '../../src/http/health';
 import {
   createProjectWithKey,
   dataOf,
@@ -200,7 +203,31 @@ describe('probes', () => {
   test('GET /health is 200', async () => {
     const res = await server.http('/health');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toEqual({
+      status: 'healthy',
+      database: 'connected',
+      name: 'llmring-server',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    });
+  });
+
+  test('GET /health is 200 and unhealthy when the database does not answer (a closed port)', async () => {
+    const app = Fastify();
+    const db = knex({
+      client: 'pg',
+      connection: 'postgres://postgres@127.0.0.1:1/none',
+      pool: { min: 0, max: 1 },
+    });
+    try {
+      await registerHealth(app, { db });
+      const address = await app.listen({ port: 0, host: '127.0.0.1' });
+      const res = await fetch(`${address}/health`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'unhealthy', database: 'disconnected' });
+    } finally {
+      await app.close();
+      await db.destroy();
+    }
   });
 
   test('GET /ready is 200 on a migrated database, 503 while a migration is pending', async () => {
