@@ -5,7 +5,7 @@
  * never waits behind the database's queue (on the embedded database a long statistics query
  * holds its one connection), and never adds a query per probe. `/ready` is the readiness probe.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
@@ -15,10 +15,16 @@ const MAX_AGE_MS = 5_000;
 /** A check that takes longer counts as the database not answering. */
 const CHECK_TIMEOUT_MS = 2_000;
 
-/** The version in package.json (src/http and dist/http are both two folders below it). */
-const SERVER_VERSION = (
-  JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
-).version;
+/** The version in the server's package.json: the nearest one up from here (src/http, dist/src/http). */
+const SERVER_VERSION = (() => {
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'llmring-server' && pkg.version) return pkg.version;
+  }
+  return 'unknown';
+})();
 
 class DatabaseState {
   private connected = false;
