@@ -7,24 +7,39 @@ import {
   ApiError,
   loadDashboard,
   loadLogs,
+  METADATA_GROUPS,
+  METADATA_VALUES,
   verifyReceipt,
   whoAmI,
   type DashboardData,
   type LogRow,
+  type MetadataFilter,
   type Session,
+  type Usage,
   type UsageFilter,
 } from './api';
 import { createTimeChart, renderBars, type TimeChart } from './charts';
 import { byId, h } from './dom';
 import {
+  addDecimals,
+  COST_SOURCE_LABELS,
+  decimalNumber,
+  formatAsOf,
   formatBucket,
   formatDateTime,
   formatDay,
   formatInt,
   formatShare,
-  formatUsd,
+  formatUsdDecimal,
+  formatUsdExact,
+  INPUT_PARTS,
   NO_ALIAS,
   NO_ORIGIN,
+  NO_VALUE,
+  OUTPUT_PARTS,
+  TOKEN_TYPE_LABELS,
+  type TokenCounts,
+  type TokenPart,
 } from './format';
 import { renderTable, type Column } from './table';
 import { addDays, bucketStarts, dateIn, dayRange, isTimeZone, parseDate, type Bucket } from './time';
@@ -74,7 +89,9 @@ const el = {
   bucket: byId<HTMLSelectElement>('bucket'),
   status: byId('status'),
   alert: byId('alert'),
+  facetRow: byId('facet-row'),
   content: byId('content'),
+  freshness: byId('freshness'),
   totals: byId('totals'),
   empty: byId('empty'),
   overTime: byId('over-time'),
@@ -151,7 +168,37 @@ function showDashboard(session: Session): void {
   );
   el.projectField.hidden = !session.admin;
   if (session.admin) renderProjectOptions(session.projects);
+  renderMetadataPlaces(session.metadataDimensions);
   state.chart ??= createTimeChart(el.timeChart);
+}
+
+/**
+ * A filter and a breakdown card per promoted metadata key, numbered rather than named after the
+ * key in ids (a key is the operator's text). None when no key is promoted.
+ */
+function renderMetadataPlaces(keys: string[]): void {
+  document.querySelectorAll('[data-metadata-place]').forEach((e) => e.remove());
+  const actions = el.facetRow.querySelector('.actions');
+  keys.forEach((key, i) => {
+    el.facetRow.insertBefore(
+      h('div', { class: 'field facet', id: `facet-meta-${i}`, 'data-metadata-place': '' }),
+      actions,
+    );
+    el.breakdowns.append(
+      h(
+        'section',
+        { class: 'card breakdown', 'aria-labelledby': `meta-${i}-title`, 'data-metadata-place': '' },
+        h('h2', { id: `meta-${i}-title` }, `Cost by “${key}” `, muted('(metadata)')),
+        h('p', { class: 'note', id: `meta-${i}-note`, hidden: true }),
+        h(
+          'div',
+          { class: 'breakdown-body' },
+          h('div', { id: `meta-${i}-bars`, class: 'bars-host' }),
+          h('div', { id: `meta-${i}-table-host` }),
+        ),
+      ),
+    );
+  });
 }
 
 /** The admin's project switcher; the choice is kept when the list is refreshed. */
@@ -219,11 +266,24 @@ function readQuery(): Query | string {
   if (aliasNames.length) filter.aliasNames = aliasNames;
   if (models.length) filter.models = models;
   if (origins.length) filter.origins = origins;
+  const metadata: MetadataFilter[] = (state.session?.metadataDimensions ?? [])
+    .map((key, i) => ({ key, values: selectedValues(`meta-${i}`) }))
+    .filter((f) => f.values.length > 0);
+  if (metadata.length) filter.metadata = metadata;
   return { filter, bucket: el.bucket.value as Bucket, timeZone, first, last };
 }
 
-/** A dropdown of checkboxes: none checked means no criterion. Checked values survive reloads. */
-function renderFacet(id: string, title: string, values: Array<string | null>, nullLabel: string): void {
+/**
+ * A dropdown of checkboxes: none checked means no criterion. Checked values survive reloads.
+ * `truncated`: the server sent only the most expensive values.
+ */
+function renderFacet(
+  id: string,
+  title: string,
+  values: Array<string | null>,
+  nullLabel: string,
+  truncated = false,
+): void {
   const host = byId(`facet-${id}`);
   const checked = new Set(selectedValues(id));
   const wasOpen = host.querySelector('details')?.open ?? false;
@@ -254,6 +314,9 @@ function renderFacet(id: string, title: string, values: Array<string | null>, nu
       {},
       h('legend', {}, title),
       ...(options.length ? options : [h('p', { class: 'note' }, 'None in this period')]),
+      truncated
+        ? h('p', { class: 'note' }, `The ${values.length} most expensive values in this period.`)
+        : null,
       checked.size ? clearButton : null,
     ),
   );
@@ -288,15 +351,20 @@ async function refresh(): Promise<void> {
   el.content.classList.add('loading');
   setStatus('Loading usage…');
   try {
-    const [data, logs] = await Promise.all([
-      loadDashboard(
-        state.secret,
-        { filter: query.filter, bucket: query.bucket, timeZone: query.timeZone, admin: state.session.admin },
-        controller.signal,
-      ),
-      loadLogs(state.secret, query.filter, LOG_PAGE, null, controller.signal),
-    ]);
+    const data = await loadDashboard(
+      state.secret,
+      {
+        filter: query.filter,
+        bucket: query.bucket,
+        timeZone: query.timeZone,
+        admin: state.session.admin,
+        metadataKeys: state.session.metadataDimensions,
+        logs: LOG_PAGE,
+      },
+      controller.signal,
+    );
     if (controller.signal.aborted) return;
+    const logs = data.logs;
     state.query = query;
     hideAlert();
     el.content.hidden = false;
@@ -309,7 +377,7 @@ async function refresh(): Promise<void> {
     el.moreLogs.hidden = !state.logsCursor;
     const s = data.stats.summary;
     setStatus(
-      `${formatInt(s.requests)} ${s.requests === 1 ? 'call' : 'calls'}, ${formatUsd(s.cost)}, from ` +
+      `${formatInt(s.requests)} ${s.requests === 1 ? 'call' : 'calls'}, ${formatUsdDecimal(s.costDecimal)}, from ` +
         `${formatDay(query.first)} to ${formatDay(query.last)} (${query.timeZone}).`,
     );
   } catch (err) {
@@ -351,29 +419,26 @@ function render(data: DashboardData, query: Query): void {
     facets.byOrigin.map((r) => r.origin).filter((o): o is string => o !== null),
     NO_ORIGIN,
   );
+  data.metadata.forEach((m, i) =>
+    renderFacet(`meta-${i}`, m.key, m.values, NO_VALUE, m.values.length >= METADATA_VALUES),
+  );
 
-  const total = (id: string, label: string, value: number, text: string, sub?: string) =>
-    h(
-      'div',
-      { class: 'total' },
-      h('dt', {}, label),
-      h('dd', { id: `total-${id}`, 'data-value': String(value) }, text),
-      sub ? h('dd', { class: 'sub' }, sub) : null,
-    );
+  renderFreshness(stats.asOf, stats.fromReplica, query.timeZone);
+  const part = (id: string, k: TokenPart, label: string) => ({ id, value: s[k], label });
   el.totals.replaceChildren(
-    total('cost', 'Cost', s.cost, formatUsd(s.cost)),
-    total('requests', 'Requests', s.requests, formatInt(s.requests)),
-    total(
-      'input-tokens',
-      'Input tokens',
-      s.inputTokens,
-      formatInt(s.inputTokens),
-      `${formatInt(s.cachedInputTokens)} cached`,
-    ),
-    total('output-tokens', 'Output tokens', s.outputTokens, formatInt(s.outputTokens)),
-    total('models', 'Models', s.uniqueModels, formatInt(s.uniqueModels)),
-    total('aliases', 'Alias names', s.uniqueAliases, formatInt(s.uniqueAliases)),
-    total('origins', 'Origins', s.uniqueOrigins, formatInt(s.uniqueOrigins)),
+    total('cost', 'Cost', s.costDecimal, formatUsdDecimal(s.costDecimal)),
+    total('requests', 'Requests', String(s.requests), formatInt(s.requests)),
+    total('input-tokens', 'Input tokens', String(s.inputTokens), formatInt(s.inputTokens), [
+      part('cached-input-tokens', 'cachedInputTokens', 'cached'),
+      part('cache-write-tokens', 'cacheWriteTokens', 'cache write 5m'),
+      part('cache-write-1h-tokens', 'cacheWrite1hTokens', 'cache write 1h'),
+    ]),
+    total('output-tokens', 'Output tokens', String(s.outputTokens), formatInt(s.outputTokens), [
+      part('reasoning-tokens', 'reasoningTokens', 'reasoning'),
+    ]),
+    total('models', 'Models', String(s.uniqueModels), formatInt(s.uniqueModels)),
+    total('aliases', 'Alias names', String(s.uniqueAliases), formatInt(s.uniqueAliases)),
+    total('origins', 'Origins', String(s.uniqueOrigins), formatInt(s.uniqueOrigins)),
   );
 
   const empty = s.requests === 0;
@@ -393,6 +458,98 @@ function render(data: DashboardData, query: Query): void {
   renderBreakdowns(data);
 }
 
+/** A total: its exact value in data-value, and its parts (token types) under it. */
+function total(
+  id: string,
+  label: string,
+  value: string,
+  text: string,
+  parts: Array<{ id: string; value: number; label: string }> = [],
+): HTMLElement {
+  return h(
+    'div',
+    { class: 'total' },
+    h('dt', {}, label),
+    h('dd', { id: `total-${id}`, 'data-value': value }, text),
+    ...parts.map((p) =>
+      h(
+        'dd',
+        { class: 'sub', id: `total-${p.id}`, 'data-value': String(p.value) },
+        `${formatInt(p.value)} ${p.label}`,
+      ),
+    ),
+  );
+}
+
+/** How fresh the numbers are: a replica answers as of the last transaction it replayed. */
+function renderFreshness(asOf: string, fromReplica: boolean, timeZone: string): void {
+  el.freshness.replaceChildren(
+    'Statistics as of ',
+    h('time', { datetime: asOf }, formatAsOf(asOf, timeZone)),
+    ` (${timeZone})`,
+    fromReplica ? ', from a read replica: calls logged since then are not counted yet.' : '.',
+  );
+  el.freshness.dataset.replica = String(fromReplica);
+}
+
+/**
+ * A token count with its parts under it, those that are not zero (cached input and cache writes
+ * are parts of input, reasoning of output): `1,200` over `300 cached · 100 cache write 5m`.
+ */
+function tokensCell(total: number, row: TokenCounts, parts: typeof INPUT_PARTS): Node {
+  const shown = parts.filter(([k]) => row[k] > 0);
+  return h(
+    'span',
+    { class: 'tokens' },
+    formatInt(total),
+    shown.length
+      ? h(
+          'span',
+          { class: 'parts' },
+          ...shown.flatMap(([k, label], i) => [
+            i > 0 ? ' · ' : null,
+            h('span', { 'data-part': k, 'data-value': row[k] }, `${formatInt(row[k])} ${label}`),
+          ]),
+        )
+      : null,
+  );
+}
+
+/** The Requests, Input, Output and Cost columns of every usage table. */
+function usageColumns<R extends Usage>(): Column<R>[] {
+  return [
+    {
+      key: 'requests',
+      label: 'Requests',
+      numeric: true,
+      render: (r) => formatInt(r.requests),
+      value: (r) => r.requests,
+    },
+    {
+      key: 'input',
+      label: 'Input tokens',
+      numeric: true,
+      render: (r) => tokensCell(r.inputTokens, r, INPUT_PARTS),
+      value: (r) => r.inputTokens,
+    },
+    {
+      key: 'output',
+      label: 'Output tokens',
+      numeric: true,
+      render: (r) => tokensCell(r.outputTokens, r, OUTPUT_PARTS),
+      value: (r) => r.outputTokens,
+    },
+    {
+      key: 'cost',
+      label: 'Cost',
+      numeric: true,
+      render: (r) => formatUsdDecimal(r.costDecimal),
+      value: (r) => decimalNumber(r.costDecimal),
+      dataValue: (r) => r.costDecimal,
+    },
+  ];
+}
+
 function renderTimeChart({ stats }: DashboardData, query: Query): void {
   const startMs = Date.parse(query.filter.startDate);
   const endMs = Date.parse(query.filter.endDate);
@@ -400,7 +557,7 @@ function renderTimeChart({ stats }: DashboardData, query: Query): void {
   for (const t of bucketStarts(startMs, endMs, query.bucket, query.timeZone))
     buckets.set(t, { cost: 0, requests: 0 });
   for (const p of stats.byPeriod)
-    buckets.set(Date.parse(p.periodStart), { cost: p.cost, requests: p.requests });
+    buckets.set(Date.parse(p.periodStart), { cost: decimalNumber(p.costDecimal), requests: p.requests });
   const xs = [...buckets.keys()].sort((a, b) => a - b);
   state.chart!.update(
     {
@@ -427,28 +584,7 @@ function renderTimeChart({ stats }: DashboardData, query: Query): void {
       render: (r) => formatBucket(r.periodStart, query.bucket, query.timeZone),
       value: (r) => r.periodStart,
     },
-    {
-      key: 'requests',
-      label: 'Requests',
-      numeric: true,
-      render: (r) => formatInt(r.requests),
-      value: (r) => r.requests,
-    },
-    {
-      key: 'input',
-      label: 'Input tokens',
-      numeric: true,
-      render: (r) => formatInt(r.inputTokens),
-      value: (r) => r.inputTokens,
-    },
-    {
-      key: 'output',
-      label: 'Output tokens',
-      numeric: true,
-      render: (r) => formatInt(r.outputTokens),
-      value: (r) => r.outputTokens,
-    },
-    { key: 'cost', label: 'Cost', numeric: true, render: (r) => formatUsd(r.cost), value: (r) => r.cost },
+    ...usageColumns<P>(),
     { key: 'top', label: 'Top model', render: (r) => r.topModel ?? '–', value: (r) => r.topModel ?? '' },
   ];
   renderTable(byId('period-table-host'), {
@@ -461,21 +597,12 @@ function renderTimeChart({ stats }: DashboardData, query: Query): void {
   });
 }
 
-interface Breakdown {
+interface Breakdown extends Usage {
   key: string;
   name: string | Node;
   sortName: string;
   /** Only in the model table: models are grouped by provider and model. */
   provider?: string;
-  requests: number;
-  tokens: number;
-  cost: number;
-}
-
-interface Totals {
-  cost: number;
-  requests: number;
-  tokens: number;
 }
 
 function breakdownTable(
@@ -483,7 +610,7 @@ function breakdownTable(
   caption: string,
   nameLabel: string,
   rows: Breakdown[],
-  totals: Totals,
+  totals: Usage,
 ): void {
   const provider: Column<Breakdown> = {
     key: 'provider',
@@ -492,30 +619,17 @@ function breakdownTable(
     value: (r) => r.provider ?? '',
   };
   const withProvider = rows.some((r) => r.provider !== undefined);
+  const totalCost = decimalNumber(totals.costDecimal);
   const columns: Column<Breakdown>[] = [
     { key: 'name', label: nameLabel, render: (r) => r.name, value: (r) => r.sortName },
     ...(withProvider ? [provider] : []),
-    {
-      key: 'requests',
-      label: 'Requests',
-      numeric: true,
-      render: (r) => formatInt(r.requests),
-      value: (r) => r.requests,
-    },
-    {
-      key: 'tokens',
-      label: 'Tokens',
-      numeric: true,
-      render: (r) => formatInt(r.tokens),
-      value: (r) => r.tokens,
-    },
-    { key: 'cost', label: 'Cost', numeric: true, render: (r) => formatUsd(r.cost), value: (r) => r.cost },
+    ...usageColumns<Breakdown>(),
     {
       key: 'share',
       label: 'Share',
       numeric: true,
-      render: (r) => formatShare(r.cost, totals.cost),
-      value: (r) => r.cost,
+      render: (r) => formatShare(decimalNumber(r.costDecimal), totalCost),
+      value: (r) => decimalNumber(r.costDecimal),
     },
   ];
   renderTable(byId(`${id}-table-host`), {
@@ -529,63 +643,80 @@ function breakdownTable(
       'Total',
       ...(withProvider ? [null] : []),
       formatInt(totals.requests),
-      formatInt(totals.tokens),
-      formatUsd(totals.cost),
-      formatShare(totals.cost, totals.cost),
+      formatInt(totals.inputTokens),
+      formatInt(totals.outputTokens),
+      formatUsdDecimal(totals.costDecimal),
+      formatShare(totalCost, totalCost),
     ],
   });
 }
 
 const muted = (text: string) => h('span', { class: 'muted' }, text);
 
-function renderBreakdowns({ stats }: DashboardData): void {
+const bar = (label: string, r: Usage) => ({ label, value: decimalNumber(r.costDecimal) });
+
+function renderBreakdowns({ stats, metadata }: DashboardData): void {
   const s = stats.summary;
-  const totals: Totals = { cost: s.cost, requests: s.requests, tokens: s.inputTokens + s.outputTokens };
   const alias = stats.byAlias.map<Breakdown>((r) => ({
+    ...r,
     key: JSON.stringify(r.aliasName),
     name: r.aliasName === null ? muted(NO_ALIAS) : r.aliasName,
     sortName: r.aliasName ?? '',
-    requests: r.requests,
-    tokens: r.inputTokens + r.outputTokens,
-    cost: r.cost,
   }));
   const model = stats.byModel.map<Breakdown>((r) => ({
+    ...r,
     key: JSON.stringify([r.provider, r.model]),
     name: r.model,
     sortName: r.model,
     provider: r.provider,
-    requests: r.requests,
-    tokens: r.inputTokens + r.outputTokens,
-    cost: r.cost,
   }));
   const origin = stats.byOrigin.map<Breakdown>((r) => ({
+    ...r,
     key: JSON.stringify(r.origin),
     name: r.origin === null ? muted(NO_ORIGIN) : r.origin,
     sortName: r.origin ?? '',
-    requests: r.requests,
-    tokens: r.inputTokens + r.outputTokens,
-    cost: r.cost,
   }));
   renderBars(
     byId('alias-bars'),
-    stats.byAlias.map((r) => ({ label: r.aliasName ?? NO_ALIAS, value: r.cost })),
+    stats.byAlias.map((r) => bar(r.aliasName ?? NO_ALIAS, r)),
   );
   renderBars(
     byId('model-bars'),
-    stats.byModel.map((r) => ({ label: `${r.model} (${r.provider})`, value: r.cost })),
+    stats.byModel.map((r) => bar(`${r.model} (${r.provider})`, r)),
   );
   renderBars(
     byId('origin-bars'),
-    stats.byOrigin.map((r) => ({ label: r.origin ?? NO_ORIGIN, value: r.cost })),
+    stats.byOrigin.map((r) => bar(r.origin ?? NO_ORIGIN, r)),
   );
-  breakdownTable('alias', 'Cost by alias name', 'Alias name', alias, totals);
-  breakdownTable('model', 'Cost by model', 'Model', model, totals);
-  breakdownTable('origin', 'Cost by origin', 'Origin', origin, totals);
+  breakdownTable('alias', 'Cost by alias name', 'Alias name', alias, s);
+  breakdownTable('model', 'Cost by model', 'Model', model, s);
+  breakdownTable('origin', 'Cost by origin', 'Origin', origin, s);
+
+  metadata.forEach((m, i) => {
+    const rows = m.groups.map<Breakdown>((g) => {
+      const value = g.metadata[0]?.value ?? null;
+      return {
+        ...g,
+        key: JSON.stringify(value),
+        name: value === null ? muted(NO_VALUE) : value,
+        sortName: value ?? '',
+      };
+    });
+    const note = byId(`meta-${i}-note`);
+    note.hidden = m.groups.length < METADATA_GROUPS;
+    note.textContent = `The ${METADATA_GROUPS} most expensive values; the others are left out, so the rows add up to less than the total.`;
+    renderBars(
+      byId(`meta-${i}-bars`),
+      rows.map((r) => bar(r.sortName === '' && r.key === 'null' ? NO_VALUE : r.sortName, r)),
+    );
+    breakdownTable(`meta-${i}`, `Cost by metadata key ${m.key}`, m.key, rows, s);
+  });
 }
 
 function renderProjects(projects: NonNullable<DashboardData['projects']>): void {
   type P = (typeof projects)[number];
-  const total = projects.reduce((sum, p) => sum + p.usage.cost, 0);
+  const total = addDecimals(projects.map((p) => p.usage.costDecimal));
+  const totalCost = decimalNumber(total);
   const columns: Column<P>[] = [
     {
       key: 'name',
@@ -616,15 +747,16 @@ function renderProjects(projects: NonNullable<DashboardData['projects']>): void 
       key: 'cost',
       label: 'Cost',
       numeric: true,
-      render: (p) => formatUsd(p.usage.cost),
-      value: (p) => p.usage.cost,
+      render: (p) => formatUsdDecimal(p.usage.costDecimal),
+      value: (p) => decimalNumber(p.usage.costDecimal),
+      dataValue: (p) => p.usage.costDecimal,
     },
     {
       key: 'share',
       label: 'Share',
       numeric: true,
-      render: (p) => formatShare(p.usage.cost, total),
-      value: (p) => p.usage.cost,
+      render: (p) => formatShare(decimalNumber(p.usage.costDecimal), totalCost),
+      value: (p) => decimalNumber(p.usage.costDecimal),
     },
   ];
   renderTable(byId('project-table-host'), {
@@ -634,16 +766,23 @@ function renderProjects(projects: NonNullable<DashboardData['projects']>): void 
     rows: projects,
     rowKey: (p) => p.key,
     defaultSort: { key: 'cost', descending: true },
+    // The exact sum of the projects' exact costs.
+    footer: [
+      'Total',
+      null,
+      formatInt(projects.reduce((n, p) => n + p.usage.requests, 0)),
+      formatUsdDecimal(total),
+      formatShare(totalCost, totalCost),
+    ],
   });
 }
 
-function verifyCell(log: LogRow): Node {
-  if (!log.receipt) return muted('no receipt');
-  const receipt = log.receipt;
+/** A Verify button for a signed document (a receipt or an adjustment) and where its answer goes. */
+function verifyButton(document: Record<string, unknown>, label: string): Node {
   const output = h('output', { class: 'verify-result' });
   const button = h(
     'button',
-    { type: 'button', class: 'button-secondary small', 'aria-label': `Verify receipt ${receipt.receiptId}` },
+    { type: 'button', class: 'button-secondary small', 'aria-label': label },
     'Verify',
   );
   button.addEventListener('click', async () => {
@@ -651,7 +790,7 @@ function verifyCell(log: LogRow): Node {
     output.className = 'verify-result';
     output.textContent = 'Checking…';
     try {
-      const result = await verifyReceipt(receipt.document);
+      const result = await verifyReceipt(document);
       output.className = `verify-result ${result.valid ? 'ok' : 'bad'}`;
       output.replaceChildren(
         result.valid ? '✓ Valid signature' : '✗ Invalid signature',
@@ -671,23 +810,177 @@ function verifyCell(log: LogRow): Node {
   return h('div', { class: 'verify' }, button, output);
 }
 
+function verifyCell(log: LogRow): Node {
+  if (!log.receipt) return muted('no receipt');
+  return verifyButton(log.receipt.document, `Verify receipt ${log.receipt.receiptId}`);
+}
+
+/** The word for a CostSource; an unknown value as the server sent it. */
+const sourceLabel = (source: string): string => COST_SOURCE_LABELS[source] ?? source;
+
+function costCell(log: LogRow): Node {
+  return h(
+    'span',
+    { class: 'tokens' },
+    formatUsdDecimal(log.costDecimal),
+    log.originalCost !== null
+      ? h(
+          'span',
+          { class: 'parts', 'data-part': 'originalCost', 'data-value': log.originalCost },
+          `re-priced, was ${formatUsdDecimal(log.originalCost)}`,
+        )
+      : null,
+  );
+}
+
+/** What the call was charged and why: the bill's lines, and the re-pricings since. */
+function billDetail(log: LogRow): Node {
+  const p = log.pricing;
+  const about =
+    log.costSource === 'CLIENT'
+      ? 'The client sent this cost: the server charged no prices of its own.'
+      : log.costSource === 'UNPRICED'
+        ? 'No price is known for this model: the call costs nothing until it is re-priced.'
+        : p
+          ? `Priced from ${p.source === 'PRICE_BOOK' ? 'the price book' : 'the model registry'}` +
+            `${p.version ? `, ${p.version}` : ''}.` +
+            (p.longContext ? ' Long-context prices applied to the whole call.' : '')
+          : `Priced by the ${sourceLabel(log.costSource)}; the prices are not known.`;
+  const lines = p?.lines.length
+    ? h(
+        'table',
+        { class: 'data bill-lines' },
+        h('caption', { class: 'visually-hidden' }, 'The bill: one line per token type'),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col' }, 'Token type'),
+            h('th', { scope: 'col', class: 'num' }, 'Tokens'),
+            h('th', { scope: 'col', class: 'num' }, 'USD per million'),
+            h('th', { scope: 'col', class: 'num' }, 'Amount'),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          ...p.lines.map((l) =>
+            h(
+              'tr',
+              { 'data-type': l.type },
+              h('th', { scope: 'row' }, TOKEN_TYPE_LABELS[l.type] ?? l.type),
+              h('td', { class: 'num', 'data-value': l.tokens }, formatInt(l.tokens)),
+              h('td', { class: 'num', 'data-value': l.perMillion }, formatUsdExact(l.perMillion)),
+              h('td', { class: 'num', 'data-value': l.amount }, formatUsdExact(l.amount)),
+            ),
+          ),
+        ),
+        h(
+          'tfoot',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row', colspan: 3 }, 'Cost (the sum, rounded half-up to 8 decimals)'),
+            h('td', { class: 'num', 'data-value': log.costDecimal }, formatUsdExact(log.costDecimal)),
+          ),
+        ),
+      )
+    : null;
+  const adjustments = log.adjustments.length
+    ? h(
+        'div',
+        { class: 'adjustments' },
+        h(
+          'p',
+          {},
+          `Re-priced ${log.adjustments.length === 1 ? 'once' : `${log.adjustments.length} times`}: first charged `,
+          h(
+            'strong',
+            { 'data-value': log.originalCost ?? '' },
+            formatUsdExact(log.originalCost ?? log.costDecimal),
+          ),
+          ', now ',
+          h('strong', {}, formatUsdExact(log.costDecimal)),
+          '. The receipt keeps the first amount; each re-pricing is signed on its own.',
+        ),
+        h(
+          'table',
+          { class: 'data adjustments-table' },
+          h('caption', { class: 'visually-hidden' }, 'Re-pricings of this call, oldest first'),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...[
+                'When',
+                'Before',
+                'After',
+                'Difference',
+                'Priced by',
+                'Price book',
+                'Adjustment',
+                'Signature',
+              ].map((x, i) => h('th', { scope: 'col', class: i >= 1 && i <= 3 ? 'num' : null }, x)),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            ...log.adjustments.map((a) =>
+              h(
+                'tr',
+                { 'data-key': a.adjustmentId },
+                h('th', { scope: 'row' }, formatDateTime(a.createdAt, state.query!.timeZone)),
+                h('td', { class: 'num', 'data-value': a.previousCost }, formatUsdExact(a.previousCost)),
+                h('td', { class: 'num', 'data-value': a.newCost }, formatUsdExact(a.newCost)),
+                h(
+                  'td',
+                  { class: 'num', 'data-value': a.difference },
+                  formatUsdExact(a.difference, undefined, true),
+                ),
+                h('td', {}, sourceLabel(a.costSource)),
+                h('td', {}, `version ${formatInt(a.priceBookVersion)}`),
+                h('td', {}, h('code', {}, a.adjustmentId)),
+                h(
+                  'td',
+                  { class: 'signature' },
+                  verifyButton(a.document, `Verify adjustment ${a.adjustmentId}`),
+                ),
+              ),
+            ),
+          ),
+        ),
+      )
+    : null;
+  return h('div', { class: 'bill' }, h('p', { class: 'bill-about' }, about), lines, adjustments);
+}
+
+let detailCount = 0;
+
 function renderLogs(logs: LogRow[], append: boolean): void {
   const query = state.query!;
   const admin = state.session?.admin ?? false;
-  let body = el.logsHost.querySelector('tbody');
+  const headers: Array<[string, boolean] | null> = [
+    ['Details', false],
+    ['Time', false],
+    admin ? ['Project', false] : null,
+    ['Alias name', false],
+    ['Model', false],
+    ['Origin', false],
+    ['Tokens in / out', true],
+    ['Cost', true],
+    ['Priced by', false],
+    ['Receipt and signature', false],
+  ];
+  const columns = headers.filter((x) => x !== null);
+  let body = el.logsHost.querySelector<HTMLTableSectionElement>('#logs-table > tbody');
   if (!append || !body) {
     body = h('tbody');
-    const headers = [
-      'Time',
-      admin ? 'Project' : null,
-      'Alias name',
-      'Model',
-      'Origin',
-      'Tokens in / out',
-      'Cost',
-      'Receipt',
-      'Signature',
-    ];
     const table = h(
       'table',
       { id: 'logs-table', class: 'data logs' },
@@ -698,11 +991,7 @@ function renderLogs(logs: LogRow[], append: boolean): void {
         h(
           'tr',
           {},
-          ...headers
-            .filter((x): x is string => x !== null)
-            .map((x) =>
-              h('th', { scope: 'col', class: x === 'Cost' || x.startsWith('Tokens') ? 'num' : null }, x),
-            ),
+          ...columns.map(([x, numeric]) => h('th', { scope: 'col', class: numeric ? 'num' : null }, x)),
         ),
       ),
       body,
@@ -712,10 +1001,35 @@ function renderLogs(logs: LogRow[], append: boolean): void {
     );
   }
   for (const log of logs) {
+    const detailId = `log-detail-${++detailCount}`;
+    const detail = h(
+      'tr',
+      { class: 'log-detail', id: detailId, 'data-detail-for': log.id, hidden: true },
+      h('td', { colspan: columns.length }, billDetail(log)),
+    );
+    // A disclosure button first in the row, so that opening it never scrolls the table sideways.
+    const toggle = h(
+      'button',
+      {
+        type: 'button',
+        class: 'button-secondary small details',
+        'aria-expanded': 'false',
+        'aria-controls': detailId,
+        'aria-label': `Details of the call of ${formatDateTime(log.occurredAt, query.timeZone)}: its bill${log.adjustments.length ? ' and re-pricings' : ''}`,
+      },
+      h('span', { class: 'disclosure', 'aria-hidden': 'true' }, '▸'),
+    );
+    toggle.addEventListener('click', () => {
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      toggle.setAttribute('aria-expanded', String(open));
+      detail.hidden = !open;
+    });
+    const source = log.costSource;
     body.append(
       h(
         'tr',
         { 'data-key': log.id },
+        h('td', {}, toggle),
         h(
           'td',
           { class: 'nowrap' },
@@ -725,27 +1039,52 @@ function renderLogs(logs: LogRow[], append: boolean): void {
         h('td', {}, log.aliasName ?? muted(NO_ALIAS)),
         h('td', {}, log.model, ' ', muted(log.provider)),
         h('td', {}, log.origin ?? muted('–')),
-        h('td', { class: 'num nowrap' }, `${formatInt(log.inputTokens)} / ${formatInt(log.outputTokens)}`),
         h(
           'td',
-          {
-            class: 'num',
-            'data-value': String(log.cost),
-            title: `cost source: ${log.costSource.toLowerCase()}`,
-          },
-          formatUsd(log.cost),
+          { class: 'num nowrap', 'data-column': 'tokens' },
+          h(
+            'span',
+            { class: 'tokens' },
+            `${formatInt(log.inputTokens)} / ${formatInt(log.outputTokens)}`,
+            logParts(log),
+          ),
+        ),
+        h('td', { class: 'num', 'data-column': 'cost', 'data-value': log.costDecimal }, costCell(log)),
+        h(
+          'td',
+          { 'data-column': 'source', 'data-value': source },
+          h(
+            'span',
+            { class: `source${source in COST_SOURCE_LABELS ? ` source-${source.toLowerCase()}` : ''}` },
+            sourceLabel(source),
+          ),
         ),
         h(
           'td',
-          {},
+          { class: 'signature' },
           log.receipt
             ? h('code', { class: 'receipt-id', title: log.receipt.receiptId }, log.receipt.receiptId)
-            : muted('–'),
+            : null,
+          verifyCell(log),
         ),
-        h('td', { class: 'signature' }, verifyCell(log)),
       ),
+      detail,
     );
   }
+}
+
+/** A log's token parts that are not zero, in one line under its tokens. */
+function logParts(log: LogRow): Node | null {
+  const parts = [...INPUT_PARTS, ...OUTPUT_PARTS].filter(([k]) => log[k] > 0);
+  if (!parts.length) return null;
+  return h(
+    'span',
+    { class: 'parts' },
+    ...parts.flatMap(([k, label], i) => [
+      i > 0 ? ' · ' : null,
+      h('span', { 'data-part': k, 'data-value': log[k] }, `${formatInt(log[k])} ${label}`),
+    ]),
+  );
 }
 
 async function loadMoreLogs(): Promise<void> {
