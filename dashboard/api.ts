@@ -4,7 +4,7 @@
  * a project API key.
  */
 import type { TokenCounts } from './format';
-import { dashboardQuery, LOGS_QUERY, PROJECT_FIELDS } from './queries';
+import { dashboardQuery, LOGS_QUERY, PRICE_HISTORY_QUERY, PRICES_QUERY, PROJECT_FIELDS } from './queries';
 export { METADATA_GROUPS, METADATA_VALUES } from './queries';
 import type { Bucket } from './time';
 
@@ -314,6 +314,68 @@ export async function loadLogs(
 ): Promise<LogPage> {
   const data = await request<{ usageLogs: LogPage }>(LOGS_QUERY, { filter, first, after }, secret, signal);
   return data.usageLogs;
+}
+
+/** A model's prices per million tokens as exact Decimal strings; null where none is listed. */
+export interface PriceDecimals {
+  input: string | null;
+  output: string | null;
+  cachedInput: string | null;
+  cacheWrite: string | null;
+  cacheWrite1h: string | null;
+  reasoning: string | null;
+  inputLongContext: string | null;
+  outputLongContext: string | null;
+}
+
+export interface ModelPrice {
+  provider: string;
+  model: string;
+  source: 'REGISTRY' | 'PRICE_BOOK';
+  priceBookVersion: number | null;
+  longContextThresholdTokens: number | null;
+  prices: PriceDecimals;
+}
+
+/** The prices in effect now for a project (or every project), and where each comes from. */
+export async function loadPrices(secret: string, projectId: string | null): Promise<ModelPrice[]> {
+  const data = await request<{ modelPricing: ModelPrice[] }>(PRICES_QUERY, { projectId }, secret);
+  return data.modelPricing;
+}
+
+export interface PriceBookEntry {
+  id: string;
+  version: number;
+  project: { key: string; name: string } | null;
+  provider: string;
+  model: string;
+  inputPerMillion: string;
+  outputPerMillion: string;
+  cachedInputPerMillion: string | null;
+  cacheWritePerMillion: string | null;
+  cacheWrite1hPerMillion: string | null;
+  reasoningPerMillion: string | null;
+  inputLongContextPerMillion: string | null;
+  outputLongContextPerMillion: string | null;
+  longContextThresholdTokens: number | null;
+  effectiveFrom: string;
+  effectiveTo: string | null;
+  note: string | null;
+}
+
+/** One model's price-book entries, oldest first. */
+export async function loadPriceHistory(
+  secret: string,
+  provider: string,
+  model: string,
+  projectId: string | null,
+): Promise<PriceBookEntry[]> {
+  const data = await request<{ modelPrices: PriceBookEntry[] }>(
+    PRICE_HISTORY_QUERY,
+    { provider, model, projectId },
+    secret,
+  );
+  return data.modelPrices;
 }
 
 export interface Verification {

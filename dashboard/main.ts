@@ -9,35 +9,31 @@ import {
   loadLogs,
   METADATA_GROUPS,
   METADATA_VALUES,
-  verifyReceipt,
   whoAmI,
   type DashboardData,
-  type LogRow,
   type MetadataFilter,
   type Session,
   type Usage,
   type UsageFilter,
 } from './api';
 import { createTimeChart, renderBars, type TimeChart } from './charts';
-import { byId, h } from './dom';
+import { renderLogs } from './logs';
+import { createPricesView } from './prices';
+import { byId, h, muted } from './dom';
 import {
   addDecimals,
-  COST_SOURCE_LABELS,
   decimalNumber,
   formatAsOf,
   formatBucket,
-  formatDateTime,
   formatDay,
   formatInt,
   formatShare,
   formatUsdDecimal,
-  formatUsdExact,
   INPUT_PARTS,
   NO_ALIAS,
   NO_ORIGIN,
   NO_VALUE,
   OUTPUT_PARTS,
-  TOKEN_TYPE_LABELS,
   type TokenCounts,
   type TokenPart,
 } from './format';
@@ -98,6 +94,7 @@ const el = {
   timeChart: byId('time-chart'),
   breakdowns: byId('breakdowns'),
   projectsSection: byId('projects-section'),
+  pricesSection: byId('prices-section'),
   logsSection: byId('logs-section'),
   logsHost: byId('logs-host'),
   moreLogs: byId<HTMLButtonElement>('more-logs'),
@@ -215,6 +212,7 @@ function renderProjectOptions(projects: Session['projects']): void {
 
 function signOut(message = ''): void {
   state.controller?.abort();
+  prices.reset();
   state.secret = null;
   state.session = null;
   sessionStorage.removeItem(STORAGE_KEY);
@@ -370,8 +368,9 @@ async function refresh(): Promise<void> {
     el.content.hidden = false;
     render(data, query);
     renderLogs(
+      el.logsHost,
       logs.edges.map((e) => e.node),
-      false,
+      { append: false, admin: state.session.admin, timeZone: query.timeZone },
     );
     state.logsCursor = logs.pageInfo.hasNextPage ? logs.pageInfo.endCursor : null;
     el.moreLogs.hidden = !state.logsCursor;
@@ -452,6 +451,8 @@ function render(data: DashboardData, query: Query): void {
     renderProjects(data.projects);
   }
   el.projectsSection.hidden = !data.projects;
+  el.pricesSection.hidden = !state.session?.admin;
+  if (state.session?.admin) prices.update();
   if (empty) return;
 
   renderTimeChart(data, query);
@@ -651,8 +652,6 @@ function breakdownTable(
   });
 }
 
-const muted = (text: string) => h('span', { class: 'muted' }, text);
-
 const bar = (label: string, r: Usage) => ({ label, value: decimalNumber(r.costDecimal) });
 
 function renderBreakdowns({ stats, metadata }: DashboardData): void {
@@ -777,316 +776,6 @@ function renderProjects(projects: NonNullable<DashboardData['projects']>): void 
   });
 }
 
-/** A Verify button for a signed document (a receipt or an adjustment) and where its answer goes. */
-function verifyButton(document: Record<string, unknown>, label: string): Node {
-  const output = h('output', { class: 'verify-result' });
-  const button = h(
-    'button',
-    { type: 'button', class: 'button-secondary small', 'aria-label': label },
-    'Verify',
-  );
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    output.className = 'verify-result';
-    output.textContent = 'Checking…';
-    try {
-      const result = await verifyReceipt(document);
-      output.className = `verify-result ${result.valid ? 'ok' : 'bad'}`;
-      output.replaceChildren(
-        result.valid ? '✓ Valid signature' : '✗ Invalid signature',
-        h(
-          'span',
-          { class: 'detail' },
-          result.valid ? `key ${result.keyId ?? '?'}` : (result.reason ?? 'no reason given'),
-        ),
-      );
-    } catch (err) {
-      output.className = 'verify-result bad';
-      output.textContent = `Could not check: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return h('div', { class: 'verify' }, button, output);
-}
-
-function verifyCell(log: LogRow): Node {
-  if (!log.receipt) return muted('no receipt');
-  return verifyButton(log.receipt.document, `Verify receipt ${log.receipt.receiptId}`);
-}
-
-/** The word for a CostSource; an unknown value as the server sent it. */
-const sourceLabel = (source: string): string => COST_SOURCE_LABELS[source] ?? source;
-
-function costCell(log: LogRow): Node {
-  return h(
-    'span',
-    { class: 'tokens' },
-    formatUsdDecimal(log.costDecimal),
-    log.originalCost !== null
-      ? h(
-          'span',
-          { class: 'parts', 'data-part': 'originalCost', 'data-value': log.originalCost },
-          `re-priced, was ${formatUsdDecimal(log.originalCost)}`,
-        )
-      : null,
-  );
-}
-
-/** What the call was charged and why: the bill's lines, and the re-pricings since. */
-function billDetail(log: LogRow): Node {
-  const p = log.pricing;
-  const about =
-    log.costSource === 'CLIENT'
-      ? 'The client sent this cost: the server charged no prices of its own.'
-      : log.costSource === 'UNPRICED'
-        ? 'No price is known for this model: the call costs nothing until it is re-priced.'
-        : p
-          ? `Priced from ${p.source === 'PRICE_BOOK' ? 'the price book' : 'the model registry'}` +
-            `${p.version ? `, ${p.version}` : ''}.` +
-            (p.longContext ? ' Long-context prices applied to the whole call.' : '')
-          : `Priced by the ${sourceLabel(log.costSource)}; the prices are not known.`;
-  const lines = p?.lines.length
-    ? h(
-        'table',
-        { class: 'data bill-lines' },
-        h('caption', { class: 'visually-hidden' }, 'The bill: one line per token type'),
-        h(
-          'thead',
-          {},
-          h(
-            'tr',
-            {},
-            h('th', { scope: 'col' }, 'Token type'),
-            h('th', { scope: 'col', class: 'num' }, 'Tokens'),
-            h('th', { scope: 'col', class: 'num' }, 'USD per million'),
-            h('th', { scope: 'col', class: 'num' }, 'Amount'),
-          ),
-        ),
-        h(
-          'tbody',
-          {},
-          ...p.lines.map((l) =>
-            h(
-              'tr',
-              { 'data-type': l.type },
-              h('th', { scope: 'row' }, TOKEN_TYPE_LABELS[l.type] ?? l.type),
-              h('td', { class: 'num', 'data-value': l.tokens }, formatInt(l.tokens)),
-              h('td', { class: 'num', 'data-value': l.perMillion }, formatUsdExact(l.perMillion)),
-              h('td', { class: 'num', 'data-value': l.amount }, formatUsdExact(l.amount)),
-            ),
-          ),
-        ),
-        h(
-          'tfoot',
-          {},
-          h(
-            'tr',
-            {},
-            h('th', { scope: 'row', colspan: 3 }, 'Cost (the sum, rounded half-up to 8 decimals)'),
-            h('td', { class: 'num', 'data-value': log.costDecimal }, formatUsdExact(log.costDecimal)),
-          ),
-        ),
-      )
-    : null;
-  const adjustments = log.adjustments.length
-    ? h(
-        'div',
-        { class: 'adjustments' },
-        h(
-          'p',
-          {},
-          `Re-priced ${log.adjustments.length === 1 ? 'once' : `${log.adjustments.length} times`}: first charged `,
-          h(
-            'strong',
-            { 'data-value': log.originalCost ?? '' },
-            formatUsdExact(log.originalCost ?? log.costDecimal),
-          ),
-          ', now ',
-          h('strong', {}, formatUsdExact(log.costDecimal)),
-          '. The receipt keeps the first amount; each re-pricing is signed on its own.',
-        ),
-        h(
-          'table',
-          { class: 'data adjustments-table' },
-          h('caption', { class: 'visually-hidden' }, 'Re-pricings of this call, oldest first'),
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              ...[
-                'When',
-                'Before',
-                'After',
-                'Difference',
-                'Priced by',
-                'Price book',
-                'Adjustment',
-                'Signature',
-              ].map((x, i) => h('th', { scope: 'col', class: i >= 1 && i <= 3 ? 'num' : null }, x)),
-            ),
-          ),
-          h(
-            'tbody',
-            {},
-            ...log.adjustments.map((a) =>
-              h(
-                'tr',
-                { 'data-key': a.adjustmentId },
-                h('th', { scope: 'row' }, formatDateTime(a.createdAt, state.query!.timeZone)),
-                h('td', { class: 'num', 'data-value': a.previousCost }, formatUsdExact(a.previousCost)),
-                h('td', { class: 'num', 'data-value': a.newCost }, formatUsdExact(a.newCost)),
-                h(
-                  'td',
-                  { class: 'num', 'data-value': a.difference },
-                  formatUsdExact(a.difference, undefined, true),
-                ),
-                h('td', {}, sourceLabel(a.costSource)),
-                h('td', {}, `version ${formatInt(a.priceBookVersion)}`),
-                h('td', {}, h('code', {}, a.adjustmentId)),
-                h(
-                  'td',
-                  { class: 'signature' },
-                  verifyButton(a.document, `Verify adjustment ${a.adjustmentId}`),
-                ),
-              ),
-            ),
-          ),
-        ),
-      )
-    : null;
-  return h('div', { class: 'bill' }, h('p', { class: 'bill-about' }, about), lines, adjustments);
-}
-
-let detailCount = 0;
-
-function renderLogs(logs: LogRow[], append: boolean): void {
-  const query = state.query!;
-  const admin = state.session?.admin ?? false;
-  const headers: Array<[string, boolean] | null> = [
-    ['Details', false],
-    ['Time', false],
-    admin ? ['Project', false] : null,
-    ['Alias name', false],
-    ['Model', false],
-    ['Origin', false],
-    ['Tokens in / out', true],
-    ['Cost', true],
-    ['Priced by', false],
-    ['Receipt and signature', false],
-  ];
-  const columns = headers.filter((x) => x !== null);
-  let body = el.logsHost.querySelector<HTMLTableSectionElement>('#logs-table > tbody');
-  if (!append || !body) {
-    body = h('tbody');
-    const table = h(
-      'table',
-      { id: 'logs-table', class: 'data logs' },
-      h('caption', { class: 'visually-hidden' }, `Latest calls, newest first, times in ${query.timeZone}`),
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          ...columns.map(([x, numeric]) => h('th', { scope: 'col', class: numeric ? 'num' : null }, x)),
-        ),
-      ),
-      body,
-    );
-    el.logsHost.replaceChildren(
-      h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Latest calls' }, table),
-    );
-  }
-  for (const log of logs) {
-    const detailId = `log-detail-${++detailCount}`;
-    const detail = h(
-      'tr',
-      { class: 'log-detail', id: detailId, 'data-detail-for': log.id, hidden: true },
-      h('td', { colspan: columns.length }, billDetail(log)),
-    );
-    // A disclosure button first in the row, so that opening it never scrolls the table sideways.
-    const toggle = h(
-      'button',
-      {
-        type: 'button',
-        class: 'button-secondary small details',
-        'aria-expanded': 'false',
-        'aria-controls': detailId,
-        'aria-label': `Details of the call of ${formatDateTime(log.occurredAt, query.timeZone)}: its bill${log.adjustments.length ? ' and re-pricings' : ''}`,
-      },
-      h('span', { class: 'disclosure', 'aria-hidden': 'true' }, '▸'),
-    );
-    toggle.addEventListener('click', () => {
-      const open = toggle.getAttribute('aria-expanded') !== 'true';
-      toggle.setAttribute('aria-expanded', String(open));
-      detail.hidden = !open;
-    });
-    const source = log.costSource;
-    body.append(
-      h(
-        'tr',
-        { 'data-key': log.id },
-        h('td', {}, toggle),
-        h(
-          'td',
-          { class: 'nowrap' },
-          h('time', { datetime: log.occurredAt }, formatDateTime(log.occurredAt, query.timeZone)),
-        ),
-        admin ? h('td', {}, h('code', {}, log.project.key)) : null,
-        h('td', {}, log.aliasName ?? muted(NO_ALIAS)),
-        h('td', {}, log.model, ' ', muted(log.provider)),
-        h('td', {}, log.origin ?? muted('–')),
-        h(
-          'td',
-          { class: 'num nowrap', 'data-column': 'tokens' },
-          h(
-            'span',
-            { class: 'tokens' },
-            `${formatInt(log.inputTokens)} / ${formatInt(log.outputTokens)}`,
-            logParts(log),
-          ),
-        ),
-        h('td', { class: 'num', 'data-column': 'cost', 'data-value': log.costDecimal }, costCell(log)),
-        h(
-          'td',
-          { 'data-column': 'source', 'data-value': source },
-          h(
-            'span',
-            { class: `source${source in COST_SOURCE_LABELS ? ` source-${source.toLowerCase()}` : ''}` },
-            sourceLabel(source),
-          ),
-        ),
-        h(
-          'td',
-          { class: 'signature' },
-          log.receipt
-            ? h('code', { class: 'receipt-id', title: log.receipt.receiptId }, log.receipt.receiptId)
-            : null,
-          verifyCell(log),
-        ),
-      ),
-      detail,
-    );
-  }
-}
-
-/** A log's token parts that are not zero, in one line under its tokens. */
-function logParts(log: LogRow): Node | null {
-  const parts = [...INPUT_PARTS, ...OUTPUT_PARTS].filter(([k]) => log[k] > 0);
-  if (!parts.length) return null;
-  return h(
-    'span',
-    { class: 'parts' },
-    ...parts.flatMap(([k, label], i) => [
-      i > 0 ? ' · ' : null,
-      h('span', { 'data-part': k, 'data-value': log[k] }, `${formatInt(log[k])} ${label}`),
-    ]),
-  );
-}
-
 async function loadMoreLogs(): Promise<void> {
   if (!state.secret || !state.query || !state.logsCursor) return;
   el.moreLogs.disabled = true;
@@ -1094,8 +783,9 @@ async function loadMoreLogs(): Promise<void> {
   try {
     const page = await loadLogs(state.secret, state.query.filter, LOG_PAGE, state.logsCursor);
     renderLogs(
+      el.logsHost,
       page.edges.map((e) => e.node),
-      true,
+      { append: true, admin: state.session?.admin ?? false, timeZone: state.query.timeZone },
     );
     state.logsCursor = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
     el.moreLogs.hidden = !state.logsCursor;
@@ -1116,6 +806,13 @@ function setRange(days: number): void {
   el.end.value = today;
   el.start.value = addDays(today, -(days - 1));
 }
+
+const prices = createPricesView({
+  secret: () => state.secret,
+  projectId: () => (state.session?.admin && el.project.value ? el.project.value : null),
+  timeZone: () => state.query?.timeZone ?? browserZone,
+  onAuthError: (message) => signOut(message),
+});
 
 function init(): void {
   const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];

@@ -131,3 +131,54 @@ export const LOGS_QUERY = /* GraphQL */ `
   }
   ${LOG_FIELDS}
 `;
+
+/** The prices in effect now, with where each comes from (admin: the price book's or the registry's). */
+export const PRICES_QUERY = /* GraphQL */ `
+  query DashboardPrices($projectId: UUID) {
+    modelPricing(projectId: $projectId) {
+      provider
+      model
+      source
+      priceBookVersion
+      longContextThresholdTokens
+      prices {
+        input
+        output
+        cachedInput
+        cacheWrite
+        cacheWrite1h
+        reasoning
+        inputLongContext
+        outputLongContext
+      }
+    }
+  }
+`;
+
+/** One model's price-book entries, oldest first: global ones and (with projectId) the project's. */
+export const PRICE_HISTORY_QUERY = /* GraphQL */ `
+  query DashboardPriceHistory($provider: String!, $model: String!, $projectId: UUID) {
+    modelPrices(provider: $provider, model: $model, projectId: $projectId) {
+      id
+      version
+      project {
+        key
+        name
+      }
+      provider
+      model
+      inputPerMillion
+      outputPerMillion
+      cachedInputPerMillion
+      cacheWritePerMillion
+      cacheWrite1hPerMillion
+      reasoningPerMillion
+      inputLongContextPerMillion
+      outputLongContextPerMillion
+      longContextThresholdTokens
+      effectiveFrom
+      effectiveTo
+      note
+    }
+  }
+`;

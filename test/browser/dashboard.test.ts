@@ -374,6 +374,7 @@ test('with a project key, the totals, charts’ tables and breakdowns equal usag
   });
   expect(await page.locator('#identity').innerText()).toContain('Default (default)');
   expect(await page.locator('#project-field').isHidden()).toBe(true);
+  expect(await page.locator('#prices-section').isHidden()).toBe(true); // the admin's only
   expect(await page.locator('#tz').inputValue()).toBe(TIME_ZONE);
   expect(variables.timeZone).toBe(TIME_ZONE);
   expect(variables.groupBy).toBe('DAY');
@@ -834,6 +835,101 @@ test('with the admin token: every project, a cost table per project, and a proje
     page.getByLabel('Project', { exact: true }).selectOption({ label: 'All projects' }),
   );
   expect(variables.filter.projectId).toBeUndefined();
+});
+
+test('with the admin token: the prices in effect, where each comes from, and a book-priced model’s history', async () => {
+  const { setModelPrice } = await gql(
+    `mutation($i: SetModelPriceInput!) { setModelPrice(input: $i) { version } }`,
+    {
+      i: {
+        provider: 'google',
+        model: 'gemini-2.5-flash',
+        inputPerMillion: '0.25',
+        outputPerMillion: '2',
+        cachedInputPerMillion: '0.025',
+        effectiveFrom: new Date(Date.now() - 86_400_000).toISOString(),
+        note: HOSTILE,
+      },
+    },
+    asAdmin,
+  );
+  const isPrices = (r: Request) => /query DashboardPrices\b/.test(r.postData() ?? '');
+  let request = page.waitForRequest(isPrices);
+  await page.locator('#prices-details summary').focus();
+  await page.keyboard.press('Enter');
+  expect(JSON.parse((await request).postData()!).variables.projectId).toBeNull();
+  const status = page.locator('#prices-status');
+  await status.filter({ hasText: 'models shown' }).waitFor();
+
+  const { modelPricing } = await gql(
+    `{ modelPricing { provider model source priceBookVersion longContextThresholdTokens
+       prices { input output cachedInput cacheWrite cacheWrite1h reasoning inputLongContext outputLongContext } } }`,
+    {},
+    asAdmin,
+  );
+  const parts = ['input', 'output', 'cachedInput', 'cacheWrite', 'cacheWrite1h', 'reasoning'];
+  const shownPrices = async () =>
+    (await tableRows('prices-table')).map((r) => ({
+      key: r.key,
+      source: r.cells.source.text,
+      prices: parts.map((p) => [r.cells[p].value, r.cells[p].text]),
+      long: r.cells.long.text,
+    }));
+  const expected = (m: Json) => ({
+    key: JSON.stringify([m.provider, m.model]),
+    source: m.source === 'PRICE_BOOK' ? `price book v${m.priceBookVersion} history` : 'registry',
+    prices: parts.map((p) =>
+      m.prices[p] === null ? ['', '–'] : [m.prices[p], formatUsdExact(m.prices[p], LOCALE)],
+    ),
+    long:
+      m.longContextThresholdTokens === null
+        ? '–'
+        : `above ${int(m.longContextThresholdTokens)} input tokens: ${formatUsdExact(m.prices.inputLongContext, LOCALE)} in, ${formatUsdExact(m.prices.outputLongContext, LOCALE)} out`,
+  });
+  const byKey = (a: Json, b: Json) => a.key.localeCompare(b.key);
+  expect((await shownPrices()).sort(byKey)).toEqual(modelPricing.map(expected).sort(byKey));
+  const book = modelPricing.filter((m: Json) => m.source === 'PRICE_BOOK');
+  expect(book.map((m: Json) => m.model).sort()).toEqual(['gemini-2.5-flash', 'gpt-4o-mini']);
+  expect(modelPricing.some((m: Json) => m.longContextThresholdTokens !== null)).toBe(true);
+
+  await page.getByLabel('Find a model').fill('GEMINI-2.5');
+  const gemini = modelPricing.filter((m: Json) => m.model.includes('gemini-2.5'));
+  expect((await shownPrices()).map((r) => r.key).sort()).toEqual(
+    gemini
+      .map(expected)
+      .map((r: Json) => r.key)
+      .sort(),
+  );
+  await page.getByLabel('Only price-book prices').check();
+  expect((await shownPrices()).map((r) => r.key)).toEqual([JSON.stringify(['google', 'gemini-2.5-flash'])]);
+
+  await page.getByRole('button', { name: 'Price-book history of gemini-2.5-flash (google)' }).click();
+  await page.locator('#price-history-table').waitFor();
+  expect(await page.evaluate('document.activeElement.id')).toBe('price-history-title');
+  const { modelPrices } = await gql(
+    '{ modelPrices(provider: "google", model: "gemini-2.5-flash") { id version note inputPerMillion effectiveTo } }',
+    {},
+    asAdmin,
+  );
+  expect(modelPrices).toHaveLength(1);
+  const [entry] = await tableRows('price-history-table');
+  expect(entry.key).toBe(modelPrices[0].id);
+  expect(entry.cells.version.text).toBe(int(setModelPrice.version));
+  expect(entry.cells.input.value).toBe(modelPrices[0].inputPerMillion);
+  expect(entry.cells.to.text).toBe('open-ended');
+  expect(entry.cells.scope.text).toBe('every project');
+  expect(entry.cells.note.text).toBe(HOSTILE); // the note is text, never markup
+  expect(await page.evaluate('document.querySelectorAll("img").length')).toBe(0);
+  await page.getByRole('button', { name: 'Close the history' }).click();
+  expect(await page.locator('#price-history').isHidden()).toBe(true);
+
+  // Choosing a project shows the prices in effect for it.
+  request = page.waitForRequest(isPrices);
+  await loaded(() =>
+    page.getByLabel('Project', { exact: true }).selectOption({ label: 'Client B (client-b)' }),
+  );
+  expect(JSON.parse((await request).postData()!).variables.projectId).toBe(clientB.id);
+  await loaded(() => page.getByLabel('Project', { exact: true }).selectOption({ label: 'All projects' }));
 });
 
 test('a reload keeps the key for this tab; the screenshot', async () => {
