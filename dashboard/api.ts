@@ -4,8 +4,8 @@
  * a project API key.
  */
 import type { TokenCounts } from './format';
-import { dashboardQuery, LOGS_QUERY, PRICE_HISTORY_QUERY, PRICES_QUERY, PROJECT_FIELDS } from './queries';
-export { METADATA_GROUPS, METADATA_VALUES } from './queries';
+import { dashboardQuery, LOGS_QUERY, PRICE_HISTORY_QUERY, PRICES_QUERY, SESSION_QUERY } from './queries';
+export { LOG_PAGE, METADATA_GROUPS, METADATA_VALUES } from './queries';
 import type { Bucket } from './time';
 
 export type ErrorKind = 'auth' | 'forbidden' | 'input' | 'network' | 'server';
@@ -101,11 +101,7 @@ export async function whoAmI(secret: string): Promise<Session> {
     currentProject: ProjectRef | null;
     projects: ProjectRef[];
     metadataDimensions: string[];
-  }>(
-    `query DashboardSession { currentProject { ${PROJECT_FIELDS} } projects(includeArchived: true) { ${PROJECT_FIELDS} } metadataDimensions }`,
-    {},
-    secret,
-  );
+  }>(SESSION_QUERY, {}, secret);
   return {
     admin: data.currentProject === null,
     currentProject: data.currentProject,

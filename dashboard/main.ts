@@ -7,6 +7,7 @@ import {
   ApiError,
   loadDashboard,
   loadLogs,
+  LOG_PAGE,
   METADATA_GROUPS,
   METADATA_VALUES,
   whoAmI,
@@ -41,7 +42,6 @@ import { renderTable, type Column } from './table';
 import { addDays, bucketStarts, dateIn, dayRange, isTimeZone, parseDate, type Bucket } from './time';
 
 const STORAGE_KEY = 'llmring.dashboard.secret';
-const LOG_PAGE = 20;
 /** The value a facet checkbox carries for "calls without an alias" (aliasNames accepts null). */
 const NULL_VALUE = '\u0000null';
 

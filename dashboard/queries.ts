@@ -5,9 +5,15 @@
 
 export const PROJECT_FIELDS = 'id key name archivedAt';
 
+/** Who a secret belongs to, and the metadata keys the server promotes: once, at sign-in. */
+export const SESSION_QUERY = `query DashboardSession { currentProject { ${PROJECT_FIELDS} } projects(includeArchived: true) { ${PROJECT_FIELDS} } metadataDimensions }`;
+
 const TOKENS =
   'inputTokens outputTokens cachedInputTokens cacheWriteTokens cacheWrite1hTokens reasoningTokens';
 const USAGE = `requests ${TOKENS} costDecimal`;
+
+/** Logs per page of the latest calls (the first comes with the statistics, then "Show more"). */
+export const LOG_PAGE = 20;
 
 /** Most groups of a metadata breakdown, and most values offered by its filter. */
 export const METADATA_GROUPS = 100;

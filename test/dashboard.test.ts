@@ -14,7 +14,7 @@ import {
   type Bucket,
 } from '../dashboard/time';
 import { addDecimals, formatAsOf, formatUsd, formatUsdDecimal, formatUsdExact } from '../dashboard/format';
-import { dashboardQuery, LOGS_QUERY } from '../dashboard/queries';
+import { dashboardQuery, LOG_PAGE, LOGS_QUERY } from '../dashboard/queries';
 import { startTestServer, withKey, type TestServer } from './helpers/server';
 
 let s: TestServer;
@@ -273,7 +273,7 @@ describe('the page’s requests', () => {
         timeZone: 'Europe/Berlin',
         admin: false,
         ...filter,
-        logs: 20,
+        logs: LOG_PAGE,
       };
       keys.forEach((k, i) => (variables[`key${i}`] = k));
       const res = await wide.gql(dashboardQuery(keys.length), variables, withKey(wide.firstKey));
