@@ -282,9 +282,9 @@ export function renderLogs(
           h('time', { datetime: log.occurredAt }, formatDateTime(log.occurredAt, timeZone)),
         ),
         admin ? h('td', {}, h('code', {}, log.project.key)) : null,
-        h('td', {}, log.aliasName ?? muted(NO_ALIAS)),
-        h('td', {}, log.model, ' ', muted(log.provider)),
-        h('td', {}, log.origin ?? muted('–')),
+        h('td', { class: 'text' }, log.aliasName ?? muted(NO_ALIAS)),
+        h('td', { class: 'text' }, log.model, ' ', muted(log.provider)),
+        h('td', { class: 'text' }, log.origin ?? muted('–')),
         h(
           'td',
           { class: 'num nowrap', 'data-column': 'tokens' },
