@@ -122,6 +122,25 @@ async function logUsageTo(server: TestServer, secret: string, inputs: Json[]): P
 
 const logUsage = (secret: string, inputs: Json[]) => logUsageTo(s, secret, inputs);
 
+/** Closes any open dropdown, opens a filter's from the keyboard, and checks a value with Space. */
+async function checkFromKeyboard(facet: string, label: string): Promise<void> {
+  await page.keyboard.press('Escape');
+  await page.locator(`#facet-${facet} summary`).focus();
+  await page.keyboard.press('Enter');
+  await page.locator(`#facet-${facet}`).getByLabel(label).focus();
+  await page.keyboard.press('Space');
+}
+
+/** Puts a price in the operator's price book (admin), as the price command would. */
+async function setPrice(input: Json): Promise<{ version: number }> {
+  const data = await gql(
+    'mutation($i: SetModelPriceInput!) { setModelPrice(input: $i) { version } }',
+    { i: input },
+    asAdmin,
+  );
+  return data.setModelPrice;
+}
+
 /** The data of the last Dashboard answer that loaded() saw. */
 let lastAnswer: Json = {};
 
@@ -517,19 +536,13 @@ test('a call’s details show its bill line by line, or why it has none', async 
 test('a re-priced call shows its original cost and its signed adjustments; book-priced calls say so', async () => {
   // The operator's price book lowers gpt-4o-mini for the whole sample period, then re-prices.
   const project = (await gql('{ currentProject { id } }', {}, withKey(s.firstKey))).currentProject.id;
-  const { setModelPrice } = await gql(
-    `mutation($i: SetModelPriceInput!) { setModelPrice(input: $i) { version } }`,
-    {
-      i: {
-        provider: 'openai',
-        model: 'gpt-4o-mini',
-        inputPerMillion: '0.1',
-        outputPerMillion: '0.4',
-        effectiveFrom: new Date(Date.now() - 60 * 86_400_000).toISOString(),
-      },
-    },
-    asAdmin,
-  );
+  const setModelPrice = await setPrice({
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    inputPerMillion: '0.1',
+    outputPerMillion: '0.4',
+    effectiveFrom: new Date(Date.now() - 60 * 86_400_000).toISOString(),
+  });
   const { repriceUsage } = await gql(
     'mutation($f: UsageFilter) { repriceUsage(filter: $f, dryRun: false) { changedLogs } }',
     { f: { projectId: project, startDate: new Date(Date.now() - 59 * 86_400_000).toISOString() } },
@@ -636,13 +649,7 @@ test('a breakdown and a filter per promoted metadata key; logged values stay tex
   // The filter still offers the other values, and calls without one.
   expect(await page.locator('#facet-meta-0 input[type=checkbox]').evaluateAll((cs) => cs.length)).toBe(4);
 
-  variables = await loaded(async () => {
-    await page.keyboard.press('Escape');
-    await page.locator('#facet-meta-1 summary').focus();
-    await page.keyboard.press('Enter');
-    await page.locator('#facet-meta-1').getByLabel('(no value)').focus();
-    await page.keyboard.press('Space');
-  });
+  variables = await loaded(() => checkFromKeyboard('meta-1', '(no value)'));
   expect(variables.filter.metadata).toEqual([
     { key: 'feature', values: ['chat'] },
     { key: 'customer', values: [null] },
@@ -714,13 +721,7 @@ test('filters by alias name, model and origin narrow the numbers exactly as usag
     await page.locator('#facet-model').getByLabel('gpt-4o', { exact: true }).check();
   });
   // From the keyboard: open the dropdown, move to a value, check it; the focus stays on it.
-  variables = await loaded(async () => {
-    await page.keyboard.press('Escape');
-    await page.locator('#facet-origin summary').focus();
-    await page.keyboard.press('Enter');
-    await page.locator('#facet-origin').getByLabel('web-app').focus();
-    await page.keyboard.press('Space');
-  });
+  variables = await loaded(() => checkFromKeyboard('origin', 'web-app'));
   expect(
     await page.evaluate('document.activeElement.closest("#facet-origin") && document.activeElement.value'),
   ).toBe('web-app');
@@ -838,21 +839,15 @@ test('with the admin token: every project, a cost table per project, and a proje
 });
 
 test('with the admin token: the prices in effect, where each comes from, and a book-priced model’s history', async () => {
-  const { setModelPrice } = await gql(
-    `mutation($i: SetModelPriceInput!) { setModelPrice(input: $i) { version } }`,
-    {
-      i: {
-        provider: 'google',
-        model: 'gemini-2.5-flash',
-        inputPerMillion: '0.25',
-        outputPerMillion: '2',
-        cachedInputPerMillion: '0.025',
-        effectiveFrom: new Date(Date.now() - 86_400_000).toISOString(),
-        note: HOSTILE,
-      },
-    },
-    asAdmin,
-  );
+  const setModelPrice = await setPrice({
+    provider: 'google',
+    model: 'gemini-2.5-flash',
+    inputPerMillion: '0.25',
+    outputPerMillion: '2',
+    cachedInputPerMillion: '0.025',
+    effectiveFrom: new Date(Date.now() - 86_400_000).toISOString(),
+    note: HOSTILE,
+  });
   const isPrices = (r: Request) => /query DashboardPrices\b/.test(r.postData() ?? '');
   let request = page.waitForRequest(isPrices);
   await page.locator('#prices-details summary').focus();
