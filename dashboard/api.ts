@@ -3,6 +3,9 @@
  * goes as `Authorization: Bearer`: the server treats the admin token as admin and anything else as
  * a project API key.
  */
+import type { TokenCounts } from './format';
+import { dashboardQuery, LOGS_QUERY, PRICE_HISTORY_QUERY, PRICES_QUERY, SESSION_QUERY } from './queries';
+export { LOG_PAGE, METADATA_GROUPS, METADATA_VALUES } from './queries';
 import type { Bucket } from './time';
 
 export type ErrorKind = 'auth' | 'forbidden' | 'input' | 'network' | 'server';
@@ -88,22 +91,28 @@ export interface Session {
   admin: boolean;
   currentProject: ProjectRef | null;
   projects: ProjectRef[];
+  /** The metadata keys promoted to dimensions: each gets a filter and a breakdown. */
+  metadataDimensions: string[];
 }
-
-const PROJECT_FIELDS = 'id key name archivedAt';
 
 /** Who the secret belongs to: a project key sees its project; the admin token sees every project. */
 export async function whoAmI(secret: string): Promise<Session> {
-  const data = await request<{ currentProject: ProjectRef | null; projects: ProjectRef[] }>(
-    `query DashboardSession { currentProject { ${PROJECT_FIELDS} } projects(includeArchived: true) { ${PROJECT_FIELDS} } }`,
-    {},
-    secret,
-  );
+  const data = await request<{
+    currentProject: ProjectRef | null;
+    projects: ProjectRef[];
+    metadataDimensions: string[];
+  }>(SESSION_QUERY, {}, secret);
   return {
     admin: data.currentProject === null,
     currentProject: data.currentProject,
     projects: data.projects,
+    metadataDimensions: data.metadataDimensions,
   };
+}
+
+export interface MetadataFilter {
+  key: string;
+  values: Array<string | null>;
 }
 
 export interface UsageFilter {
@@ -113,53 +122,43 @@ export interface UsageFilter {
   aliasNames?: Array<string | null>;
   models?: string[];
   origins?: string[];
+  metadata?: MetadataFilter[];
 }
 
-export interface Summary {
+/** Every row of usage: its calls, token totals and exact cost (costDecimal, a Decimal string). */
+export interface Usage extends TokenCounts {
   requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
+  costDecimal: string;
+}
+
+export interface Summary extends Usage {
   totalTokens: number;
-  cost: number;
   uniqueModels: number;
   uniqueAliases: number;
   uniqueOrigins: number;
 }
 
-export interface PeriodRow {
+export interface PeriodRow extends Usage {
   periodStart: string;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cost: number;
   topModel: string | null;
 }
 
-export interface AliasRow {
+export interface AliasRow extends Usage {
   aliasName: string | null;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cost: number;
   models: string[];
 }
 
-export interface ModelRow {
+export interface ModelRow extends Usage {
   provider: string;
   model: string;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cost: number;
 }
 
-export interface OriginRow {
+export interface OriginRow extends Usage {
   origin: string | null;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cost: number;
+}
+
+export interface MetadataRow extends Usage {
+  metadata: Array<{ key: string; value: string | null }>;
 }
 
 export interface Stats {
@@ -168,6 +167,9 @@ export interface Stats {
   byAlias: AliasRow[];
   byModel: ModelRow[];
   byOrigin: OriginRow[];
+  /** Every log committed up to this instant is counted. */
+  asOf: string;
+  fromReplica: boolean;
 }
 
 export interface Facets {
@@ -177,92 +179,120 @@ export interface Facets {
 }
 
 export interface ProjectUsage extends ProjectRef {
-  usage: { cost: number; requests: number };
+  usage: { costDecimal: string; requests: number };
+}
+
+export interface MetadataBreakdown {
+  key: string;
+  /** The groups under the filter, most expensive first (at most METADATA_GROUPS). */
+  groups: MetadataRow[];
+  /** The values to filter by: those of the period and project, whatever the other criteria. */
+  values: Array<string | null>;
 }
 
 export interface DashboardData {
   stats: Stats;
   facets: Facets;
   projects?: ProjectUsage[];
+  metadata: MetadataBreakdown[];
+  logs: LogPage;
 }
 
-const DASHBOARD_QUERY = /* GraphQL */ `
-  query Dashboard(
-    $filter: UsageFilter!
-    $facetFilter: UsageFilter!
-    $groupBy: TimeBucket!
-    $timeZone: String!
-    $admin: Boolean!
-    $startDate: DateTime!
-    $endDate: DateTime!
-  ) {
-    stats: usageStats(filter: $filter, groupBy: $groupBy, timeZone: $timeZone) {
-      summary {
-        requests inputTokens outputTokens cachedInputTokens totalTokens cost
-        uniqueModels uniqueAliases uniqueOrigins
-      }
-      byPeriod { periodStart requests inputTokens outputTokens cost topModel }
-      byAlias { aliasName requests inputTokens outputTokens cost models }
-      byModel { provider model requests inputTokens outputTokens cost }
-      byOrigin { origin requests inputTokens outputTokens cost }
-    }
-    facets: usageStats(filter: $facetFilter) {
-      byAlias { aliasName }
-      byModel { model }
-      byOrigin { origin }
-    }
-    projects(includeArchived: true) @include(if: $admin) {
-      ${PROJECT_FIELDS}
-      usage(startDate: $startDate, endDate: $endDate) { cost requests }
-    }
-  }
-`;
+type MetadataAnswer = Record<string, { breakdown: MetadataRow[] } | undefined>;
 
 /**
- * Everything but the logs in one round trip: the stats under the filter, the values the filter
- * can choose from (the same period and project without the alias, model and origin criteria), and
- * for admins every project's usage over the period.
+ * Everything in one round trip: the stats under the filter and how fresh they are, the values the
+ * filter can choose from (the same period and project without the alias, model, origin and
+ * metadata criteria), a breakdown per promoted metadata key, the first page of logs, and for
+ * admins every project's usage over the period.
  */
-export function loadDashboard(
+export async function loadDashboard(
   secret: string,
-  options: { filter: UsageFilter; bucket: Bucket; timeZone: string; admin: boolean },
+  options: {
+    filter: UsageFilter;
+    bucket: Bucket;
+    timeZone: string;
+    admin: boolean;
+    metadataKeys: string[];
+    logs: number;
+  },
   signal?: AbortSignal,
 ): Promise<DashboardData> {
-  const { filter, bucket, timeZone, admin } = options;
+  const { filter, bucket, timeZone, admin, metadataKeys } = options;
   const facetFilter: UsageFilter = {
     projectId: filter.projectId,
     startDate: filter.startDate,
     endDate: filter.endDate,
   };
-  return request<DashboardData>(
-    DASHBOARD_QUERY,
-    {
-      filter,
-      facetFilter,
-      groupBy: bucket,
-      timeZone,
-      admin,
-      startDate: filter.startDate,
-      endDate: filter.endDate,
-    },
+  const variables: Record<string, unknown> = {
+    filter,
+    facetFilter,
+    groupBy: bucket,
+    timeZone,
+    admin,
+    startDate: filter.startDate,
+    endDate: filter.endDate,
+    logs: options.logs,
+  };
+  metadataKeys.forEach((key, i) => (variables[`key${i}`] = key));
+  const data = await request<Omit<DashboardData, 'metadata'> & MetadataAnswer>(
+    dashboardQuery(metadataKeys.length),
+    variables,
     secret,
     signal,
   );
+  return {
+    stats: data.stats,
+    facets: data.facets,
+    projects: data.projects,
+    logs: data.logs,
+    metadata: metadataKeys.map((key, i) => ({
+      key,
+      groups: data[`metadata${i}`]?.breakdown ?? [],
+      values: (data[`metadataValues${i}`]?.breakdown ?? []).map((g) => g.metadata[0]?.value ?? null),
+    })),
+  };
 }
 
-export interface LogRow {
+export interface ChargeLine {
+  type: string;
+  tokens: number;
+  perMillion: string;
+  amount: string;
+}
+
+export interface Adjustment {
+  adjustmentId: string;
+  receiptId: string | null;
+  previousCost: string;
+  newCost: string;
+  difference: string;
+  costSource: string;
+  priceBookVersion: number;
+  createdAt: string;
+  document: Record<string, unknown>;
+}
+
+export interface LogRow extends TokenCounts {
   id: string;
   occurredAt: string;
   aliasName: string | null;
   provider: string;
   model: string;
   origin: string | null;
-  inputTokens: number;
-  outputTokens: number;
-  cost: number;
+  costDecimal: string;
+  /** The cost first charged, when a re-pricing changed it since. */
+  originalCost: string | null;
   costSource: string;
   project: { key: string };
   receipt: { receiptId: string; document: Record<string, unknown> } | null;
+  pricing: {
+    source: string;
+    version: string | null;
+    longContext: boolean;
+    lines: ChargeLine[];
+  } | null;
+  adjustments: Adjustment[];
 }
 
 export interface LogPage {
@@ -270,38 +300,7 @@ export interface LogPage {
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
 
-const LOGS_QUERY = /* GraphQL */ `
-  query DashboardLogs($filter: UsageFilter!, $first: Int!, $after: String) {
-    usageLogs(filter: $filter, first: $first, after: $after) {
-      edges {
-        node {
-          id
-          occurredAt
-          aliasName
-          provider
-          model
-          origin
-          inputTokens
-          outputTokens
-          cost
-          costSource
-          project {
-            key
-          }
-          receipt {
-            receiptId
-            document
-          }
-        }
-      }
-      pageInfo {
-        hasNextPage
-        endCursor
-      }
-    }
-  }
-`;
-
+/** The next page of logs ("Show more"); the first one comes with loadDashboard. */
 export async function loadLogs(
   secret: string,
   filter: UsageFilter,
@@ -311,6 +310,68 @@ export async function loadLogs(
 ): Promise<LogPage> {
   const data = await request<{ usageLogs: LogPage }>(LOGS_QUERY, { filter, first, after }, secret, signal);
   return data.usageLogs;
+}
+
+/** A model's prices per million tokens as exact Decimal strings; null where none is listed. */
+export interface PriceDecimals {
+  input: string | null;
+  output: string | null;
+  cachedInput: string | null;
+  cacheWrite: string | null;
+  cacheWrite1h: string | null;
+  reasoning: string | null;
+  inputLongContext: string | null;
+  outputLongContext: string | null;
+}
+
+export interface ModelPrice {
+  provider: string;
+  model: string;
+  source: 'REGISTRY' | 'PRICE_BOOK';
+  priceBookVersion: number | null;
+  longContextThresholdTokens: number | null;
+  prices: PriceDecimals;
+}
+
+/** The prices in effect now for a project (or every project), and where each comes from. */
+export async function loadPrices(secret: string, projectId: string | null): Promise<ModelPrice[]> {
+  const data = await request<{ modelPricing: ModelPrice[] }>(PRICES_QUERY, { projectId }, secret);
+  return data.modelPricing;
+}
+
+export interface PriceBookEntry {
+  id: string;
+  version: number;
+  project: { key: string; name: string } | null;
+  provider: string;
+  model: string;
+  inputPerMillion: string;
+  outputPerMillion: string;
+  cachedInputPerMillion: string | null;
+  cacheWritePerMillion: string | null;
+  cacheWrite1hPerMillion: string | null;
+  reasoningPerMillion: string | null;
+  inputLongContextPerMillion: string | null;
+  outputLongContextPerMillion: string | null;
+  longContextThresholdTokens: number | null;
+  effectiveFrom: string;
+  effectiveTo: string | null;
+  note: string | null;
+}
+
+/** One model's price-book entries, oldest first. */
+export async function loadPriceHistory(
+  secret: string,
+  provider: string,
+  model: string,
+  projectId: string | null,
+): Promise<PriceBookEntry[]> {
+  const data = await request<{ modelPrices: PriceBookEntry[] }>(
+    PRICE_HISTORY_QUERY,
+    { provider, model, projectId },
+    secret,
+  );
+  return data.modelPrices;
 }
 
 export interface Verification {

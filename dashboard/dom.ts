@@ -36,3 +36,6 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
 export function clear(el: Element): void {
   el.replaceChildren();
 }
+
+/** Secondary text: a placeholder such as "(no alias)", or a provider beside its model. */
+export const muted = (text: string): HTMLElement => h('span', { class: 'muted' }, text);

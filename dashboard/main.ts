@@ -7,30 +7,41 @@ import {
   ApiError,
   loadDashboard,
   loadLogs,
-  verifyReceipt,
+  LOG_PAGE,
+  METADATA_GROUPS,
+  METADATA_VALUES,
   whoAmI,
   type DashboardData,
-  type LogRow,
+  type MetadataFilter,
   type Session,
+  type Usage,
   type UsageFilter,
 } from './api';
 import { createTimeChart, renderBars, type TimeChart } from './charts';
-import { byId, h } from './dom';
+import { renderLogs } from './logs';
+import { createPricesView } from './prices';
+import { byId, h, muted } from './dom';
 import {
+  addDecimals,
+  decimalNumber,
+  formatAsOf,
   formatBucket,
-  formatDateTime,
   formatDay,
   formatInt,
   formatShare,
-  formatUsd,
+  formatUsdDecimal,
+  INPUT_PARTS,
   NO_ALIAS,
   NO_ORIGIN,
+  NO_VALUE,
+  OUTPUT_PARTS,
+  type TokenCounts,
+  type TokenPart,
 } from './format';
 import { renderTable, type Column } from './table';
 import { addDays, bucketStarts, dateIn, dayRange, isTimeZone, parseDate, type Bucket } from './time';
 
 const STORAGE_KEY = 'llmring.dashboard.secret';
-const LOG_PAGE = 20;
 /** The value a facet checkbox carries for "calls without an alias" (aliasNames accepts null). */
 const NULL_VALUE = '\u0000null';
 
@@ -74,13 +85,16 @@ const el = {
   bucket: byId<HTMLSelectElement>('bucket'),
   status: byId('status'),
   alert: byId('alert'),
+  facetRow: byId('facet-row'),
   content: byId('content'),
+  freshness: byId('freshness'),
   totals: byId('totals'),
   empty: byId('empty'),
   overTime: byId('over-time'),
   timeChart: byId('time-chart'),
   breakdowns: byId('breakdowns'),
   projectsSection: byId('projects-section'),
+  pricesSection: byId('prices-section'),
   logsSection: byId('logs-section'),
   logsHost: byId('logs-host'),
   moreLogs: byId<HTMLButtonElement>('more-logs'),
@@ -151,7 +165,37 @@ function showDashboard(session: Session): void {
   );
   el.projectField.hidden = !session.admin;
   if (session.admin) renderProjectOptions(session.projects);
+  renderMetadataPlaces(session.metadataDimensions);
   state.chart ??= createTimeChart(el.timeChart);
+}
+
+/**
+ * A filter and a breakdown card per promoted metadata key, numbered rather than named after the
+ * key in ids (a key is the operator's text). None when no key is promoted.
+ */
+function renderMetadataPlaces(keys: string[]): void {
+  document.querySelectorAll('[data-metadata-place]').forEach((e) => e.remove());
+  const actions = el.facetRow.querySelector('.actions');
+  keys.forEach((key, i) => {
+    el.facetRow.insertBefore(
+      h('div', { class: 'field facet', id: `facet-meta-${i}`, 'data-metadata-place': '' }),
+      actions,
+    );
+    el.breakdowns.append(
+      h(
+        'section',
+        { class: 'card breakdown', 'aria-labelledby': `meta-${i}-title`, 'data-metadata-place': '' },
+        h('h2', { id: `meta-${i}-title` }, `Cost by “${key}” `, muted('(metadata)')),
+        h('p', { class: 'note', id: `meta-${i}-note`, hidden: true }),
+        h(
+          'div',
+          { class: 'breakdown-body' },
+          h('div', { id: `meta-${i}-bars`, class: 'bars-host' }),
+          h('div', { id: `meta-${i}-table-host` }),
+        ),
+      ),
+    );
+  });
 }
 
 /** The admin's project switcher; the choice is kept when the list is refreshed. */
@@ -168,6 +212,7 @@ function renderProjectOptions(projects: Session['projects']): void {
 
 function signOut(message = ''): void {
   state.controller?.abort();
+  prices.reset();
   state.secret = null;
   state.session = null;
   sessionStorage.removeItem(STORAGE_KEY);
@@ -219,11 +264,24 @@ function readQuery(): Query | string {
   if (aliasNames.length) filter.aliasNames = aliasNames;
   if (models.length) filter.models = models;
   if (origins.length) filter.origins = origins;
+  const metadata: MetadataFilter[] = (state.session?.metadataDimensions ?? [])
+    .map((key, i) => ({ key, values: selectedValues(`meta-${i}`) }))
+    .filter((f) => f.values.length > 0);
+  if (metadata.length) filter.metadata = metadata;
   return { filter, bucket: el.bucket.value as Bucket, timeZone, first, last };
 }
 
-/** A dropdown of checkboxes: none checked means no criterion. Checked values survive reloads. */
-function renderFacet(id: string, title: string, values: Array<string | null>, nullLabel: string): void {
+/**
+ * A dropdown of checkboxes: none checked means no criterion. Checked values survive reloads.
+ * `truncated`: the server sent only the most expensive values.
+ */
+function renderFacet(
+  id: string,
+  title: string,
+  values: Array<string | null>,
+  nullLabel: string,
+  truncated = false,
+): void {
   const host = byId(`facet-${id}`);
   const checked = new Set(selectedValues(id));
   const wasOpen = host.querySelector('details')?.open ?? false;
@@ -254,6 +312,9 @@ function renderFacet(id: string, title: string, values: Array<string | null>, nu
       {},
       h('legend', {}, title),
       ...(options.length ? options : [h('p', { class: 'note' }, 'None in this period')]),
+      truncated
+        ? h('p', { class: 'note' }, `The ${values.length} most expensive values in this period.`)
+        : null,
       checked.size ? clearButton : null,
     ),
   );
@@ -288,28 +349,34 @@ async function refresh(): Promise<void> {
   el.content.classList.add('loading');
   setStatus('Loading usage…');
   try {
-    const [data, logs] = await Promise.all([
-      loadDashboard(
-        state.secret,
-        { filter: query.filter, bucket: query.bucket, timeZone: query.timeZone, admin: state.session.admin },
-        controller.signal,
-      ),
-      loadLogs(state.secret, query.filter, LOG_PAGE, null, controller.signal),
-    ]);
+    const data = await loadDashboard(
+      state.secret,
+      {
+        filter: query.filter,
+        bucket: query.bucket,
+        timeZone: query.timeZone,
+        admin: state.session.admin,
+        metadataKeys: state.session.metadataDimensions,
+        logs: LOG_PAGE,
+      },
+      controller.signal,
+    );
     if (controller.signal.aborted) return;
+    const logs = data.logs;
     state.query = query;
     hideAlert();
     el.content.hidden = false;
     render(data, query);
     renderLogs(
+      el.logsHost,
       logs.edges.map((e) => e.node),
-      false,
+      { append: false, admin: state.session.admin, timeZone: query.timeZone },
     );
     state.logsCursor = logs.pageInfo.hasNextPage ? logs.pageInfo.endCursor : null;
     el.moreLogs.hidden = !state.logsCursor;
     const s = data.stats.summary;
     setStatus(
-      `${formatInt(s.requests)} ${s.requests === 1 ? 'call' : 'calls'}, ${formatUsd(s.cost)}, from ` +
+      `${formatInt(s.requests)} ${s.requests === 1 ? 'call' : 'calls'}, ${formatUsdDecimal(s.costDecimal)}, from ` +
         `${formatDay(query.first)} to ${formatDay(query.last)} (${query.timeZone}).`,
     );
   } catch (err) {
@@ -351,29 +418,26 @@ function render(data: DashboardData, query: Query): void {
     facets.byOrigin.map((r) => r.origin).filter((o): o is string => o !== null),
     NO_ORIGIN,
   );
+  data.metadata.forEach((m, i) =>
+    renderFacet(`meta-${i}`, m.key, m.values, NO_VALUE, m.values.length >= METADATA_VALUES),
+  );
 
-  const total = (id: string, label: string, value: number, text: string, sub?: string) =>
-    h(
-      'div',
-      { class: 'total' },
-      h('dt', {}, label),
-      h('dd', { id: `total-${id}`, 'data-value': String(value) }, text),
-      sub ? h('dd', { class: 'sub' }, sub) : null,
-    );
+  renderFreshness(stats.asOf, stats.fromReplica, query.timeZone);
+  const part = (id: string, k: TokenPart, label: string) => ({ id, value: s[k], label });
   el.totals.replaceChildren(
-    total('cost', 'Cost', s.cost, formatUsd(s.cost)),
-    total('requests', 'Requests', s.requests, formatInt(s.requests)),
-    total(
-      'input-tokens',
-      'Input tokens',
-      s.inputTokens,
-      formatInt(s.inputTokens),
-      `${formatInt(s.cachedInputTokens)} cached`,
-    ),
-    total('output-tokens', 'Output tokens', s.outputTokens, formatInt(s.outputTokens)),
-    total('models', 'Models', s.uniqueModels, formatInt(s.uniqueModels)),
-    total('aliases', 'Alias names', s.uniqueAliases, formatInt(s.uniqueAliases)),
-    total('origins', 'Origins', s.uniqueOrigins, formatInt(s.uniqueOrigins)),
+    total('cost', 'Cost', s.costDecimal, formatUsdDecimal(s.costDecimal)),
+    total('requests', 'Requests', String(s.requests), formatInt(s.requests)),
+    total('input-tokens', 'Input tokens', String(s.inputTokens), formatInt(s.inputTokens), [
+      part('cached-input-tokens', 'cachedInputTokens', 'cached'),
+      part('cache-write-tokens', 'cacheWriteTokens', 'cache write 5m'),
+      part('cache-write-1h-tokens', 'cacheWrite1hTokens', 'cache write 1h'),
+    ]),
+    total('output-tokens', 'Output tokens', String(s.outputTokens), formatInt(s.outputTokens), [
+      part('reasoning-tokens', 'reasoningTokens', 'reasoning'),
+    ]),
+    total('models', 'Models', String(s.uniqueModels), formatInt(s.uniqueModels)),
+    total('aliases', 'Alias names', String(s.uniqueAliases), formatInt(s.uniqueAliases)),
+    total('origins', 'Origins', String(s.uniqueOrigins), formatInt(s.uniqueOrigins)),
   );
 
   const empty = s.requests === 0;
@@ -387,10 +451,104 @@ function render(data: DashboardData, query: Query): void {
     renderProjects(data.projects);
   }
   el.projectsSection.hidden = !data.projects;
+  el.pricesSection.hidden = !state.session?.admin;
+  if (state.session?.admin) prices.update();
   if (empty) return;
 
   renderTimeChart(data, query);
   renderBreakdowns(data);
+}
+
+/** A total: its exact value in data-value, and its parts (token types) under it. */
+function total(
+  id: string,
+  label: string,
+  value: string,
+  text: string,
+  parts: Array<{ id: string; value: number; label: string }> = [],
+): HTMLElement {
+  return h(
+    'div',
+    { class: 'total' },
+    h('dt', {}, label),
+    h('dd', { id: `total-${id}`, 'data-value': value }, text),
+    ...parts.map((p) =>
+      h(
+        'dd',
+        { class: 'sub', id: `total-${p.id}`, 'data-value': String(p.value) },
+        `${formatInt(p.value)} ${p.label}`,
+      ),
+    ),
+  );
+}
+
+/** How fresh the numbers are: a replica answers as of the last transaction it replayed. */
+function renderFreshness(asOf: string, fromReplica: boolean, timeZone: string): void {
+  el.freshness.replaceChildren(
+    'Statistics as of ',
+    h('time', { datetime: asOf }, formatAsOf(asOf, timeZone)),
+    ` (${timeZone})`,
+    fromReplica ? ', from a read replica: calls logged since then are not counted yet.' : '.',
+  );
+  el.freshness.dataset.replica = String(fromReplica);
+}
+
+/**
+ * A token count with its parts under it, those that are not zero (cached input and cache writes
+ * are parts of input, reasoning of output): `1,200` over `300 cached · 100 cache write 5m`.
+ */
+function tokensCell(total: number, row: TokenCounts, parts: typeof INPUT_PARTS): Node {
+  const shown = parts.filter(([k]) => row[k] > 0);
+  return h(
+    'span',
+    { class: 'tokens' },
+    formatInt(total),
+    shown.length
+      ? h(
+          'span',
+          { class: 'parts' },
+          ...shown.flatMap(([k, label], i) => [
+            i > 0 ? ' · ' : null,
+            h('span', { 'data-part': k, 'data-value': row[k] }, `${formatInt(row[k])} ${label}`),
+          ]),
+        )
+      : null,
+  );
+}
+
+/** The Requests, Input, Output and Cost columns of every usage table. */
+function usageColumns<R extends Usage>(): Column<R>[] {
+  return [
+    {
+      key: 'requests',
+      label: 'Requests',
+      numeric: true,
+      render: (r) => formatInt(r.requests),
+      value: (r) => r.requests,
+    },
+    {
+      key: 'input',
+      label: 'Input tokens',
+      numeric: true,
+      render: (r) => tokensCell(r.inputTokens, r, INPUT_PARTS),
+      value: (r) => r.inputTokens,
+    },
+    {
+      key: 'output',
+      label: 'Output tokens',
+      numeric: true,
+      render: (r) => tokensCell(r.outputTokens, r, OUTPUT_PARTS),
+      value: (r) => r.outputTokens,
+    },
+    {
+      key: 'cost',
+      label: 'Cost',
+      numeric: true,
+      render: (r) => formatUsdDecimal(r.costDecimal),
+      value: (r) => decimalNumber(r.costDecimal),
+      dataValue: (r) => r.costDecimal,
+    },
+  ];
 }
 
 function renderTimeChart({ stats }: DashboardData, query: Query): void {
@@ -400,7 +558,7 @@ function renderTimeChart({ stats }: DashboardData, query: Query): void {
   for (const t of bucketStarts(startMs, endMs, query.bucket, query.timeZone))
     buckets.set(t, { cost: 0, requests: 0 });
   for (const p of stats.byPeriod)
-    buckets.set(Date.parse(p.periodStart), { cost: p.cost, requests: p.requests });
+    buckets.set(Date.parse(p.periodStart), { cost: decimalNumber(p.costDecimal), requests: p.requests });
   const xs = [...buckets.keys()].sort((a, b) => a - b);
   state.chart!.update(
     {
@@ -427,28 +585,7 @@ function renderTimeChart({ stats }: DashboardData, query: Query): void {
       render: (r) => formatBucket(r.periodStart, query.bucket, query.timeZone),
       value: (r) => r.periodStart,
     },
-    {
-      key: 'requests',
-      label: 'Requests',
-      numeric: true,
-      render: (r) => formatInt(r.requests),
-      value: (r) => r.requests,
-    },
-    {
-      key: 'input',
-      label: 'Input tokens',
-      numeric: true,
-      render: (r) => formatInt(r.inputTokens),
-      value: (r) => r.inputTokens,
-    },
-    {
-      key: 'output',
-      label: 'Output tokens',
-      numeric: true,
-      render: (r) => formatInt(r.outputTokens),
-      value: (r) => r.outputTokens,
-    },
-    { key: 'cost', label: 'Cost', numeric: true, render: (r) => formatUsd(r.cost), value: (r) => r.cost },
+    ...usageColumns<P>(),
     { key: 'top', label: 'Top model', render: (r) => r.topModel ?? '–', value: (r) => r.topModel ?? '' },
   ];
   renderTable(byId('period-table-host'), {
@@ -461,21 +598,12 @@ function renderTimeChart({ stats }: DashboardData, query: Query): void {
   });
 }
 
-interface Breakdown {
+interface Breakdown extends Usage {
   key: string;
   name: string | Node;
   sortName: string;
   /** Only in the model table: models are grouped by provider and model. */
   provider?: string;
-  requests: number;
-  tokens: number;
-  cost: number;
-}
-
-interface Totals {
-  cost: number;
-  requests: number;
-  tokens: number;
 }
 
 function breakdownTable(
@@ -483,7 +611,7 @@ function breakdownTable(
   caption: string,
   nameLabel: string,
   rows: Breakdown[],
-  totals: Totals,
+  totals: Usage,
 ): void {
   const provider: Column<Breakdown> = {
     key: 'provider',
@@ -492,30 +620,17 @@ function breakdownTable(
     value: (r) => r.provider ?? '',
   };
   const withProvider = rows.some((r) => r.provider !== undefined);
+  const totalCost = decimalNumber(totals.costDecimal);
   const columns: Column<Breakdown>[] = [
     { key: 'name', label: nameLabel, render: (r) => r.name, value: (r) => r.sortName },
     ...(withProvider ? [provider] : []),
-    {
-      key: 'requests',
-      label: 'Requests',
-      numeric: true,
-      render: (r) => formatInt(r.requests),
-      value: (r) => r.requests,
-    },
-    {
-      key: 'tokens',
-      label: 'Tokens',
-      numeric: true,
-      render: (r) => formatInt(r.tokens),
-      value: (r) => r.tokens,
-    },
-    { key: 'cost', label: 'Cost', numeric: true, render: (r) => formatUsd(r.cost), value: (r) => r.cost },
+    ...usageColumns<Breakdown>(),
     {
       key: 'share',
       label: 'Share',
       numeric: true,
-      render: (r) => formatShare(r.cost, totals.cost),
-      value: (r) => r.cost,
+      render: (r) => formatShare(decimalNumber(r.costDecimal), totalCost),
+      value: (r) => decimalNumber(r.costDecimal),
     },
   ];
   renderTable(byId(`${id}-table-host`), {
@@ -529,63 +644,78 @@ function breakdownTable(
       'Total',
       ...(withProvider ? [null] : []),
       formatInt(totals.requests),
-      formatInt(totals.tokens),
-      formatUsd(totals.cost),
-      formatShare(totals.cost, totals.cost),
+      formatInt(totals.inputTokens),
+      formatInt(totals.outputTokens),
+      formatUsdDecimal(totals.costDecimal),
+      formatShare(totalCost, totalCost),
     ],
   });
 }
 
-const muted = (text: string) => h('span', { class: 'muted' }, text);
+const bar = (label: string, r: Usage) => ({ label, value: decimalNumber(r.costDecimal) });
 
-function renderBreakdowns({ stats }: DashboardData): void {
+function renderBreakdowns({ stats, metadata }: DashboardData): void {
   const s = stats.summary;
-  const totals: Totals = { cost: s.cost, requests: s.requests, tokens: s.inputTokens + s.outputTokens };
   const alias = stats.byAlias.map<Breakdown>((r) => ({
+    ...r,
     key: JSON.stringify(r.aliasName),
     name: r.aliasName === null ? muted(NO_ALIAS) : r.aliasName,
     sortName: r.aliasName ?? '',
-    requests: r.requests,
-    tokens: r.inputTokens + r.outputTokens,
-    cost: r.cost,
   }));
   const model = stats.byModel.map<Breakdown>((r) => ({
+    ...r,
     key: JSON.stringify([r.provider, r.model]),
     name: r.model,
     sortName: r.model,
     provider: r.provider,
-    requests: r.requests,
-    tokens: r.inputTokens + r.outputTokens,
-    cost: r.cost,
   }));
   const origin = stats.byOrigin.map<Breakdown>((r) => ({
+    ...r,
     key: JSON.stringify(r.origin),
     name: r.origin === null ? muted(NO_ORIGIN) : r.origin,
     sortName: r.origin ?? '',
-    requests: r.requests,
-    tokens: r.inputTokens + r.outputTokens,
-    cost: r.cost,
   }));
   renderBars(
     byId('alias-bars'),
-    stats.byAlias.map((r) => ({ label: r.aliasName ?? NO_ALIAS, value: r.cost })),
+    stats.byAlias.map((r) => bar(r.aliasName ?? NO_ALIAS, r)),
   );
   renderBars(
     byId('model-bars'),
-    stats.byModel.map((r) => ({ label: `${r.model} (${r.provider})`, value: r.cost })),
+    stats.byModel.map((r) => bar(`${r.model} (${r.provider})`, r)),
   );
   renderBars(
     byId('origin-bars'),
-    stats.byOrigin.map((r) => ({ label: r.origin ?? NO_ORIGIN, value: r.cost })),
+    stats.byOrigin.map((r) => bar(r.origin ?? NO_ORIGIN, r)),
   );
-  breakdownTable('alias', 'Cost by alias name', 'Alias name', alias, totals);
-  breakdownTable('model', 'Cost by model', 'Model', model, totals);
-  breakdownTable('origin', 'Cost by origin', 'Origin', origin, totals);
+  breakdownTable('alias', 'Cost by alias name', 'Alias name', alias, s);
+  breakdownTable('model', 'Cost by model', 'Model', model, s);
+  breakdownTable('origin', 'Cost by origin', 'Origin', origin, s);
+
+  metadata.forEach((m, i) => {
+    const rows = m.groups.map<Breakdown>((g) => {
+      const value = g.metadata[0]?.value ?? null;
+      return {
+        ...g,
+        key: JSON.stringify(value),
+        name: value === null ? muted(NO_VALUE) : value,
+        sortName: value ?? '',
+      };
+    });
+    const note = byId(`meta-${i}-note`);
+    note.hidden = m.groups.length < METADATA_GROUPS;
+    note.textContent = `The ${METADATA_GROUPS} most expensive values; the others are left out, so the rows add up to less than the total.`;
+    renderBars(
+      byId(`meta-${i}-bars`),
+      rows.map((r) => bar(r.sortName === '' && r.key === 'null' ? NO_VALUE : r.sortName, r)),
+    );
+    breakdownTable(`meta-${i}`, `Cost by metadata key ${m.key}`, m.key, rows, s);
+  });
 }
 
 function renderProjects(projects: NonNullable<DashboardData['projects']>): void {
   type P = (typeof projects)[number];
-  const total = projects.reduce((sum, p) => sum + p.usage.cost, 0);
+  const total = addDecimals(projects.map((p) => p.usage.costDecimal));
+  const totalCost = decimalNumber(total);
   const columns: Column<P>[] = [
     {
       key: 'name',
@@ -616,15 +746,16 @@ function renderProjects(projects: NonNullable<DashboardData['projects']>): void 
       key: 'cost',
       label: 'Cost',
       numeric: true,
-      render: (p) => formatUsd(p.usage.cost),
-      value: (p) => p.usage.cost,
+      render: (p) => formatUsdDecimal(p.usage.costDecimal),
+      value: (p) => decimalNumber(p.usage.costDecimal),
+      dataValue: (p) => p.usage.costDecimal,
     },
     {
       key: 'share',
       label: 'Share',
       numeric: true,
-      render: (p) => formatShare(p.usage.cost, total),
-      value: (p) => p.usage.cost,
+      render: (p) => formatShare(decimalNumber(p.usage.costDecimal), totalCost),
+      value: (p) => decimalNumber(p.usage.costDecimal),
     },
   ];
   renderTable(byId('project-table-host'), {
@@ -634,118 +765,15 @@ function renderProjects(projects: NonNullable<DashboardData['projects']>): void 
     rows: projects,
     rowKey: (p) => p.key,
     defaultSort: { key: 'cost', descending: true },
+    // The exact sum of the projects' exact costs.
+    footer: [
+      'Total',
+      null,
+      formatInt(projects.reduce((n, p) => n + p.usage.requests, 0)),
+      formatUsdDecimal(total),
+      formatShare(totalCost, totalCost),
+    ],
   });
-}
-
-function verifyCell(log: LogRow): Node {
-  if (!log.receipt) return muted('no receipt');
-  const receipt = log.receipt;
-  const output = h('output', { class: 'verify-result' });
-  const button = h(
-    'button',
-    { type: 'button', class: 'button-secondary small', 'aria-label': `Verify receipt ${receipt.receiptId}` },
-    'Verify',
-  );
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    output.className = 'verify-result';
-    output.textContent = 'Checking…';
-    try {
-      const result = await verifyReceipt(receipt.document);
-      output.className = `verify-result ${result.valid ? 'ok' : 'bad'}`;
-      output.replaceChildren(
-        result.valid ? '✓ Valid signature' : '✗ Invalid signature',
-        h(
-          'span',
-          { class: 'detail' },
-          result.valid ? `key ${result.keyId ?? '?'}` : (result.reason ?? 'no reason given'),
-        ),
-      );
-    } catch (err) {
-      output.className = 'verify-result bad';
-      output.textContent = `Could not check: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return h('div', { class: 'verify' }, button, output);
-}
-
-function renderLogs(logs: LogRow[], append: boolean): void {
-  const query = state.query!;
-  const admin = state.session?.admin ?? false;
-  let body = el.logsHost.querySelector('tbody');
-  if (!append || !body) {
-    body = h('tbody');
-    const headers = [
-      'Time',
-      admin ? 'Project' : null,
-      'Alias name',
-      'Model',
-      'Origin',
-      'Tokens in / out',
-      'Cost',
-      'Receipt',
-      'Signature',
-    ];
-    const table = h(
-      'table',
-      { id: 'logs-table', class: 'data logs' },
-      h('caption', { class: 'visually-hidden' }, `Latest calls, newest first, times in ${query.timeZone}`),
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          ...headers
-            .filter((x): x is string => x !== null)
-            .map((x) =>
-              h('th', { scope: 'col', class: x === 'Cost' || x.startsWith('Tokens') ? 'num' : null }, x),
-            ),
-        ),
-      ),
-      body,
-    );
-    el.logsHost.replaceChildren(
-      h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Latest calls' }, table),
-    );
-  }
-  for (const log of logs) {
-    body.append(
-      h(
-        'tr',
-        { 'data-key': log.id },
-        h(
-          'td',
-          { class: 'nowrap' },
-          h('time', { datetime: log.occurredAt }, formatDateTime(log.occurredAt, query.timeZone)),
-        ),
-        admin ? h('td', {}, h('code', {}, log.project.key)) : null,
-        h('td', {}, log.aliasName ?? muted(NO_ALIAS)),
-        h('td', {}, log.model, ' ', muted(log.provider)),
-        h('td', {}, log.origin ?? muted('–')),
-        h('td', { class: 'num nowrap' }, `${formatInt(log.inputTokens)} / ${formatInt(log.outputTokens)}`),
-        h(
-          'td',
-          {
-            class: 'num',
-            'data-value': String(log.cost),
-            title: `cost source: ${log.costSource.toLowerCase()}`,
-          },
-          formatUsd(log.cost),
-        ),
-        h(
-          'td',
-          {},
-          log.receipt
-            ? h('code', { class: 'receipt-id', title: log.receipt.receiptId }, log.receipt.receiptId)
-            : muted('–'),
-        ),
-        h('td', { class: 'signature' }, verifyCell(log)),
-      ),
-    );
-  }
 }
 
 async function loadMoreLogs(): Promise<void> {
@@ -755,8 +783,9 @@ async function loadMoreLogs(): Promise<void> {
   try {
     const page = await loadLogs(state.secret, state.query.filter, LOG_PAGE, state.logsCursor);
     renderLogs(
+      el.logsHost,
       page.edges.map((e) => e.node),
-      true,
+      { append: true, admin: state.session?.admin ?? false, timeZone: state.query.timeZone },
     );
     state.logsCursor = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
     el.moreLogs.hidden = !state.logsCursor;
@@ -777,6 +806,13 @@ function setRange(days: number): void {
   el.end.value = today;
   el.start.value = addDays(today, -(days - 1));
 }
+
+const prices = createPricesView({
+  secret: () => state.secret,
+  projectId: () => (state.session?.admin && el.project.value ? el.project.value : null),
+  timeZone: () => state.query?.timeZone ?? browserZone,
+  onAuthError: (message) => signOut(message),
+});
 
 function init(): void {
   const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];

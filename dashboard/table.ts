@@ -12,6 +12,8 @@ export interface Column<R> {
   render: (row: R) => string | Node;
   /** What the column sorts by (and data-value for numeric columns). */
   value: (row: R) => number | string;
+  /** data-value when it must be exact where `value` is not: a cost's Decimal string. */
+  dataValue?: (row: R) => string;
 }
 
 export interface TableSpec<R> {
@@ -70,7 +72,7 @@ export function renderTable<R>(host: HTMLElement, spec: TableSpec<R>): void {
       const attrs = {
         class: c.numeric ? 'num' : null,
         'data-column': c.key,
-        'data-value': c.numeric ? String(c.value(r)) : null,
+        'data-value': c.numeric ? (c.dataValue?.(r) ?? String(c.value(r))) : null,
       };
       tr.append(i === 0 ? h('th', { scope: 'row', ...attrs }, content) : h('td', attrs, content));
     });

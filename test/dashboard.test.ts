@@ -13,7 +13,8 @@ import {
   wallClock,
   type Bucket,
 } from '../dashboard/time';
-import { formatUsd } from '../dashboard/format';
+import { addDecimals, formatAsOf, formatUsd, formatUsdDecimal, formatUsdExact } from '../dashboard/format';
+import { dashboardQuery, LOG_PAGE, LOGS_QUERY } from '../dashboard/queries';
 import { startTestServer, withKey, type TestServer } from './helpers/server';
 
 let s: TestServer;
@@ -206,5 +207,84 @@ describe('the page’s calendar arithmetic', () => {
     expect(formatUsd(0.268, 'en-US')).toBe('$0.2680');
     expect(formatUsd(0.1234, 'en-US')).toBe('$0.1234');
     expect(formatUsd(1234.567, 'en-US')).toBe('$1,234.57');
+  });
+});
+
+describe('exact money', () => {
+  test('a Decimal string is rounded exactly, with formatUsd’s digits', () => {
+    expect(formatUsdDecimal('0.00000000', 'en-US')).toBe('$0.00');
+    expect(formatUsdDecimal('0.00015000', 'en-US')).toBe('$0.000150');
+    expect(formatUsdDecimal('0.26800000', 'en-US')).toBe('$0.2680');
+    expect(formatUsdDecimal('1234.56700000', 'en-US')).toBe('$1,234.57');
+    expect(formatUsdDecimal('0.00999999', 'en-US')).toBe('$0.010000');
+    expect(formatUsdDecimal('-0.00450000', 'en-US', true)).toBe('-$0.004500');
+    expect(formatUsdDecimal('0.00450000', 'en-US', true)).toBe('+$0.004500');
+    // Past a float's precision: the float of this cost rounds up a cent it does not have.
+    expect(formatUsdDecimal('1234567890123.00499999', 'en-US')).toBe('$1,234,567,890,123.00');
+    expect(formatUsd(Number('1234567890123.00499999'), 'en-US')).toBe('$1,234,567,890,123.01');
+  });
+
+  test('every digit of a price or a bill line, at least cents', () => {
+    expect(formatUsdExact('3.0000000000', 'en-US')).toBe('$3.00');
+    expect(formatUsdExact('0.36000000', 'en-US')).toBe('$0.36');
+    expect(formatUsdExact('0.0000015', 'en-US')).toBe('$0.0000015');
+    expect(formatUsdExact('0.43350000', 'en-US')).toBe('$0.4335');
+    expect(formatUsdExact('-0.00450000', 'en-US', true)).toBe('-$0.0045');
+    expect(formatUsdExact('12', 'en-US')).toBe('$12.00');
+  });
+
+  test('sums of Decimal strings are exact where sums of floats are not', () => {
+    expect(0.1 + 0.2).not.toBe(0.3);
+    expect(addDecimals(['0.10000000', '0.20000000'])).toBe('0.30000000');
+    expect(addDecimals(['0.1', '0.00000002', '3'])).toBe('3.10000002');
+    expect(addDecimals(['0.0045', '-0.0100'])).toBe('-0.0055');
+    expect(addDecimals([])).toBe('0');
+    const many = Array<string>(1000).fill('0.00000001');
+    expect(addDecimals(many)).toBe('0.00001000');
+    expect(() => addDecimals(['1e-8'])).toThrow(RangeError);
+  });
+
+  test('freshness reads as a time of day today, with its date otherwise', () => {
+    const now = Date.parse('2026-03-03T12:00:00Z');
+    expect(formatAsOf('2026-03-03T11:03:05.120Z', 'Europe/Berlin', now, 'en-US')).toBe('12:03:05');
+    expect(formatAsOf('2026-03-02T22:59:59.000Z', 'Europe/Berlin', now, 'en-US')).toBe(
+      'Mar 2, 2026, 23:59:59',
+    );
+  });
+});
+
+describe('the page’s requests', () => {
+  test('one refresh is one request within the server’s limits, with as many metadata keys as may be promoted', async () => {
+    const keys = Array.from({ length: 32 }, (_, i) => `key${i}`);
+    const wide = await startTestServer({
+      LLMRING_MAX_METADATA_DIMENSIONS: '32',
+      LLMRING_METADATA_DIMENSIONS: keys.join(','),
+    });
+    try {
+      const now = Date.now();
+      const filter = {
+        startDate: new Date(now - 30 * 86_400_000).toISOString(),
+        endDate: new Date(now + 60_000).toISOString(),
+      };
+      const variables: Record<string, unknown> = {
+        filter: { ...filter, metadata: [{ key: 'key3', values: ['x', null] }] },
+        facetFilter: filter,
+        groupBy: 'DAY',
+        timeZone: 'Europe/Berlin',
+        admin: false,
+        ...filter,
+        logs: LOG_PAGE,
+      };
+      keys.forEach((k, i) => (variables[`key${i}`] = k));
+      const res = await wide.gql(dashboardQuery(keys.length), variables, withKey(wide.firstKey));
+      expect(res.body.errors).toBeUndefined();
+      const data = res.body.data!;
+      expect(Object.keys(data).filter((k) => k.startsWith('metadata'))).toHaveLength(64);
+      expect(data.stats.asOf).toEqual(expect.any(String));
+      const more = await wide.gql(LOGS_QUERY, { filter, first: 20, after: null }, withKey(wide.firstKey));
+      expect(more.body.errors).toBeUndefined();
+    } finally {
+      await wide.close();
+    }
   });
 });

@@ -6,7 +6,15 @@
 import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page, type Request } from 'playwright-core';
-import { formatInt, formatUsd } from '../../dashboard/format';
+import {
+  addDecimals,
+  COST_SOURCE_LABELS,
+  formatAsOf,
+  formatInt,
+  formatUsdDecimal,
+  formatUsdExact,
+  TOKEN_TYPE_LABELS,
+} from '../../dashboard/format';
 import { ADMIN_TOKEN, asAdmin, startTestServer, withKey, type TestServer } from '../helpers/server';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,13 +44,23 @@ async function gql(query: string, variables: Json, headers: Record<string, strin
   return res.body.data!;
 }
 
+/** The metadata keys the server promotes (LLMRING_METADATA_DIMENSIONS), as the page numbers them. */
+const METADATA_KEYS = ['feature', 'customer'];
+/** A logged value that would run script if the page wrote it as HTML. */
+const HOSTILE = '<img src=x onerror="window.__injected=1">';
+
+const TOKEN_PARTS = ['cachedInputTokens', 'cacheWriteTokens', 'cacheWrite1hTokens', 'reasoningTokens'];
+const USAGE = `requests inputTokens outputTokens ${TOKEN_PARTS.join(' ')} costDecimal`;
+// Both keys in one field: the raw logs, the reference the page's rollup-read answers must equal.
 const STATS = `query($filter: UsageFilter, $tz: String) {
   usageStats(filter: $filter, groupBy: DAY, timeZone: $tz) {
-    summary { requests inputTokens outputTokens cachedInputTokens cost uniqueModels uniqueAliases uniqueOrigins }
-    byPeriod { periodStart requests inputTokens outputTokens cost }
-    byAlias { aliasName requests inputTokens outputTokens cost }
-    byModel { provider model requests inputTokens outputTokens cost }
-    byOrigin { origin requests inputTokens outputTokens cost }
+    summary { ${USAGE} uniqueModels uniqueAliases uniqueOrigins }
+    byPeriod { periodStart ${USAGE} }
+    byAlias { aliasName ${USAGE} }
+    byModel { provider model ${USAGE} }
+    byOrigin { origin ${USAGE} }
+    feature: breakdown(by: [], metadataKeys: ["feature"]) { metadata { value } ${USAGE} }
+    customer: breakdown(by: [], metadataKeys: ["customer"]) { metadata { value } ${USAGE} }
   }
 }`;
 
@@ -57,6 +75,10 @@ function sampleUsage(count: number, seed: number, now: number): Json[] {
     { provider: 'anthropic', model: 'claude-sonnet-4', input: 3, output: 15 },
     { provider: 'google', model: 'gemini-2.5-flash', input: 0.3, output: 2.5 },
   ];
+  // The token parts and metadata from a generator of their own, so that the rest stays as it was.
+  let y = seed + 1;
+  const rand2 = () => (y = (y * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const pick2 = <T>(items: T[]): T => items[Math.floor(rand2() * items.length)];
   return Array.from({ length: count }, (_, i) => {
     const m = pick(models);
     const inputTokens = 200 + Math.floor(rand() * 6000);
@@ -76,17 +98,51 @@ function sampleUsage(count: number, seed: number, now: number): Json[] {
       occurredAt: new Date(
         now - daysAgo * 86_400_000 - Math.floor(rand() * 20 * 3_600_000) - 60_000,
       ).toISOString(),
+      cachedInputTokens: rand2() < 0.5 ? Math.floor(inputTokens * 0.3) : 0,
+      cacheWriteTokens: rand2() < 0.3 ? Math.floor(inputTokens * 0.1) : 0,
+      cacheWrite1hTokens: rand2() < 0.2 ? Math.floor(inputTokens * 0.05) : 0,
+      reasoningTokens: rand2() < 0.4 ? Math.floor(outputTokens * 0.4) : 0,
+      metadata: {
+        feature: pick2(['chat', 'search', 'summary', undefined]),
+        customer: pick2(['acme', 'globex', HOSTILE, undefined]),
+        note: 'not a promoted key',
+      },
     };
   });
 }
 
-async function logUsage(secret: string, inputs: Json[]): Promise<void> {
-  await gql(
+async function logUsageTo(server: TestServer, secret: string, inputs: Json[]): Promise<void> {
+  const res = await server.gql(
     'mutation($inputs: [LogUsageInput!]!) { logUsageBatch(inputs: $inputs) { results { replayed } } }',
     { inputs },
     withKey(secret),
   );
+  if (res.body.errors) throw new Error(`GraphQL error: ${JSON.stringify(res.body.errors)}`);
 }
+
+const logUsage = (secret: string, inputs: Json[]) => logUsageTo(s, secret, inputs);
+
+/** Closes any open dropdown, opens a filter's from the keyboard, and checks a value with Space. */
+async function checkFromKeyboard(facet: string, label: string): Promise<void> {
+  await page.keyboard.press('Escape');
+  await page.locator(`#facet-${facet} summary`).focus();
+  await page.keyboard.press('Enter');
+  await page.locator(`#facet-${facet}`).getByLabel(label).focus();
+  await page.keyboard.press('Space');
+}
+
+/** Puts a price in the operator's price book (admin), as the price command would. */
+async function setPrice(input: Json): Promise<{ version: number }> {
+  const data = await gql(
+    'mutation($i: SetModelPriceInput!) { setModelPrice(input: $i) { version } }',
+    { i: input },
+    asAdmin,
+  );
+  return data.setModelPrice;
+}
+
+/** The data of the last Dashboard answer that loaded() saw. */
+let lastAnswer: Json = {};
 
 /** Runs `action` and waits until the page has shown the dashboard data it caused to load. */
 async function loaded(action: () => Promise<unknown>): Promise<Json> {
@@ -95,7 +151,8 @@ async function loaded(action: () => Promise<unknown>): Promise<Json> {
   );
   await action();
   const variables = JSON.parse((await request).postData()!).variables as Json;
-  await (await request).response();
+  const response = await (await request).response();
+  lastAnswer = response?.ok() ? (((await response.json()) as Json).data ?? {}) : {};
   await page.locator('#content[aria-busy="false"]').waitFor();
   await page
     .locator('#status')
@@ -107,42 +164,66 @@ async function loaded(action: () => Promise<unknown>): Promise<Json> {
 interface Row {
   key: string;
   cells: Record<string, { value: string | null; text: string }>;
+  /** The token parts shown in the row (those that are not zero), by API field name. */
+  parts: Record<string, number>;
 }
 
+/** A table's rows as the page shows them, read in one round trip. */
 async function tableRows(tableId: string): Promise<Row[]> {
-  const rows: Row[] = [];
-  for (const tr of await page.locator(`#${tableId} tbody tr`).all()) {
-    const cells: Row['cells'] = {};
-    for (const cell of await tr.locator('[data-column]').all()) {
-      cells[(await cell.getAttribute('data-column'))!] = {
-        value: await cell.getAttribute('data-value'),
-        text: (await cell.innerText()).trim(),
-      };
-    }
-    rows.push({ key: (await tr.getAttribute('data-key'))!, cells });
-  }
-  return rows;
+  return page.locator(`#${tableId} > tbody > tr[data-key]`).evaluateAll((trs) =>
+    trs.map((tr) => {
+      const cells: Record<string, { value: string | null; text: string }> = {};
+      for (const cell of tr.querySelectorAll('[data-column]')) {
+        cells[cell.getAttribute('data-column')!] = {
+          value: cell.getAttribute('data-value'),
+          text: (cell as unknown as { innerText: string }).innerText.trim(),
+        };
+      }
+      const parts: Record<string, number> = {};
+      for (const part of tr.querySelectorAll('.tokens [data-part]')) {
+        parts[part.getAttribute('data-part')!] = Number(part.getAttribute('data-value'));
+      }
+      return { key: tr.getAttribute('data-key')!, cells, parts };
+    }),
+  );
 }
 
-const usd = (v: number) => formatUsd(v, LOCALE);
+const usd = (v: string) => formatUsdDecimal(v, LOCALE);
 const int = (v: number) => formatInt(v, LOCALE);
+
+/** The token parts of an API row that are not zero: what a row shows under its tokens. */
+const partsOf = (r: Json): Record<string, number> =>
+  Object.fromEntries(TOKEN_PARTS.filter((k) => r[k] > 0).map((k) => [k, r[k]]));
 
 /** The totals on the page are the summary: exact values in data-value, formatted as text. */
 async function expectTotals(summary: Json): Promise<void> {
   const shown: Json = {};
   const expected: Json = {};
+  const words: Json = {
+    cachedInputTokens: 'cached',
+    cacheWriteTokens: 'cache write 5m',
+    cacheWrite1hTokens: 'cache write 1h',
+    reasoningTokens: 'reasoning',
+  };
   for (const [id, field, format] of [
-    ['cost', 'cost', usd],
+    ['cost', 'costDecimal', usd],
     ['requests', 'requests', int],
     ['input-tokens', 'inputTokens', int],
+    ['cached-input-tokens', 'cachedInputTokens', (v: number) => `${int(v)} ${words.cachedInputTokens}`],
+    ['cache-write-tokens', 'cacheWriteTokens', (v: number) => `${int(v)} ${words.cacheWriteTokens}`],
+    ['cache-write-1h-tokens', 'cacheWrite1hTokens', (v: number) => `${int(v)} ${words.cacheWrite1hTokens}`],
     ['output-tokens', 'outputTokens', int],
+    ['reasoning-tokens', 'reasoningTokens', (v: number) => `${int(v)} ${words.reasoningTokens}`],
     ['models', 'uniqueModels', int],
     ['aliases', 'uniqueAliases', int],
     ['origins', 'uniqueOrigins', int],
   ] as const) {
     const dd = page.locator(`#total-${id}`);
-    shown[id] = { value: Number(await dd.getAttribute('data-value')), text: await dd.innerText() };
-    expected[id] = { value: summary[field], text: format(summary[field]) };
+    shown[id] = { value: await dd.getAttribute('data-value'), text: await dd.innerText() };
+    expected[id] = {
+      value: String(summary[field]),
+      text: (format as (v: never) => string)(summary[field] as never),
+    };
   }
   expect(shown).toEqual(expected);
 }
@@ -152,16 +233,20 @@ async function expectBreakdown(tableId: string, rows: Json[], key: (r: Json) => 
   const shown = (await tableRows(tableId)).map((r) => ({
     key: r.key,
     requests: Number(r.cells.requests.value),
-    tokens: Number(r.cells.tokens.value),
-    cost: Number(r.cells.cost.value),
+    inputTokens: Number(r.cells.input.value),
+    outputTokens: Number(r.cells.output.value),
+    parts: r.parts,
+    cost: r.cells.cost.value,
     costText: r.cells.cost.text,
   }));
   const expected = rows.map((r) => ({
     key: key(r),
     requests: r.requests,
-    tokens: r.inputTokens + r.outputTokens,
-    cost: r.cost,
-    costText: usd(r.cost),
+    inputTokens: r.inputTokens,
+    outputTokens: r.outputTokens,
+    parts: partsOf(r),
+    cost: r.costDecimal,
+    costText: usd(r.costDecimal),
   }));
   const byKey = (a: { key: string }, b: { key: string }) => a.key.localeCompare(b.key);
   expect(shown.sort(byKey)).toEqual(expected.sort(byKey));
@@ -174,14 +259,27 @@ async function expectPageEqualsStats(filter: Json, headers: Record<string, strin
     await expectBreakdown('alias-table', stats.byAlias, (r) => JSON.stringify(r.aliasName));
     await expectBreakdown('model-table', stats.byModel, (r) => JSON.stringify([r.provider, r.model]));
     await expectBreakdown('origin-table', stats.byOrigin, (r) => JSON.stringify(r.origin));
+    for (const [i, key] of METADATA_KEYS.entries()) {
+      await expectBreakdown(`meta-${i}-table`, stats[key], (r) => JSON.stringify(r.metadata[0].value));
+    }
     const periods = (await tableRows('period-table')).map((r) => ({
       periodStart: r.key,
       requests: Number(r.cells.requests.value),
       inputTokens: Number(r.cells.input.value),
       outputTokens: Number(r.cells.output.value),
-      cost: Number(r.cells.cost.value),
+      parts: r.parts,
+      costDecimal: r.cells.cost.value,
     }));
-    expect(periods).toEqual(stats.byPeriod);
+    expect(periods).toEqual(
+      stats.byPeriod.map((p: Json) => ({
+        periodStart: p.periodStart,
+        requests: p.requests,
+        inputTokens: p.inputTokens,
+        outputTokens: p.outputTokens,
+        parts: partsOf(p),
+        costDecimal: p.costDecimal,
+      })),
+    );
   }
   return stats;
 }
@@ -209,7 +307,7 @@ beforeAll(async () => {
         'chromium package: apt-get update && apt-get install -y chromium',
     );
   }
-  s = await startTestServer();
+  s = await startTestServer({ LLMRING_METADATA_DIMENSIONS: METADATA_KEYS.join(',') });
   origin = new URL(s.url).origin;
 
   const now = Date.now();
@@ -295,6 +393,7 @@ test('with a project key, the totals, charts’ tables and breakdowns equal usag
   });
   expect(await page.locator('#identity').innerText()).toContain('Default (default)');
   expect(await page.locator('#project-field').isHidden()).toBe(true);
+  expect(await page.locator('#prices-section').isHidden()).toBe(true); // the admin's only
   expect(await page.locator('#tz').inputValue()).toBe(TIME_ZONE);
   expect(variables.timeZone).toBe(TIME_ZONE);
   expect(variables.groupBy).toBe('DAY');
@@ -312,18 +411,61 @@ test('with a project key, the totals, charts’ tables and breakdowns equal usag
   expect(await page.evaluate('document.cookie')).toBe('');
 });
 
-test('the latest calls are the newest usageLogs, and Verify checks a receipt with verifyReceipt', async () => {
+const LOG_FIELDS = `id costDecimal originalCost costSource ${TOKEN_PARTS.join(' ')} receipt { receiptId }
+  pricing { source version longContext lines { type tokens perMillion amount } }
+  adjustments { adjustmentId previousCost newCost difference costSource priceBookVersion }`;
+
+/** The rows of the latest calls, as the page shows them. */
+async function logRows(): Promise<Json[]> {
+  return (await tableRows('logs-table')).map((r) => ({
+    id: r.key,
+    costDecimal: r.cells.cost.value,
+    costText: r.cells.cost.text.split('\n')[0],
+    originalCost: r.parts.originalCost === undefined ? null : r.cells.cost.text.split('\n')[1],
+    costSource: r.cells.source.value,
+    sourceText: r.cells.source.text,
+    parts: Object.fromEntries(Object.entries(r.parts).filter(([k]) => k !== 'originalCost')),
+  }));
+}
+
+const expectedLogRow = (n: Json): Json => ({
+  id: n.id,
+  costDecimal: n.costDecimal,
+  costText: usd(n.costDecimal),
+  originalCost: n.originalCost === null ? null : `re-priced, was ${usd(n.originalCost)}`,
+  costSource: n.costSource,
+  sourceText: COST_SOURCE_LABELS[n.costSource],
+  parts: partsOf(n),
+});
+
+/** Opens a call's detail view from the keyboard and returns it. */
+async function openDetail(id: string) {
+  const toggle = page.locator(`#logs-table tr[data-key="${id}"] button.details`);
+  expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+  await toggle.focus();
+  await page.keyboard.press('Enter');
+  expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+  const detail = page.locator(`#${await toggle.getAttribute('aria-controls')}`);
+  await detail.waitFor();
+  expect(await detail.getAttribute('data-detail-for')).toBe(id);
+  return detail;
+}
+
+test('the latest calls are the newest usageLogs, with exact costs, token parts and where each cost came from', async () => {
   const { usageLogs } = await gql(
-    'query($f: UsageFilter) { usageLogs(filter: $f, first: 20) { edges { node { id cost receipt { receiptId } } } } }',
+    `query($f: UsageFilter) { usageLogs(filter: $f, first: 20) { edges { node { ${LOG_FIELDS} } } } }`,
     { f: (await loaded(() => page.getByRole('button', { name: 'Update' }).click())).filter },
     withKey(s.firstKey),
   );
-  const ids = await page
-    .locator('#logs-table tbody tr')
-    .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key')));
-  expect(ids).toEqual(usageLogs.edges.map((e: Json) => e.node.id));
+  const nodes: Json[] = usageLogs.edges.map((e: Json) => e.node);
+  expect(await logRows()).toEqual(nodes.map(expectedLogRow));
+  // The sample has client-priced and registry-priced calls, and calls with token parts.
+  expect(new Set(nodes.map((n) => n.costSource))).toEqual(new Set(['CLIENT', 'REGISTRY']));
+  expect(nodes.some((n) => Object.keys(partsOf(n)).length > 1)).toBe(true);
+  // The first page came with the statistics, in the same request.
+  expect(lastAnswer.logs.edges.map((e: Json) => e.node.id)).toEqual(nodes.map((n) => n.id));
 
-  const first = usageLogs.edges[0].node;
+  const first = nodes[0];
   const verify = page.getByRole('button', { name: `Verify receipt ${first.receipt.receiptId}` });
   const call = page.waitForRequest((r) => /verifyReceipt/.test(r.postData() ?? ''));
   await verify.focus();
@@ -335,8 +477,214 @@ test('the latest calls are the newest usageLogs, and Verify checks a receipt wit
 
   // More pages of logs load on demand.
   await page.getByRole('button', { name: 'Show more' }).click();
-  await page.locator('#logs-table tbody tr').nth(20).waitFor();
-  expect(await page.locator('#logs-table tbody tr').count()).toBe(40);
+  await page.locator('#logs-table > tbody > tr[data-key]').nth(20).waitFor();
+  expect(await page.locator('#logs-table > tbody > tr[data-key]').count()).toBe(40);
+});
+
+test('a call’s details show its bill line by line, or why it has none', async () => {
+  await logUsage(s.firstKey, [
+    { provider: 'acme', model: 'no-such-model', inputTokens: 10, outputTokens: 5, aliasName: HOSTILE },
+  ]);
+  const filter = (await loaded(() => page.getByRole('button', { name: 'Update' }).click())).filter;
+  const { usageLogs } = await gql(
+    `query($f: UsageFilter) { usageLogs(filter: $f, first: 20) { edges { node { ${LOG_FIELDS} } } } }`,
+    { f: filter },
+    withKey(s.firstKey),
+  );
+  const nodes: Json[] = usageLogs.edges.map((e: Json) => e.node);
+  const priced = nodes.find((n) => n.costSource === 'REGISTRY' && n.pricing.lines.length > 2)!;
+  expect(priced).toBeDefined();
+  const detail = await openDetail(priced.id);
+  expect(await detail.locator('.bill-about').innerText()).toBe(
+    `Priced from the model registry, ${priced.pricing.version}.`,
+  );
+  const lines = await detail.locator('table.bill-lines tbody tr').evaluateAll((rows) =>
+    rows.map((r) => ({
+      type: r.getAttribute('data-type'),
+      cells: [...r.children].map((c) => [
+        c.getAttribute('data-value'),
+        (c as { innerText: string }).innerText,
+      ]),
+    })),
+  );
+  expect(lines).toEqual(
+    priced.pricing.lines.map((l: Json) => ({
+      type: l.type,
+      cells: [
+        [null, TOKEN_TYPE_LABELS[l.type]],
+        [String(l.tokens), int(l.tokens)],
+        [l.perMillion, formatUsdExact(l.perMillion, LOCALE)],
+        [l.amount, formatUsdExact(l.amount, LOCALE)],
+      ],
+    })),
+  );
+  expect(await detail.locator('table.bill-lines tfoot td').getAttribute('data-value')).toBe(
+    priced.costDecimal,
+  );
+  // Enter again closes it.
+  await page.keyboard.press('Enter');
+  expect(await detail.isHidden()).toBe(true);
+
+  const client = nodes.find((n) => n.costSource === 'CLIENT')!;
+  expect((await (await openDetail(client.id)).innerText()).trim()).toBe(
+    'The client sent this cost: the server charged no prices of its own.',
+  );
+  const unpriced = nodes.find((n) => n.costSource === 'UNPRICED')!;
+  expect((await (await openDetail(unpriced.id)).innerText()).trim()).toMatch(/^No price is known/);
+});
+
+test('a re-priced call shows its original cost and its signed adjustments; book-priced calls say so', async () => {
+  // The operator's price book lowers gpt-4o-mini for the whole sample period, then re-prices.
+  const project = (await gql('{ currentProject { id } }', {}, withKey(s.firstKey))).currentProject.id;
+  const setModelPrice = await setPrice({
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    inputPerMillion: '0.1',
+    outputPerMillion: '0.4',
+    effectiveFrom: new Date(Date.now() - 60 * 86_400_000).toISOString(),
+  });
+  const { repriceUsage } = await gql(
+    'mutation($f: UsageFilter) { repriceUsage(filter: $f, dryRun: false) { changedLogs } }',
+    { f: { projectId: project, startDate: new Date(Date.now() - 59 * 86_400_000).toISOString() } },
+    asAdmin,
+  );
+  expect(repriceUsage.changedLogs).toBeGreaterThan(0);
+  await logUsage(s.firstKey, [
+    { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 1000, outputTokens: 100 },
+  ]);
+
+  const filter = (await loaded(() => page.getByRole('button', { name: 'Update' }).click())).filter;
+  const { usageLogs } = await gql(
+    `query($f: UsageFilter) { usageLogs(filter: $f, first: 100, after: null) { edges { node { ${LOG_FIELDS} } } } }`,
+    { f: filter },
+    withKey(s.firstKey),
+  );
+  const nodes: Json[] = usageLogs.edges.map((e: Json) => e.node);
+  // The new call is the newest: priced from the book.
+  expect(nodes[0].costSource).toBe('PRICE_BOOK');
+  const shown = await logRows();
+  expect(shown[0]).toEqual(expectedLogRow(nodes[0]));
+  expect(shown[0].sourceText).toBe('price book');
+  expect(await (await openDetail(nodes[0].id)).locator('.bill-about').innerText()).toBe(
+    `Priced from the price book, price-book@${setModelPrice.version}.`,
+  );
+
+  // Walk "Show more" until a re-priced call is on the page.
+  const repriced = nodes.find((n) => n.adjustments.length > 0)!;
+  expect(repriced).toBeDefined();
+  while ((await page.locator(`#logs-table tr[data-key="${repriced.id}"]`).count()) === 0) {
+    await page.getByRole('button', { name: 'Show more' }).click();
+    await page.locator('#status').filter({ hasText: 'more calls shown' }).waitFor();
+  }
+  expect((await logRows()).find((r) => r.id === repriced.id)).toEqual(expectedLogRow(repriced));
+  const detail = await openDetail(repriced.id);
+  expect(await detail.locator('.adjustments > p').innerText()).toBe(
+    `Re-priced once: first charged ${formatUsdExact(repriced.originalCost, LOCALE)}, now ` +
+      `${formatUsdExact(repriced.costDecimal, LOCALE)}. The receipt keeps the first amount; each re-pricing is signed on its own.`,
+  );
+  const [adjustment] = repriced.adjustments;
+  const row = detail.locator(`.adjustments-table tr[data-key="${adjustment.adjustmentId}"]`);
+  expect(
+    await row.locator('td[data-value]').evaluateAll((tds) => tds.map((td) => td.getAttribute('data-value'))),
+  ).toEqual([adjustment.previousCost, adjustment.newCost, adjustment.difference]);
+  expect(await row.locator('td').nth(2).innerText()).toBe(
+    formatUsdExact(adjustment.difference, LOCALE, true),
+  );
+  await row.getByRole('button', { name: `Verify adjustment ${adjustment.adjustmentId}` }).click();
+  await row.locator('output').filter({ hasText: 'Valid signature' }).waitFor();
+});
+
+test('statistics say how fresh they are, and when a read replica answered', async () => {
+  await loaded(() => page.getByRole('button', { name: 'Update' }).click());
+  const asOf = lastAnswer.stats.asOf as string;
+  expect(lastAnswer.stats.fromReplica).toBe(false);
+  const freshness = page.locator('#freshness');
+  expect(await freshness.locator('time').getAttribute('datetime')).toBe(asOf);
+  expect(await freshness.innerText()).toBe(
+    `Statistics as of ${formatAsOf(asOf, TIME_ZONE, Date.now(), LOCALE)} (${TIME_ZONE}).`,
+  );
+  // This server has no replica (test/replica.test.ts has a real one): the answer is changed on its
+  // way to the page, as a replica's would be, to see what the page makes of it.
+  const replicaAsOf = new Date(Date.now() - 3_000).toISOString();
+  await page.route('**/graphql', async (route) => {
+    if (!/query Dashboard\b/.test(route.request().postData() ?? '')) return route.continue();
+    const response = await route.fetch();
+    const body = await response.json();
+    body.data.stats = { ...body.data.stats, asOf: replicaAsOf, fromReplica: true };
+    await route.fulfill({ response, json: body });
+  });
+  try {
+    await loaded(() => page.getByRole('button', { name: 'Update' }).click());
+    expect(await freshness.innerText()).toBe(
+      `Statistics as of ${formatAsOf(replicaAsOf, TIME_ZONE, Date.now(), LOCALE)} (${TIME_ZONE}), ` +
+        'from a read replica: calls logged since then are not counted yet.',
+    );
+  } finally {
+    await page.unroute('**/graphql');
+  }
+});
+
+test('a breakdown and a filter per promoted metadata key; logged values stay text', async () => {
+  await loaded(() => page.getByRole('button', { name: 'Update' }).click());
+  for (const [i, key] of METADATA_KEYS.entries()) {
+    expect(await page.locator(`#meta-${i}-title`).innerText()).toBe(`Cost by “${key}” (metadata)`);
+    expect(await page.locator(`#facet-meta-${i} .label`).innerText()).toBe(key);
+  }
+  // Keys that are not promoted (the sample's `note`) get nothing.
+  expect(await page.locator('#breakdowns section[data-metadata-place]').count()).toBe(METADATA_KEYS.length);
+  // A hostile value is shown as the text it is, in the table, the bars and the filter.
+  expect(await page.locator('#meta-1-table').getByText(HOSTILE, { exact: true }).count()).toBe(1);
+  expect(await page.locator('#meta-1-bars').getByText(HOSTILE, { exact: true }).count()).toBe(1);
+  expect(await page.locator('#facet-meta-1').getByText(HOSTILE, { exact: true }).count()).toBe(1);
+  expect(await page.evaluate('document.querySelectorAll("img").length')).toBe(0);
+  expect(await page.evaluate('window.__injected')).toBeUndefined();
+
+  let variables = await loaded(async () => {
+    await page.locator('#facet-meta-0 summary').click();
+    await page.locator('#facet-meta-0').getByLabel('chat', { exact: true }).check();
+  });
+  expect(variables.filter.metadata).toEqual([{ key: 'feature', values: ['chat'] }]);
+  const stats = await expectPageEqualsStats(variables.filter, withKey(s.firstKey));
+  expect(stats.summary.requests).toBeGreaterThan(0);
+  // The filter still offers the other values, and calls without one.
+  expect(await page.locator('#facet-meta-0 input[type=checkbox]').evaluateAll((cs) => cs.length)).toBe(4);
+
+  variables = await loaded(() => checkFromKeyboard('meta-1', '(no value)'));
+  expect(variables.filter.metadata).toEqual([
+    { key: 'feature', values: ['chat'] },
+    { key: 'customer', values: [null] },
+  ]);
+  await expectPageEqualsStats(variables.filter, withKey(s.firstKey));
+  for (const id of ['meta-0', 'meta-1']) {
+    await loaded(async () => {
+      await page.locator(`#facet-${id} summary`).click();
+      await page.locator(`#facet-${id}`).getByRole('button', { name: 'Clear' }).click();
+    });
+  }
+  await page.keyboard.press('Escape');
+});
+
+test('without promoted metadata keys, no metadata filter or breakdown is shown', async () => {
+  const plain = await startTestServer();
+  const context = await browser.newContext({ locale: LOCALE, timezoneId: TIME_ZONE });
+  try {
+    await logUsageTo(plain, plain.firstKey, sampleUsage(5, 3, Date.now()));
+    const other = await context.newPage();
+    await other.goto(`${new URL(plain.url).origin}/dashboard`);
+    const request = other.waitForRequest((r) => /query Dashboard\b/.test(r.postData() ?? ''));
+    await other.getByLabel('API key or admin token').fill(plain.firstKey);
+    await other.keyboard.press('Enter');
+    expect((await request).postData()).not.toMatch(/metadataKeys/);
+    await other
+      .locator('#status')
+      .filter({ hasText: /calls?,/ })
+      .waitFor();
+    expect(await other.locator('#model-table').count()).toBe(1);
+    expect(await other.locator('[data-metadata-place], [id^="meta-"], [id^="facet-meta-"]').count()).toBe(0);
+  } finally {
+    await context.close();
+    await plain.close();
+  }
 });
 
 test('tables sort from the keyboard and say how they are sorted', async () => {
@@ -373,13 +721,7 @@ test('filters by alias name, model and origin narrow the numbers exactly as usag
     await page.locator('#facet-model').getByLabel('gpt-4o', { exact: true }).check();
   });
   // From the keyboard: open the dropdown, move to a value, check it; the focus stays on it.
-  variables = await loaded(async () => {
-    await page.keyboard.press('Escape');
-    await page.locator('#facet-origin summary').focus();
-    await page.keyboard.press('Enter');
-    await page.locator('#facet-origin').getByLabel('web-app').focus();
-    await page.keyboard.press('Space');
-  });
+  variables = await loaded(() => checkFromKeyboard('origin', 'web-app'));
   expect(
     await page.evaluate('document.activeElement.closest("#facet-origin") && document.activeElement.value'),
   ).toBe('web-app');
@@ -453,10 +795,10 @@ test('with the admin token: every project, a cost table per project, and a proje
   expect(await page.locator('#identity').innerText()).toMatch(/admin/i);
   expect(variables.admin).toBe(true);
   const stats = await expectPageEqualsStats(variables.filter, asAdmin);
-  expect(stats.summary.requests).toBe(120);
+  expect(stats.summary.requests).toBe(122); // the sample's 120, the unpriced and the book-priced call
 
   const { projects } = await gql(
-    'query($s: DateTime, $e: DateTime) { projects { key name usage(startDate: $s, endDate: $e) { cost requests } } }',
+    'query($s: DateTime, $e: DateTime) { projects { key name usage(startDate: $s, endDate: $e) { costDecimal requests } } }',
     { s: variables.filter.startDate, e: variables.filter.endDate },
     asAdmin,
   );
@@ -464,7 +806,7 @@ test('with the admin token: every project, a cost table per project, and a proje
     key: r.key,
     name: r.cells.name.text,
     requests: Number(r.cells.requests.value),
-    cost: Number(r.cells.cost.value),
+    cost: r.cells.cost.value,
     costText: r.cells.cost.text,
   }));
   expect(shown.sort((a, b) => a.key.localeCompare(b.key))).toEqual(
@@ -473,10 +815,14 @@ test('with the admin token: every project, a cost table per project, and a proje
         key: p.key,
         name: p.name,
         requests: p.usage.requests,
-        cost: p.usage.cost,
-        costText: usd(p.usage.cost),
+        cost: p.usage.costDecimal,
+        costText: usd(p.usage.costDecimal),
       }))
       .sort((a: Json, b: Json) => a.key.localeCompare(b.key)),
+  );
+  // The total is the exact sum of the projects' exact costs.
+  expect(await page.locator('#project-table tfoot td').nth(2).innerText()).toBe(
+    usd(addDecimals(projects.map((p: Json) => p.usage.costDecimal))),
   );
 
   variables = await loaded(() =>
@@ -490,6 +836,95 @@ test('with the admin token: every project, a cost table per project, and a proje
     page.getByLabel('Project', { exact: true }).selectOption({ label: 'All projects' }),
   );
   expect(variables.filter.projectId).toBeUndefined();
+});
+
+test('with the admin token: the prices in effect, where each comes from, and a book-priced model’s history', async () => {
+  const setModelPrice = await setPrice({
+    provider: 'google',
+    model: 'gemini-2.5-flash',
+    inputPerMillion: '0.25',
+    outputPerMillion: '2',
+    cachedInputPerMillion: '0.025',
+    effectiveFrom: new Date(Date.now() - 86_400_000).toISOString(),
+    note: HOSTILE,
+  });
+  const isPrices = (r: Request) => /query DashboardPrices\b/.test(r.postData() ?? '');
+  let request = page.waitForRequest(isPrices);
+  await page.locator('#prices-details summary').focus();
+  await page.keyboard.press('Enter');
+  expect(JSON.parse((await request).postData()!).variables.projectId).toBeNull();
+  const status = page.locator('#prices-status');
+  await status.filter({ hasText: 'models shown' }).waitFor();
+
+  const { modelPricing } = await gql(
+    `{ modelPricing { provider model source priceBookVersion longContextThresholdTokens
+       prices { input output cachedInput cacheWrite cacheWrite1h reasoning inputLongContext outputLongContext } } }`,
+    {},
+    asAdmin,
+  );
+  const parts = ['input', 'output', 'cachedInput', 'cacheWrite', 'cacheWrite1h', 'reasoning'];
+  const shownPrices = async () =>
+    (await tableRows('prices-table')).map((r) => ({
+      key: r.key,
+      source: r.cells.source.text,
+      prices: parts.map((p) => [r.cells[p].value, r.cells[p].text]),
+      long: r.cells.long.text,
+    }));
+  const expected = (m: Json) => ({
+    key: JSON.stringify([m.provider, m.model]),
+    source: m.source === 'PRICE_BOOK' ? `price book v${m.priceBookVersion} history` : 'registry',
+    prices: parts.map((p) =>
+      m.prices[p] === null ? ['', '–'] : [m.prices[p], formatUsdExact(m.prices[p], LOCALE)],
+    ),
+    long:
+      m.longContextThresholdTokens === null
+        ? '–'
+        : `above ${int(m.longContextThresholdTokens)} input tokens: ${formatUsdExact(m.prices.inputLongContext, LOCALE)} in, ${formatUsdExact(m.prices.outputLongContext, LOCALE)} out`,
+  });
+  const byKey = (a: Json, b: Json) => a.key.localeCompare(b.key);
+  expect((await shownPrices()).sort(byKey)).toEqual(modelPricing.map(expected).sort(byKey));
+  const book = modelPricing.filter((m: Json) => m.source === 'PRICE_BOOK');
+  expect(book.map((m: Json) => m.model).sort()).toEqual(['gemini-2.5-flash', 'gpt-4o-mini']);
+  expect(modelPricing.some((m: Json) => m.longContextThresholdTokens !== null)).toBe(true);
+
+  await page.getByLabel('Find a model').fill('GEMINI-2.5');
+  const gemini = modelPricing.filter((m: Json) => m.model.includes('gemini-2.5'));
+  expect((await shownPrices()).map((r) => r.key).sort()).toEqual(
+    gemini
+      .map(expected)
+      .map((r: Json) => r.key)
+      .sort(),
+  );
+  await page.getByLabel('Only price-book prices').check();
+  expect((await shownPrices()).map((r) => r.key)).toEqual([JSON.stringify(['google', 'gemini-2.5-flash'])]);
+
+  await page.getByRole('button', { name: 'Price-book history of gemini-2.5-flash (google)' }).click();
+  await page.locator('#price-history-table').waitFor();
+  expect(await page.evaluate('document.activeElement.id')).toBe('price-history-title');
+  const { modelPrices } = await gql(
+    '{ modelPrices(provider: "google", model: "gemini-2.5-flash") { id version note inputPerMillion effectiveTo } }',
+    {},
+    asAdmin,
+  );
+  expect(modelPrices).toHaveLength(1);
+  const [entry] = await tableRows('price-history-table');
+  expect(entry.key).toBe(modelPrices[0].id);
+  expect(entry.cells.version.text).toBe(int(setModelPrice.version));
+  expect(entry.cells.input.value).toBe(modelPrices[0].inputPerMillion);
+  expect(entry.cells.to.text).toBe('open-ended');
+  expect(entry.cells.scope.text).toBe('every project');
+  expect(entry.cells.note.text).toBe(HOSTILE); // the note is text, never markup
+  expect(await page.evaluate('document.querySelectorAll("img").length')).toBe(0);
+  await page.getByRole('button', { name: 'Close the history' }).click();
+  expect(await page.locator('#price-history').isHidden()).toBe(true);
+
+  // Choosing a project shows the prices in effect for it.
+  request = page.waitForRequest(isPrices);
+  await loaded(() =>
+    page.getByLabel('Project', { exact: true }).selectOption({ label: 'Client B (client-b)' }),
+  );
+  expect(JSON.parse((await request).postData()!).variables.projectId).toBe(clientB.id);
+  await loaded(() => page.getByLabel('Project', { exact: true }).selectOption({ label: 'All projects' }));
 });
 
 test('a reload keeps the key for this tab; the screenshot', async () => {
