@@ -3,7 +3,7 @@
  * them, over HTTP against the real server:
  *
  * - 2: a stats request over years 0001-9999, or in many spellings of one zone, neither blocks
- *   the event loop (/health answers within 100 ms meanwhile) nor grows memory with each new
+ *   the event loop (/health keeps answering meanwhile) nor grows memory with each new
  *   spelling: the range is refused, the zone is looked up in a bounded list;
  * - 7: a zone Intl knows but Postgres does not ('US/Pacific-New'), and a year-0000 date, are
  *   client errors (BAD_USER_INPUT / HTTP 400), not INTERNAL_SERVER_ERROR with SQL in the log;
@@ -32,6 +32,13 @@ afterAll(() => server?.close());
 
 const STATS = `query($f: UsageFilter, $z: String!) { usageStats(filter: $f, timeZone: $z, groupBy: DAY) {
   summary { requests } byPeriod { periodStart } } }`;
+
+/**
+ * The bound on a /health answer while hostile requests run. Before the fix one such request
+ * held the event loop for 1.2-1.7 s; the bound sits well under that and well over what a
+ * loaded two-core CI machine adds to a quick answer, so the check fails only on the finding.
+ */
+const HEALTH_MS = 750;
 
 /** The longest /health answer while `work` runs, polling every 10 ms. */
 async function slowestHealth(work: () => Promise<unknown>): Promise<number> {
@@ -77,7 +84,7 @@ describe('finding 2: statistics requests are bounded before any work', () => {
       expect(errorCodes(res)).toEqual(['BAD_USER_INPUT']);
       expect(res.body.errors![0].extensions?.field).toBe('filter.startDate');
     }
-    expect(slowest).toBeLessThan(100);
+    expect(slowest).toBeLessThan(HEALTH_MS);
     const rest = await server.http('/api/v1/stats?start_date=0001-01-01&end_date=9999-12-30', {
       headers: withKey(project.secret),
     });
@@ -98,7 +105,7 @@ describe('finding 2: statistics requests are bounded before any work', () => {
       }
     });
     for (const res of answers) expect(res.body.errors).toBeUndefined();
-    expect(slowest).toBeLessThan(100);
+    expect(slowest).toBeLessThan(HEALTH_MS);
     // The zone list is the only cache: 200 new spellings add nothing per spelling to keep.
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
   });
