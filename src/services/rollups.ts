@@ -7,6 +7,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../logger';
 import { toInt } from '../db/normalize';
+import { Periodic } from './periodic';
 
 /**
  * The pg advisory lock of the rollup worker: one round at a time across instances, and
@@ -136,12 +137,13 @@ export interface RollupRound {
 }
 
 export class RollupService {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly periodic: Periodic;
   /** Metadata keys known to be registered (a key, once registered, stays so). */
   private readonly registered = new Set<string>();
 
-  constructor(private readonly deps: { db: Knex; logger: Logger; intervalMs?: number }) {}
+  constructor(private readonly deps: { db: Knex; logger: Logger; intervalMs?: number }) {
+    this.periodic = new Periodic('rollup', deps.intervalMs ?? 2_000, deps.logger, () => this.runOnce());
+  }
 
   /** One round: fold every log of finished transactions past the watermark, then move it. */
   async runOnce(): Promise<RollupRound> {
@@ -220,21 +222,10 @@ export class RollupService {
   }
 
   start(): void {
-    if (this.timer) return;
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((err) => this.deps.logger.warn({ err }, 'rollup round failed; retrying next round'))
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, this.deps.intervalMs ?? 2_000).unref();
-        });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.periodic.start();
   }
 
-  async stop(): Promise<void> {
-    const timer = this.timer;
-    this.timer = undefined;
-    if (timer) clearTimeout(timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 }
