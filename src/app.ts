@@ -41,6 +41,8 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     services.pricing.start();
     services.priceBook.start();
     services.rollups.start();
+    services.alerts.start();
+    services.webhookSender.start();
     return {
       config,
       db,
@@ -52,6 +54,8 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
         services.priceBook.stop();
         await server.close();
         await services.rollups.stop();
+        await services.alerts.stop();
+        await services.webhookSender.stop();
         await services.receipts.close();
         if (readDb !== db) await readDb.destroy();
         await db.destroy();

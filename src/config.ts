@@ -47,6 +47,30 @@ const envSchema = z.object({
   LLMRING_RECEIPTS_VERIFY_KEYS: z.string().optional(),
   LLMRING_REGISTRY_URL: z.string().min(1).optional(),
   LLMRING_ROLLUP_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(2000),
+  LLMRING_ALERT_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5000),
+  LLMRING_WEBHOOK_ALLOWED_HOSTS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim())
+        .filter((h) => h !== ''),
+    )
+    .pipe(
+      z.array(
+        z.string().regex(/^(\*\.)?[A-Za-z0-9.:[\]_-]{1,253}$/, 'hosts are names, addresses or *.domain'),
+      ),
+    )
+    .default([]),
+  LLMRING_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  LLMRING_WEBHOOK_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(1000),
+  LLMRING_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5000),
+  LLMRING_WEBHOOK_RETRY_FOR_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(30 * 86_400_000)
+    .default(3 * 86_400_000),
   LLMRING_REGISTRY_TTL_SECONDS: z.coerce.number().int().min(10).default(3600),
   LLMRING_PRICE_BOOK_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
   // Request limits (see Config.limits). The defaults let the dashboard, the CLI and every
@@ -123,6 +147,16 @@ export interface Config {
   priceBookRefreshMs: number;
   /** How often the rollup worker folds new logs into hourly rollups. */
   rollupIntervalMs: number;
+  /** How often the alert worker evaluates budgets and spike alerts. */
+  alertIntervalMs: number;
+  webhooks: {
+    /** Hosts webhooks may name (empty: any public host); internal addresses only when listed. */
+    allowedHosts: string[];
+    timeoutMs: number;
+    pollMs: number;
+    retryBaseMs: number;
+    retryForMs: number;
+  };
   /** What one request may ask for; each excess is rejected with a message naming the limit. */
   limits: {
     /** Largest request body in bytes (HTTP 413 beyond). */
@@ -205,6 +239,14 @@ export function loadConfig(env: Env = process.env): Config {
     registry: { url: e.LLMRING_REGISTRY_URL, ttlSeconds: e.LLMRING_REGISTRY_TTL_SECONDS },
     priceBookRefreshMs: e.LLMRING_PRICE_BOOK_REFRESH_MS,
     rollupIntervalMs: e.LLMRING_ROLLUP_INTERVAL_MS,
+    alertIntervalMs: e.LLMRING_ALERT_INTERVAL_MS,
+    webhooks: {
+      allowedHosts: e.LLMRING_WEBHOOK_ALLOWED_HOSTS,
+      timeoutMs: e.LLMRING_WEBHOOK_TIMEOUT_MS,
+      pollMs: e.LLMRING_WEBHOOK_POLL_MS,
+      retryBaseMs: e.LLMRING_WEBHOOK_RETRY_BASE_MS,
+      retryForMs: e.LLMRING_WEBHOOK_RETRY_FOR_MS,
+    },
     limits: {
       bodyBytes: e.LLMRING_MAX_BODY_BYTES,
       batchSize: e.LLMRING_MAX_BATCH_SIZE,

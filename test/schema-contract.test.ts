@@ -6,6 +6,12 @@
  * The contract is a copy of ../shared/spec/api-contract.graphql kept in test/fixtures, so this
  * runs without the shared folder; when that folder is present, the copy must be current.
  */
+import {
+  WEBHOOK_EVENTS,
+  type BudgetPeriod,
+  type DeliveryStatus,
+  type WebhookEventType,
+} from '../src/domain/alerts';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -160,7 +166,7 @@ describe('no alias or sync API', () => {
   // mention aliases. These names come from the contract.
   const ALIAS_NAMES_ALLOWED: Record<Element['kind'], string[]> = {
     type: ['AliasUsage'],
-    field: ['aliasName', 'byAlias', 'uniqueAliases'],
+    field: ['aliasName', 'aliasNames', 'byAlias', 'uniqueAliases'],
     argument: [],
     'input field': ['aliasName', 'aliasNames'],
     'enum value': ['ALIAS'],
@@ -216,12 +222,18 @@ describe('enum values map one-to-one onto domain values', () => {
     TokenType: LineType[];
     TimeBucket: TimeBucket[];
     UsageDimension: UsageDimension[];
+    BudgetPeriod: BudgetPeriod[];
+    WebhookEvent: WebhookEventType[];
+    DeliveryStatus: DeliveryStatus[];
   } = {
     CostSource: ['client', 'registry', 'price_book', 'unpriced'],
     PriceSource: ['registry', 'price_book'],
     TokenType: [...LINE_TYPES],
     TimeBucket: ['hour', 'day', 'week', 'month'],
     UsageDimension: ['alias', 'model', 'provider', 'origin', 'profile', 'project'],
+    BudgetPeriod: ['day', 'week', 'month', 'total'],
+    WebhookEvent: [...WEBHOOK_EVENTS],
+    DeliveryStatus: ['pending', 'delivered', 'failed'],
   };
 
   it.each(Object.keys(enumResolvers) as Array<keyof typeof enumResolvers>)('%s', (enumName) => {

@@ -2,6 +2,7 @@
  * One context per request: who is calling, the services, and request-scoped DataLoaders.
  * Loaders never outlive the request, so one caller's cached rows never reach another.
  */
+import type { WebhookAttempt } from '../domain/alerts';
 import DataLoader from 'dataloader';
 import type { Principal } from '../domain/principal';
 import type { ApiKey, Project, Receipt, UsageAdjustment, UsageLog, UsageSummary } from '../domain/types';
@@ -17,6 +18,7 @@ export interface Loaders {
   receiptByUsageLog: DataLoader<string, Receipt | null>;
   usageLogById: DataLoader<string, UsageLog | null>;
   adjustmentsByUsageLog: DataLoader<string, UsageAdjustment[]>;
+  webhookAttempts: DataLoader<string, WebhookAttempt[]>;
   usageSummaryByProject: DataLoader<{ projectId: string; start: Date; end: Date }, UsageSummary, string>;
 }
 
@@ -42,6 +44,7 @@ export function createLoaders(services: Services): Loaders {
     receiptByUsageLog: new DataLoader((ids) => services.receipts.getByUsageLogIds(ids)),
     usageLogById: new DataLoader((ids) => services.usage.getByIds(ids)),
     adjustmentsByUsageLog: new DataLoader((ids) => services.reprice.adjustmentsOf(ids)),
+    webhookAttempts: new DataLoader((ids) => services.webhooks.attemptsOf(ids)),
     usageSummaryByProject: new DataLoader(
       async (keys) => {
         // One query per distinct range (normally one for the whole request).

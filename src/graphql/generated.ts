@@ -5,12 +5,16 @@ import type { TimeBucket } from '../domain/types';
 import type { UsageDimension } from '../domain/types';
 import type { PriceSource } from '../domain/types';
 import type { LineType as TokenType } from '../pricing/formula';
+import type { BudgetPeriod } from '../domain/alerts';
+import type { WebhookEventType as WebhookEvent } from '../domain/alerts';
+import type { DeliveryStatus } from '../domain/alerts';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsageAdjustment as UsageAdjustmentModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
 import type { UsagePricingParent as UsagePricingParentModel, UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
 import type { PriceBookEntry as PriceBookEntryModel } from '../pricing/priceBook';
 import type { RepriceResult as RepriceResultModel, RepriceGroup as RepriceGroupModel } from '../services/reprice';
 import type { ChargeLine as ChargeLineModel } from '../pricing/formula';
+import type { Budget as BudgetModel, BudgetStatus as BudgetStatusModel, BudgetFilter as BudgetFilterModel, SpikeAlert as SpikeAlertModel, Webhook as WebhookModel, WebhookDelivery as WebhookDeliveryModel, WebhookAttempt as WebhookAttemptModel } from '../domain/alerts';
 import type { GraphQLContext } from './context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -94,6 +98,71 @@ export type ApiKey = {
   revokedAt?: Maybe<Scalars['DateTime']['output']>;
 };
 
+/** An amount a project's spending is held against, per period. */
+export type Budget = {
+  __typename?: 'Budget';
+  /** USD, exact. */
+  amount: Scalars['Decimal']['output'];
+  /** When it was created (a TOTAL budget counts from then). */
+  createdAt: Scalars['DateTime']['output'];
+  /** What it counts, besides its project. */
+  filter: BudgetFilter;
+  /** The budget's id. */
+  id: Scalars['UUID']['output'];
+  /** Its name, for people. */
+  name: Scalars['String']['output'];
+  /** How long each period is. */
+  period: BudgetPeriod;
+  /** The project whose spending it holds. */
+  project: Project;
+  /** The current period and its spending (as budgetStatus). */
+  status: BudgetStatus;
+  /** Percentages of the amount that send an event when reached, ascending. */
+  thresholds: Array<Scalars['Int']['output']>;
+  /** The IANA zone its periods are local to, as Postgres spells it. */
+  timeZone: Scalars['String']['output'];
+  /** When it was last changed. */
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+/** What a budget counts, besides its project: a statistics filter's lists (see UsageFilter). */
+export type BudgetFilter = {
+  __typename?: 'BudgetFilter';
+  /** Only calls under these alias names (null: calls without one); null: any. */
+  aliasNames?: Maybe<Array<Maybe<Scalars['String']['output']>>>;
+  /** Only calls whose promoted metadata values are among these (each entry must match). */
+  metadata?: Maybe<Array<MetadataFilterValue>>;
+  /** Only calls to these models; null: any. */
+  models?: Maybe<Array<Scalars['String']['output']>>;
+  /** Only calls from these origins; null: any. */
+  origins?: Maybe<Array<Scalars['String']['output']>>;
+};
+
+export { BudgetPeriod };
+
+/** A budget's current period and what it has spent in it. */
+export type BudgetStatus = {
+  __typename?: 'BudgetStatus';
+  /** The instant the status is for. */
+  asOf: Scalars['DateTime']['output'];
+  /** The budget. */
+  budget: Budget;
+  /** What the period will have spent at its end at the run-rate so far; null for TOTAL budgets. */
+  forecast?: Maybe<Scalars['Decimal']['output']>;
+  /** spent as a percentage of amount (4 decimals). */
+  percent: Scalars['Float']['output'];
+  /** Exclusive; null for a TOTAL budget. */
+  periodEnd?: Maybe<Scalars['DateTime']['output']>;
+  /** Where the period began (local midnight; a TOTAL budget's creation). */
+  periodStart: Scalars['DateTime']['output'];
+  /** amount − spent; negative once over budget. */
+  remaining: Scalars['Decimal']['output'];
+  /** USD spent in the period so far, exact; logs stored a moment ago included. */
+  spent: Scalars['Decimal']['output'];
+  /** The thresholds reached in this period. */
+  thresholdsCrossed: Array<Scalars['Int']['output']>;
+};
+
 /** One line of a bill: a token type, its tokens, its price per million and its amount. */
 export type ChargeLine = {
   __typename?: 'ChargeLine';
@@ -109,6 +178,30 @@ export type ChargeLine = {
 
 export { CostSource };
 
+/** A new budget. */
+export type CreateBudgetInput = {
+  /** Only calls under these alias names (null inside the list: calls without one). */
+  aliasNames?: InputMaybe<Array<InputMaybe<Scalars['String']['input']>>>;
+  /** USD, for example "250"; more than 0, at most 8 decimals. */
+  amount: Scalars['Decimal']['input'];
+  /** Promoted metadata keys' values (LLMRING_METADATA_DIMENSIONS). */
+  metadata?: InputMaybe<Array<MetadataFilter>>;
+  /** Only calls to these models. */
+  models?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Up to 255 characters. */
+  name: Scalars['String']['input'];
+  /** Only calls from these origins. */
+  origins?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** How long each period is. */
+  period?: BudgetPeriod;
+  /** The project whose spending it holds. */
+  projectId: Scalars['UUID']['input'];
+  /** Whole percentages from 1 to 1000, at most 20. */
+  thresholds?: Array<Scalars['Int']['input']>;
+  /** An IANA zone, for example `America/Los_Angeles`. */
+  timeZone?: Scalars['String']['input'];
+};
+
 /** A new project. */
 export type CreateProjectInput = {
   /** Free-form description. */
@@ -122,6 +215,34 @@ export type CreateProjectInput = {
   name: Scalars['String']['input'];
 };
 
+/** A new spike alert. */
+export type CreateSpikeAlertInput = {
+  /** Only this alias name's calls; null: the whole project. */
+  aliasName?: InputMaybe<Scalars['String']['input']>;
+  /** From 1 to 1000. */
+  factor?: Scalars['Float']['input'];
+  /** USD today must reach first (at least 0). */
+  minimumCost?: Scalars['Decimal']['input'];
+  /** The project it watches. */
+  projectId: Scalars['UUID']['input'];
+  /** An IANA zone for its days. */
+  timeZone?: Scalars['String']['input'];
+};
+
+/** A new webhook. */
+export type CreateWebhookInput = {
+  /** A note for people (up to 1000 characters). */
+  description?: InputMaybe<Scalars['String']['input']>;
+  /** The events it takes (at least one). */
+  events: Array<WebhookEvent>;
+  /** null: every project's events. */
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+  /** A Standard Webhooks secret (`whsec_` + base64 of 24 to 64 bytes); generated when absent. */
+  secret?: InputMaybe<Scalars['String']['input']>;
+  /** An http(s) URL whose host is allowed (LLMRING_WEBHOOK_ALLOWED_HOSTS). */
+  url: Scalars['String']['input'];
+};
+
 /** A newly created API key with its secret. */
 export type CreatedApiKey = {
   __typename?: 'CreatedApiKey';
@@ -130,6 +251,17 @@ export type CreatedApiKey = {
   /** Shown once: store it now. Send it as `X-API-Key: <secret>` or `Authorization: Bearer <secret>`. */
   secret: Scalars['String']['output'];
 };
+
+/** A webhook just created, with its secret. */
+export type CreatedWebhook = {
+  __typename?: 'CreatedWebhook';
+  /** The signing secret (`whsec_…`), shown only now. */
+  secret: Scalars['String']['output'];
+  /** The webhook. */
+  webhook: Webhook;
+};
+
+export { DeliveryStatus };
 
 /** The outcome of logUsageBatch. */
 export type LogUsageBatchResult = {
@@ -217,6 +349,15 @@ export type MetadataFilter = {
   key: Scalars['String']['input'];
   /** Its values; null inside the list selects calls without a value for the key. At most 1000. */
   values: Array<InputMaybe<Scalars['String']['input']>>;
+};
+
+/** A promoted metadata key and the values a budget counts. */
+export type MetadataFilterValue = {
+  __typename?: 'MetadataFilterValue';
+  /** The promoted metadata key. */
+  key: Scalars['String']['output'];
+  /** The values counted; null: calls without the key. */
+  values: Array<Maybe<Scalars['String']['output']>>;
 };
 
 /** A promoted metadata key's value in a group of UsageStats.breakdown. */
@@ -326,8 +467,29 @@ export type Mutation = {
    * as a hash: it cannot be shown again. An archived project gets no new key (BAD_USER_INPUT).
    */
   createApiKey: CreatedApiKey;
+  /**
+   * Admin only. A budget for a project: an amount per period in a time zone, with thresholds in
+   * percent (default 50, 80, 100). Each threshold crossed in a period sends one
+   * `budget.threshold_crossed` event to the webhooks that take it; each new period one
+   * `budget.period_reset`.
+   */
+  createBudget: Budget;
   /** Admin only. Creates a project. A key that is already taken fails with BAD_USER_INPUT. */
   createProject: Project;
+  /** Admin only. A spike alert for a project, or for one of its alias names. */
+  createSpikeAlert: SpikeAlert;
+  /**
+   * Admin only. A webhook for one project's events, or every project's (no projectId). Its
+   * secret is returned here, once. The URL must be http(s); its host must be allowed (see
+   * LLMRING_WEBHOOK_ALLOWED_HOSTS; internal addresses only when listed), else BAD_USER_INPUT.
+   */
+  createWebhook: CreatedWebhook;
+  /** Admin only. Deletes a budget; events already queued are still delivered. */
+  deleteBudget: Budget;
+  /** Admin only. Deletes a spike alert; events already queued are still delivered. */
+  deleteSpikeAlert: SpikeAlert;
+  /** Admin only. Deletes a webhook and its deliveries. */
+  deleteWebhook: Webhook;
   /**
    * Records one LLM call for the caller's project and returns it with its signed receipt. When the
    * input carries no cost, the server prices the call from its model registry (costSource REGISTRY,
@@ -363,6 +525,13 @@ export type Mutation = {
    * fails with BAD_USER_INPUT naming the field.
    */
   setModelPrice: PriceBookEntry;
+  /** Admin only. Queues a `webhook.test` event to the webhook and returns its delivery. */
+  testWebhook: WebhookDelivery;
+  /**
+   * Admin only. Changes what the input sets. Events already sent for the current period are not
+   * sent again; a threshold newly reached is.
+   */
+  updateBudget: Budget;
   /** Admin only. Changes a project's name or description; its key never changes. */
   updateProject: Project;
 };
@@ -394,8 +563,68 @@ export type MutationCreateApiKeyArgs = {
  * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
+export type MutationCreateBudgetArgs = {
+  input: CreateBudgetInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
 export type MutationCreateProjectArgs = {
   input: CreateProjectInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationCreateSpikeAlertArgs = {
+  input: CreateSpikeAlertInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationCreateWebhookArgs = {
+  input: CreateWebhookInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationDeleteBudgetArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationDeleteSpikeAlertArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationDeleteWebhookArgs = {
+  id: Scalars['UUID']['input'];
 };
 
 
@@ -447,6 +676,27 @@ export type MutationRevokeApiKeyArgs = {
  */
 export type MutationSetModelPriceArgs = {
   input: SetModelPriceInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationTestWebhookArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationUpdateBudgetArgs = {
+  id: Scalars['UUID']['input'];
+  input: UpdateBudgetInput;
 };
 
 
@@ -617,6 +867,18 @@ export type ProjectUsageArgs = {
  */
 export type Query = {
   __typename?: 'Query';
+  /** A budget by id; null when there is none the caller may read. */
+  budget?: Maybe<Budget>;
+  /**
+   * A budget's current period and what it has spent in it, counting logs stored a moment ago
+   * (the same as Budget.status). NOT_FOUND for a budget the caller may not read.
+   */
+  budgetStatus: BudgetStatus;
+  /**
+   * Budgets, oldest first: a project key's own project's; the admin's for one project (projectId)
+   * or every project.
+   */
+  budgets: Array<Budget>;
   /** The project of the calling API key. Null for the admin token, which belongs to no project. */
   currentProject?: Maybe<Project>;
   /**
@@ -661,6 +923,8 @@ export type Query = {
    * usageLogs.
    */
   receipts: ReceiptConnection;
+  /** Spike alerts, oldest first: a project key's own; the admin's for one project or all. */
+  spikeAlerts: Array<SpikeAlert>;
   /**
    * Raw usage logs that match the filter, newest first, keyset-paginated: pass pageInfo.endCursor as
    * `after` to get the next page. Walking the pages never returns a log twice or skips one that
@@ -680,6 +944,70 @@ export type Query = {
    * reason, not an error. Reads no project's data, so no authentication is needed.
    */
   verifyReceipt: ReceiptVerification;
+  /** Admin only. A webhook's deliveries, newest first, with their attempts. */
+  webhookDeliveries: Array<WebhookDelivery>;
+  /** Admin only. Webhooks, oldest first: one project's (projectId), or all, global ones included. */
+  webhooks: Array<Webhook>;
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryBudgetArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryBudgetStatusArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryBudgetsArgs = {
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
 };
 
 
@@ -823,6 +1151,26 @@ export type QueryReceiptsArgs = {
  * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
  * [startDate, endDate).
  */
+export type QuerySpikeAlertsArgs = {
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
 export type QueryUsageLogsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   filter?: InputMaybe<UsageFilter>;
@@ -869,6 +1217,47 @@ export type QueryUsageStatsArgs = {
  */
 export type QueryVerifyReceiptArgs = {
   document: Scalars['JSONObject']['input'];
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryWebhookDeliveriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+  webhookId: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryWebhooksArgs = {
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
 };
 
 /**
@@ -1036,9 +1425,54 @@ export type SetModelPriceInput = {
   reasoningPerMillion?: InputMaybe<Scalars['Decimal']['input']>;
 };
 
+/**
+ * A project's (or one alias name's) cost so far today, in its time zone, against the average of
+ * the same hours of the 7 days before: when today reaches minimumCost and exceeds factor times
+ * that average, one `usage.spike` event is sent that day.
+ */
+export type SpikeAlert = {
+  __typename?: 'SpikeAlert';
+  /** null: the whole project. */
+  aliasName?: Maybe<Scalars['String']['output']>;
+  /** When it was created. */
+  createdAt: Scalars['DateTime']['output'];
+  /** How many times the usual cost today's must exceed. */
+  factor: Scalars['Float']['output'];
+  /** The alert's id. */
+  id: Scalars['UUID']['output'];
+  /** USD today must reach, exact, so a quiet day's few cents are no spike. */
+  minimumCost: Scalars['Decimal']['output'];
+  /** The project it watches. */
+  project: Project;
+  /** The IANA zone its days are local to. */
+  timeZone: Scalars['String']['output'];
+};
+
 export { TimeBucket };
 
 export { TokenType };
+
+/** Changes to a budget: only what is set changes; a list replaces the one it had. */
+export type UpdateBudgetInput = {
+  /** Replaces the alias names counted (an empty list: no longer narrowed by them). */
+  aliasNames?: InputMaybe<Array<InputMaybe<Scalars['String']['input']>>>;
+  /** A new amount, as in CreateBudgetInput. */
+  amount?: InputMaybe<Scalars['Decimal']['input']>;
+  /** Replaces the metadata values counted (an empty list: any). */
+  metadata?: InputMaybe<Array<MetadataFilter>>;
+  /** Replaces the models counted (an empty list: any). */
+  models?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** A new name. */
+  name?: InputMaybe<Scalars['String']['input']>;
+  /** Replaces the origins counted (an empty list: any). */
+  origins?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** A new period length (the current period is then the new one's). */
+  period?: InputMaybe<BudgetPeriod>;
+  /** New thresholds, as in CreateBudgetInput. */
+  thresholds?: InputMaybe<Array<Scalars['Int']['input']>>;
+  /** A new IANA zone. */
+  timeZone?: InputMaybe<Scalars['String']['input']>;
+};
 
 /** Changes to a project; omitted fields keep their value. */
 export type UpdateProjectInput = {
@@ -1332,6 +1766,85 @@ export type UsageSummary = {
   uniqueOrigins: Scalars['Int']['output'];
 };
 
+/**
+ * A URL that receives events, signed per the Standard Webhooks specification (webhook-id,
+ * webhook-timestamp and webhook-signature headers; verify with its libraries and the secret).
+ */
+export type Webhook = {
+  __typename?: 'Webhook';
+  /** When it was created. */
+  createdAt: Scalars['DateTime']['output'];
+  /** Its deliveries, newest first. */
+  deliveries: Array<WebhookDelivery>;
+  /** A note for people. */
+  description?: Maybe<Scalars['String']['output']>;
+  /** Set when the receiver answered 410 Gone: nothing more is sent to it. */
+  disabledAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Why it was disabled. */
+  disabledReason?: Maybe<Scalars['String']['output']>;
+  /** The events it takes. */
+  events: Array<WebhookEvent>;
+  /** The webhook's id. */
+  id: Scalars['UUID']['output'];
+  /** null: every project's events. */
+  project?: Maybe<Project>;
+  /** Where events are POSTed. */
+  url: Scalars['String']['output'];
+};
+
+
+/**
+ * A URL that receives events, signed per the Standard Webhooks specification (webhook-id,
+ * webhook-timestamp and webhook-signature headers; verify with its libraries and the secret).
+ */
+export type WebhookDeliveriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** One attempt to deliver an event. */
+export type WebhookAttempt = {
+  __typename?: 'WebhookAttempt';
+  /** When it was made. */
+  attemptedAt: Scalars['DateTime']['output'];
+  /** How long it took, in milliseconds. */
+  durationMs: Scalars['Int']['output'];
+  /** Why the attempt failed without an answer (refused, timeout). */
+  error?: Maybe<Scalars['String']['output']>;
+  /** The receiver's status code; null when there was no answer. */
+  statusCode?: Maybe<Scalars['Int']['output']>;
+};
+
+/** One event sent to one webhook: the same webhook-id and body on every attempt. */
+export type WebhookDelivery = {
+  __typename?: 'WebhookDelivery';
+  /** Every attempt, oldest first. */
+  attemptHistory: Array<WebhookAttempt>;
+  /** Attempts made so far. */
+  attempts: Scalars['Int']['output'];
+  /** The exact JSON body sent. */
+  body: Scalars['String']['output'];
+  /** When the event was decided and queued. */
+  createdAt: Scalars['DateTime']['output'];
+  /** When a 2xx answer came. */
+  deliveredAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The event. */
+  eventType: WebhookEvent;
+  /** The webhook-id header. */
+  id: Scalars['String']['output'];
+  /** Why the last attempt failed, when it did. */
+  lastError?: Maybe<Scalars['String']['output']>;
+  /** The last attempt's status code; null when it had no answer. */
+  lastStatusCode?: Maybe<Scalars['Int']['output']>;
+  /** When the next attempt is due; null once delivered or failed. */
+  nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Where it stands. */
+  status: DeliveryStatus;
+  /** The webhook it goes to. */
+  webhook: Webhook;
+};
+
+export { WebhookEvent };
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -1409,12 +1922,21 @@ export type ResolversTypes = ResolversObject<{
   AliasUsage: ResolverTypeWrapper<AliasUsageModel>;
   ApiKey: ResolverTypeWrapper<ApiKeyModel>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Budget: ResolverTypeWrapper<BudgetModel>;
+  BudgetFilter: ResolverTypeWrapper<BudgetFilterModel>;
+  BudgetPeriod: BudgetPeriod;
+  BudgetStatus: ResolverTypeWrapper<BudgetStatusModel>;
   ChargeLine: ResolverTypeWrapper<ChargeLineModel>;
   CostSource: CostSource;
+  CreateBudgetInput: CreateBudgetInput;
   CreateProjectInput: CreateProjectInput;
+  CreateSpikeAlertInput: CreateSpikeAlertInput;
+  CreateWebhookInput: CreateWebhookInput;
   CreatedApiKey: ResolverTypeWrapper<Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversTypes['ApiKey'] }>;
+  CreatedWebhook: ResolverTypeWrapper<Omit<CreatedWebhook, 'webhook'> & { webhook: ResolversTypes['Webhook'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
+  DeliveryStatus: DeliveryStatus;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
@@ -1422,6 +1944,7 @@ export type ResolversTypes = ResolversObject<{
   LogUsageInput: LogUsageInput;
   LogUsageResult: ResolverTypeWrapper<LogUsageResultParentModel>;
   MetadataFilter: MetadataFilter;
+  MetadataFilterValue: ResolverTypeWrapper<MetadataFilterValue>;
   MetadataValue: ResolverTypeWrapper<MetadataValue>;
   ModelPrice: ResolverTypeWrapper<ModelPriceModel>;
   ModelPriceDecimals: ResolverTypeWrapper<ModelPriceDecimals>;
@@ -1445,10 +1968,12 @@ export type ResolversTypes = ResolversObject<{
   RepriceResult: ResolverTypeWrapper<RepriceResultModel>;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
   SetModelPriceInput: SetModelPriceInput;
+  SpikeAlert: ResolverTypeWrapper<SpikeAlertModel>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   TimeBucket: TimeBucket;
   TokenType: TokenType;
   UUID: ResolverTypeWrapper<Scalars['UUID']['output']>;
+  UpdateBudgetInput: UpdateBudgetInput;
   UpdateProjectInput: UpdateProjectInput;
   UsageAdjustment: ResolverTypeWrapper<UsageAdjustmentModel>;
   UsageDimension: UsageDimension;
@@ -1460,6 +1985,10 @@ export type ResolversTypes = ResolversObject<{
   UsagePricing: ResolverTypeWrapper<UsagePricingParentModel>;
   UsageStats: ResolverTypeWrapper<UsageStatsParentModel>;
   UsageSummary: ResolverTypeWrapper<UsageSummaryModel>;
+  Webhook: ResolverTypeWrapper<WebhookModel>;
+  WebhookAttempt: ResolverTypeWrapper<WebhookAttemptModel>;
+  WebhookDelivery: ResolverTypeWrapper<WebhookDeliveryModel>;
+  WebhookEvent: WebhookEvent;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -1467,9 +1996,16 @@ export type ResolversParentTypes = ResolversObject<{
   AliasUsage: AliasUsageModel;
   ApiKey: ApiKeyModel;
   Boolean: Scalars['Boolean']['output'];
+  Budget: BudgetModel;
+  BudgetFilter: BudgetFilterModel;
+  BudgetStatus: BudgetStatusModel;
   ChargeLine: ChargeLineModel;
+  CreateBudgetInput: CreateBudgetInput;
   CreateProjectInput: CreateProjectInput;
+  CreateSpikeAlertInput: CreateSpikeAlertInput;
+  CreateWebhookInput: CreateWebhookInput;
   CreatedApiKey: Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversParentTypes['ApiKey'] };
+  CreatedWebhook: Omit<CreatedWebhook, 'webhook'> & { webhook: ResolversParentTypes['Webhook'] };
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
   Float: Scalars['Float']['output'];
@@ -1479,6 +2015,7 @@ export type ResolversParentTypes = ResolversObject<{
   LogUsageInput: LogUsageInput;
   LogUsageResult: LogUsageResultParentModel;
   MetadataFilter: MetadataFilter;
+  MetadataFilterValue: MetadataFilterValue;
   MetadataValue: MetadataValue;
   ModelPrice: ModelPriceModel;
   ModelPriceDecimals: ModelPriceDecimals;
@@ -1501,8 +2038,10 @@ export type ResolversParentTypes = ResolversObject<{
   RepriceResult: RepriceResultModel;
   SafeInt: Scalars['SafeInt']['output'];
   SetModelPriceInput: SetModelPriceInput;
+  SpikeAlert: SpikeAlertModel;
   String: Scalars['String']['output'];
   UUID: Scalars['UUID']['output'];
+  UpdateBudgetInput: UpdateBudgetInput;
   UpdateProjectInput: UpdateProjectInput;
   UsageAdjustment: UsageAdjustmentModel;
   UsageFilter: UsageFilter;
@@ -1513,6 +2052,9 @@ export type ResolversParentTypes = ResolversObject<{
   UsagePricing: UsagePricingParentModel;
   UsageStats: UsageStatsParentModel;
   UsageSummary: UsageSummaryModel;
+  Webhook: WebhookModel;
+  WebhookAttempt: WebhookAttemptModel;
+  WebhookDelivery: WebhookDeliveryModel;
 }>;
 
 export type AliasUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AliasUsage'] = ResolversParentTypes['AliasUsage']> = ResolversObject<{
@@ -1538,6 +2080,41 @@ export type ApiKeyResolvers<ContextType = GraphQLContext, ParentType extends Res
   revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;
 
+export type BudgetResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Budget'] = ResolversParentTypes['Budget']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  filter?: Resolver<ResolversTypes['BudgetFilter'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  period?: Resolver<ResolversTypes['BudgetPeriod'], ParentType, ContextType>;
+  project?: Resolver<ResolversTypes['Project'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['BudgetStatus'], ParentType, ContextType>;
+  thresholds?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type BudgetFilterResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BudgetFilter'] = ResolversParentTypes['BudgetFilter']> = ResolversObject<{
+  aliasNames?: Resolver<Maybe<Array<Maybe<ResolversTypes['String']>>>, ParentType, ContextType>;
+  metadata?: Resolver<Maybe<Array<ResolversTypes['MetadataFilterValue']>>, ParentType, ContextType>;
+  models?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
+  origins?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
+}>;
+
+export type BudgetPeriodResolvers = EnumResolverSignature<{ DAY?: any, MONTH?: any, TOTAL?: any, WEEK?: any }, ResolversTypes['BudgetPeriod']>;
+
+export type BudgetStatusResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['BudgetStatus'] = ResolversParentTypes['BudgetStatus']> = ResolversObject<{
+  asOf?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  budget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType>;
+  forecast?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  percent?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  remaining?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  spent?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  thresholdsCrossed?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
 export type ChargeLineResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ChargeLine'] = ResolversParentTypes['ChargeLine']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   perMillion?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
@@ -1552,6 +2129,11 @@ export type CreatedApiKeyResolvers<ContextType = GraphQLContext, ParentType exte
   secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type CreatedWebhookResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['CreatedWebhook'] = ResolversParentTypes['CreatedWebhook']> = ResolversObject<{
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  webhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
@@ -1559,6 +2141,8 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Decimal'], any> {
   name: 'Decimal';
 }
+
+export type DeliveryStatusResolvers = EnumResolverSignature<{ DELIVERED?: any, FAILED?: any, PENDING?: any }, ResolversTypes['DeliveryStatus']>;
 
 export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSONObject'], any> {
   name: 'JSONObject';
@@ -1572,6 +2156,11 @@ export type LogUsageResultResolvers<ContextType = GraphQLContext, ParentType ext
   receipt?: Resolver<ResolversTypes['Receipt'], ParentType, ContextType>;
   replayed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   usageLog?: Resolver<ResolversTypes['UsageLog'], ParentType, ContextType>;
+}>;
+
+export type MetadataFilterValueResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['MetadataFilterValue'] = ResolversParentTypes['MetadataFilterValue']> = ResolversObject<{
+  key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  values?: Resolver<Array<Maybe<ResolversTypes['String']>>, ParentType, ContextType>;
 }>;
 
 export type MetadataValueResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['MetadataValue'] = ResolversParentTypes['MetadataValue']> = ResolversObject<{
@@ -1624,12 +2213,20 @@ export type ModelUsageResolvers<ContextType = GraphQLContext, ParentType extends
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   archiveProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationArchiveProjectArgs, 'id'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'projectId'>>;
+  createBudget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType, RequireFields<MutationCreateBudgetArgs, 'input'>>;
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'input'>>;
+  createSpikeAlert?: Resolver<ResolversTypes['SpikeAlert'], ParentType, ContextType, RequireFields<MutationCreateSpikeAlertArgs, 'input'>>;
+  createWebhook?: Resolver<ResolversTypes['CreatedWebhook'], ParentType, ContextType, RequireFields<MutationCreateWebhookArgs, 'input'>>;
+  deleteBudget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType, RequireFields<MutationDeleteBudgetArgs, 'id'>>;
+  deleteSpikeAlert?: Resolver<ResolversTypes['SpikeAlert'], ParentType, ContextType, RequireFields<MutationDeleteSpikeAlertArgs, 'id'>>;
+  deleteWebhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType, RequireFields<MutationDeleteWebhookArgs, 'id'>>;
   logUsage?: Resolver<ResolversTypes['LogUsageResult'], ParentType, ContextType, RequireFields<MutationLogUsageArgs, 'input'>>;
   logUsageBatch?: Resolver<ResolversTypes['LogUsageBatchResult'], ParentType, ContextType, RequireFields<MutationLogUsageBatchArgs, 'inputs'>>;
   repriceUsage?: Resolver<ResolversTypes['RepriceResult'], ParentType, ContextType, RequireFields<MutationRepriceUsageArgs, 'dryRun'>>;
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
   setModelPrice?: Resolver<ResolversTypes['PriceBookEntry'], ParentType, ContextType, RequireFields<MutationSetModelPriceArgs, 'input'>>;
+  testWebhook?: Resolver<ResolversTypes['WebhookDelivery'], ParentType, ContextType, RequireFields<MutationTestWebhookArgs, 'id'>>;
+  updateBudget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType, RequireFields<MutationUpdateBudgetArgs, 'id' | 'input'>>;
   updateProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationUpdateProjectArgs, 'id' | 'input'>>;
 }>;
 
@@ -1709,6 +2306,9 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
 }>;
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  budget?: Resolver<Maybe<ResolversTypes['Budget']>, ParentType, ContextType, RequireFields<QueryBudgetArgs, 'id'>>;
+  budgetStatus?: Resolver<ResolversTypes['BudgetStatus'], ParentType, ContextType, RequireFields<QueryBudgetStatusArgs, 'id'>>;
+  budgets?: Resolver<Array<ResolversTypes['Budget']>, ParentType, ContextType, Partial<QueryBudgetsArgs>>;
   currentProject?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
   metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   modelPrices?: Resolver<Array<ResolversTypes['PriceBookEntry']>, ParentType, ContextType, RequireFields<QueryModelPricesArgs, 'model' | 'provider'>>;
@@ -1718,9 +2318,12 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   receipt?: Resolver<Maybe<ResolversTypes['Receipt']>, ParentType, ContextType, RequireFields<QueryReceiptArgs, 'receiptId'>>;
   receiptPublicKeys?: Resolver<Array<ResolversTypes['ReceiptPublicKey']>, ParentType, ContextType>;
   receipts?: Resolver<ResolversTypes['ReceiptConnection'], ParentType, ContextType, RequireFields<QueryReceiptsArgs, 'first'>>;
+  spikeAlerts?: Resolver<Array<ResolversTypes['SpikeAlert']>, ParentType, ContextType, Partial<QuerySpikeAlertsArgs>>;
   usageLogs?: Resolver<ResolversTypes['UsageLogConnection'], ParentType, ContextType, RequireFields<QueryUsageLogsArgs, 'first'>>;
   usageStats?: Resolver<ResolversTypes['UsageStats'], ParentType, ContextType, RequireFields<QueryUsageStatsArgs, 'groupBy' | 'timeZone'>>;
   verifyReceipt?: Resolver<ResolversTypes['ReceiptVerification'], ParentType, ContextType, RequireFields<QueryVerifyReceiptArgs, 'document'>>;
+  webhookDeliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<QueryWebhookDeliveriesArgs, 'first' | 'webhookId'>>;
+  webhooks?: Resolver<Array<ResolversTypes['Webhook']>, ParentType, ContextType, Partial<QueryWebhooksArgs>>;
 }>;
 
 export type ReceiptResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Receipt'] = ResolversParentTypes['Receipt']> = ResolversObject<{
@@ -1790,6 +2393,16 @@ export type RepriceResultResolvers<ContextType = GraphQLContext, ParentType exte
 export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['SafeInt'], any> {
   name: 'SafeInt';
 }
+
+export type SpikeAlertResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SpikeAlert'] = ResolversParentTypes['SpikeAlert']> = ResolversObject<{
+  aliasName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  factor?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  minimumCost?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  project?: Resolver<ResolversTypes['Project'], ParentType, ContextType>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
 
 export type TimeBucketResolvers = EnumResolverSignature<{ DAY?: any, HOUR?: any, MONTH?: any, WEEK?: any }, ResolversTypes['TimeBucket']>;
 
@@ -1913,17 +2526,60 @@ export type UsageSummaryResolvers<ContextType = GraphQLContext, ParentType exten
   uniqueOrigins?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type WebhookResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Webhook'] = ResolversParentTypes['Webhook']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<WebhookDeliveriesArgs, 'first'>>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  disabledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  disabledReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  events?: Resolver<Array<ResolversTypes['WebhookEvent']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type WebhookAttemptResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['WebhookAttempt'] = ResolversParentTypes['WebhookAttempt']> = ResolversObject<{
+  attemptedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  durationMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  statusCode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export type WebhookDeliveryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['WebhookDelivery'] = ResolversParentTypes['WebhookDelivery']> = ResolversObject<{
+  attemptHistory?: Resolver<Array<ResolversTypes['WebhookAttempt']>, ParentType, ContextType>;
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  eventType?: Resolver<ResolversTypes['WebhookEvent'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastStatusCode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  nextAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['DeliveryStatus'], ParentType, ContextType>;
+  webhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType>;
+}>;
+
+export type WebhookEventResolvers = EnumResolverSignature<{ BUDGET_PERIOD_RESET?: any, BUDGET_THRESHOLD_CROSSED?: any, USAGE_SPIKE?: any, WEBHOOK_TEST?: any }, ResolversTypes['WebhookEvent']>;
+
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AliasUsage?: AliasUsageResolvers<ContextType>;
   ApiKey?: ApiKeyResolvers<ContextType>;
+  Budget?: BudgetResolvers<ContextType>;
+  BudgetFilter?: BudgetFilterResolvers<ContextType>;
+  BudgetPeriod?: BudgetPeriodResolvers;
+  BudgetStatus?: BudgetStatusResolvers<ContextType>;
   ChargeLine?: ChargeLineResolvers<ContextType>;
   CostSource?: CostSourceResolvers;
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
+  CreatedWebhook?: CreatedWebhookResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
+  DeliveryStatus?: DeliveryStatusResolvers;
   JSONObject?: GraphQLScalarType;
   LogUsageBatchResult?: LogUsageBatchResultResolvers<ContextType>;
   LogUsageResult?: LogUsageResultResolvers<ContextType>;
+  MetadataFilterValue?: MetadataFilterValueResolvers<ContextType>;
   MetadataValue?: MetadataValueResolvers<ContextType>;
   ModelPrice?: ModelPriceResolvers<ContextType>;
   ModelPriceDecimals?: ModelPriceDecimalsResolvers<ContextType>;
@@ -1946,6 +2602,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   RepriceGroup?: RepriceGroupResolvers<ContextType>;
   RepriceResult?: RepriceResultResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
+  SpikeAlert?: SpikeAlertResolvers<ContextType>;
   TimeBucket?: TimeBucketResolvers;
   TokenType?: TokenTypeResolvers;
   UUID?: GraphQLScalarType;
@@ -1958,5 +2615,9 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   UsagePricing?: UsagePricingResolvers<ContextType>;
   UsageStats?: UsageStatsResolvers<ContextType>;
   UsageSummary?: UsageSummaryResolvers<ContextType>;
+  Webhook?: WebhookResolvers<ContextType>;
+  WebhookAttempt?: WebhookAttemptResolvers<ContextType>;
+  WebhookDelivery?: WebhookDeliveryResolvers<ContextType>;
+  WebhookEvent?: WebhookEventResolvers;
 }>;
 

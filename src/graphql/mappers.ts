@@ -7,6 +7,9 @@ import type { Receipt, TimeBucket, UsageLog, UsagePricing, UsageQuery } from '..
 import type { TokenCounts } from '../pricing/formula';
 import type { StatsRequest, StatsResult } from '../services/stats';
 import type {
+  BudgetPeriodResolvers,
+  DeliveryStatusResolvers,
+  WebhookEventResolvers,
   CostSourceResolvers,
   PriceSourceResolvers,
   TimeBucketResolvers,
@@ -68,6 +71,14 @@ export const enumResolvers = {
     REASONING: 'reasoning',
   },
   TimeBucket: { HOUR: 'hour', DAY: 'day', WEEK: 'week', MONTH: 'month' },
+  BudgetPeriod: { DAY: 'day', WEEK: 'week', MONTH: 'month', TOTAL: 'total' },
+  WebhookEvent: {
+    BUDGET_THRESHOLD_CROSSED: 'budget.threshold_crossed',
+    BUDGET_PERIOD_RESET: 'budget.period_reset',
+    USAGE_SPIKE: 'usage.spike',
+    WEBHOOK_TEST: 'webhook.test',
+  },
+  DeliveryStatus: { PENDING: 'pending', DELIVERED: 'delivered', FAILED: 'failed' },
   UsageDimension: {
     ALIAS: 'alias',
     MODEL: 'model',
@@ -81,5 +92,8 @@ export const enumResolvers = {
   PriceSource: Required<PriceSourceResolvers>;
   TokenType: Required<TokenTypeResolvers>;
   TimeBucket: Required<TimeBucketResolvers>;
+  BudgetPeriod: Required<BudgetPeriodResolvers>;
+  WebhookEvent: Required<WebhookEventResolvers>;
+  DeliveryStatus: Required<DeliveryStatusResolvers>;
   UsageDimension: Required<UsageDimensionResolvers>;
 };

@@ -7,6 +7,12 @@ import { PricingService } from '../pricing/service';
 import { ReceiptKeyring } from '../receipts';
 import { ApiKeyService } from './apiKeys';
 import { AuthService } from './auth';
+import { AlertService } from './alerts';
+import { BudgetService } from './budgets';
+import { SpikeAlertService } from './spikes';
+import { WebhookService } from './webhooks';
+import { WebhookHostPolicy } from './webhookHosts';
+import { WebhookSender } from './webhookSender';
 import { DimensionService } from './dimensions';
 import { PriceBookService } from './priceBook';
 import { ProjectService } from './projects';
@@ -39,6 +45,11 @@ export interface Services {
   priceBook: PriceBookService;
   reprice: RepriceService;
   rollups: RollupService;
+  budgets: BudgetService;
+  spikeAlerts: SpikeAlertService;
+  webhooks: WebhookService;
+  webhookSender: WebhookSender;
+  alerts: AlertService;
 }
 
 export async function createServices(deps: {
@@ -65,6 +76,24 @@ export async function createServices(deps: {
   const projects = new ProjectService({ db, apiKeys });
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
+  const stats = new StatsService({ db: readDb, timeZones, dimensions, rollups });
+  // Budgets and alerts decide from the primary: a replica may lag.
+  const primaryStats = stats.on(db);
+  const budgets = new BudgetService({ db, stats: primaryStats, timeZones, dimensions });
+  const spikeAlerts = new SpikeAlertService({ db, stats: primaryStats, timeZones });
+  const hosts = new WebhookHostPolicy(config.webhooks.allowedHosts);
+  const webhooks = new WebhookService({ db, hosts });
+  const webhookSender = new WebhookSender({ db, logger, hosts, options: config.webhooks });
+  const alerts = new AlertService({
+    db,
+    logger,
+    stats: primaryStats,
+    budgets,
+    spikes: spikeAlerts,
+    webhooks,
+    intervalMs: config.alertIntervalMs,
+    onQueued: () => webhookSender.poke(),
+  });
   return {
     db,
     readDb,
@@ -87,7 +116,7 @@ export async function createServices(deps: {
     }),
     usageReader: new UsageLogReader({ db, dimensions }),
     retention: new RetentionService({ db }),
-    stats: new StatsService({ db: readDb, timeZones, dimensions, rollups }),
+    stats,
     timeZones,
     dimensions,
     receipts,
@@ -95,5 +124,10 @@ export async function createServices(deps: {
     priceBook,
     reprice: new RepriceService({ db, pricing, keyring }),
     rollups,
+    budgets,
+    spikeAlerts,
+    webhooks,
+    webhookSender,
+    alerts,
   };
 }

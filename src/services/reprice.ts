@@ -26,6 +26,7 @@ import { Dec } from '../pricing/formula';
 import type { PricingService, PriceQuote } from '../pricing/service';
 import type { ReceiptKeyring } from '../receipts';
 import { ROLLUP_LOCK, ROLLUP_TOTALS, rollupUpserts } from './rollups';
+import { forgetSpend } from '../db/budgetSpend';
 import { receiptPricing } from './receipts';
 import { checkRangeLength } from './scope';
 
@@ -310,6 +311,8 @@ export class RepriceService {
          SELECT (SELECT count(*) FROM hourly) AS n`,
         [JSON.stringify(deltas)],
       );
+      // Budgets counting these projects rebuild what they have spent from the statistics.
+      await forgetSpend(trx, [...new Set(changes.map(({ log }) => log.projectId))]);
       return changes;
     });
   }

@@ -53,6 +53,8 @@ export interface BreakdownRequest {
 export interface StatsRequest {
   /** summary, byAlias, byModel and byOrigin. */
   overview?: boolean;
+  /** The totals of the filter alone, without distinct counts: the cheapest statement (budgets). */
+  total?: boolean;
   byPeriod?: { bucket: TimeBucket; timeZone: string };
   breakdowns?: BreakdownRequest[];
 }
@@ -66,6 +68,7 @@ export interface UsageOverview {
 
 export interface StatsResult {
   overview?: UsageOverview;
+  total?: UsageTotals;
   byPeriod?: PeriodUsage[];
   /** One list per breakdown asked for, in the same order. */
   breakdowns: UsageGroup[][];
@@ -112,6 +115,9 @@ const OVERVIEW_SETS: GroupSet[] = [
   { columns: ['origin'], limit: null },
 ];
 
+/** The totals of everything the filter selects, as one group. */
+const TOTAL_SET: GroupSet = { columns: [], limit: null };
+
 export class StatsService {
   constructor(
     private readonly deps: {
@@ -124,6 +130,11 @@ export class StatsService {
       useRollups?: boolean;
     },
   ) {}
+
+  /** The same service over another handle: the primary, or a transaction (the alert worker's). */
+  on(db: Knex): StatsService {
+    return new StatsService({ ...this.deps, db });
+  }
 
   /** A time zone's name as Postgres spells it; BAD_USER_INPUT naming `field` otherwise. */
   timeZone(name: string, field = 'timeZone'): Promise<string> {
@@ -147,7 +158,11 @@ export class StatsService {
       columns: inGroupOrder([...b.by.map((d) => DIMENSION_COLUMNS[d]), ...b.metadataKeys.map(column)]),
       limit: b.limit,
     }));
-    const sets: GroupSet[] = [...(request.overview ? OVERVIEW_SETS : []), ...breakdownSets];
+    const sets: GroupSet[] = [
+      ...(request.overview ? OVERVIEW_SETS : []),
+      ...(request.total ? [TOTAL_SET] : []),
+      ...breakdownSets,
+    ];
     const spec = { query: q, keys, sets, period, rollups: await this.rollupsAnswer(keys) };
     const rows = (await readStats(this.deps.db, spec)) as Row[];
 
@@ -190,7 +205,8 @@ export class StatsService {
         byOrigin: groupsOf(3).map((r) => ({ ...totals(r), origin: r.origin })),
       };
     }
-    const first = request.overview ? OVERVIEW_SETS.length : 0;
+    let first = request.overview ? OVERVIEW_SETS.length : 0;
+    if (request.total) result.total = totals(groupsOf(first++)[0] ?? {});
     result.breakdowns = breakdowns.map((b, i) =>
       groupsOf(first + i)
         .slice(0, b.limit)

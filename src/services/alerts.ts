@@ -1,0 +1,254 @@
+/**
+ * The alert worker: every LLMRING_ALERT_INTERVAL_MS, on one instance at a time (a lease row),
+ * it evaluates every budget and spike alert from the statistics (rollups plus the raw
+ * tail: never on the logUsage path) and decides events:
+ * - budget.threshold_crossed, once per budget, period and threshold;
+ * - budget.period_reset, once per budget and period, for periods that began after the budget
+ *   was made (not for total budgets);
+ * - usage.spike, once per alert and local day.
+ * "Once" is the unique keys of alert_events: an event is inserted only if it was not decided
+ * before, and its webhook messages are queued in the same transaction (./webhooks.ts), so
+ * several instances, or a round that fails half-way, never send an event twice or lose one.
+ */
+import type { Knex } from 'knex';
+import type { Budget, BudgetPeriod } from '../domain/alerts';
+import type { Logger } from '../logger';
+import { toDate, toDecimalString } from '../db/normalize';
+import { countedUntil, PERIOD_SQL, statusOf, toBudget, type BudgetService } from './budgets';
+import { advanceSpend, resetSpend, setSnapshotIsolation } from '../db/budgetSpend';
+import { Periodic } from './periodic';
+import type { SpikeAlertService } from './spikes';
+import type { StatsService } from './stats';
+import type { WebhookEvent, WebhookService } from './webhooks';
+
+/** How long a round may hold the lease (it gives it back when it ends). */
+const LEASE_MS = 60_000;
+
+export interface AlertRound {
+  /** False when another instance held the lock. */
+  ran: boolean;
+  budgets: number;
+  spikeAlerts: number;
+  /** Events decided in this round. */
+  events: number;
+}
+
+export class AlertService {
+  private readonly periodic: Periodic;
+
+  constructor(
+    private readonly deps: {
+      db: Knex;
+      logger: Logger;
+      /** Statistics on the primary: decisions never read a lagging replica. */
+      stats: StatsService;
+      budgets: BudgetService;
+      spikes: SpikeAlertService;
+      webhooks: WebhookService;
+      intervalMs: number;
+      /** Called after a round that queued messages (the sender delivers them at once). */
+      onQueued?: () => void;
+    },
+  ) {
+    this.periodic = new Periodic('alert', deps.intervalMs, deps.logger, () => this.runOnce());
+  }
+
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
+  }
+
+  /** One round at `now` (tests pass their own clock). */
+  async runOnce(now = new Date()): Promise<AlertRound> {
+    const { db, stats, spikes, webhooks } = this.deps;
+    if (!(await this.lease())) return { ran: false, budgets: 0, spikeAlerts: 0, events: 0 };
+    let queued = 0;
+    let events = 0;
+    // Each decision in its own short transaction: the event, and its messages with it.
+    const decide = async (event: EventRow, webhook: WebhookEvent) => {
+      const decided = await db.transaction(async (trx) => {
+        if (!(await insertEvent(trx, event))) return false;
+        queued += (await webhooks.enqueue(trx, event.project_id, webhook)).length;
+        return true;
+      });
+      if (decided) events++;
+    };
+    try {
+      const { rows: budgetRows } = await db.raw(
+        `SELECT b.*, p.key AS project_key, ${PERIOD_SQL}
+         FROM budgets b JOIN projects p ON p.id = b.project_id, (SELECT ?::timestamptz AS now) c
+         WHERE p.archived_at IS NULL ORDER BY b.created_at, b.id`,
+        [now],
+      );
+      // Every budget's spending moves by what became visible since the last round, at once.
+      const kept = new Map((await advanceSpend(db)).map((r) => [r.budget_id, r]));
+      for (const row of budgetRows) {
+        const budget = toBudget(row);
+        const period = {
+          start: toDate(row.period_start),
+          end: row.period_end ? toDate(row.period_end) : null,
+        };
+        const known = kept.get(budget.id);
+        const spent =
+          known && toDate(known.period_start).getTime() === period.start.getTime()
+            ? toDecimalString(known.spent)
+            : await this.baseline(budget, period, now);
+        const status = statusOf(budget, period, spent, now);
+        const about = describe(budget, row.project_key, period);
+        const base = {
+          budget_id: budget.id,
+          project_id: budget.projectId,
+          period_start: period.start,
+          spent: status.spent,
+        };
+        if (budget.period !== 'total' && period.start.getTime() > budget.createdAt.getTime()) {
+          await decide(
+            { ...base, type: 'period_reset', threshold: 0, data: about },
+            { type: 'budget.period_reset', timestamp: now, data: about },
+          );
+        }
+        for (const threshold of status.thresholdsCrossed) {
+          const data = {
+            ...about,
+            threshold,
+            spent: status.spent,
+            remaining: status.remaining,
+            percent: status.percent,
+            forecast: status.forecast,
+          };
+          await decide(
+            { ...base, type: 'threshold_crossed', threshold, data },
+            { type: 'budget.threshold_crossed', timestamp: now, data },
+          );
+        }
+      }
+
+      const alerts = await spikes.list(null);
+      for (const alert of alerts) {
+        const reading = await spikes.read(alert, now, stats);
+        if (!reading.spike) continue;
+        const data = {
+          spike_alert: {
+            id: alert.id,
+            project_id: alert.projectId,
+            alias_name: alert.aliasName,
+            factor: alert.factor,
+            minimum_cost: alert.minimumCost,
+            time_zone: alert.timeZone,
+          },
+          day_start: reading.dayStart.toISOString(),
+          today: reading.today,
+          baseline: reading.baseline,
+        };
+        await decide(
+          {
+            type: 'spike',
+            spike_alert_id: alert.id,
+            project_id: alert.projectId,
+            period_start: reading.dayStart,
+            threshold: 0,
+            spent: reading.today,
+            data,
+          },
+          { type: 'usage.spike', timestamp: now, data },
+        );
+      }
+      return { ran: true, budgets: budgetRows.length, spikeAlerts: alerts.length, events };
+    } finally {
+      await db('alert_worker_state').where({ id: 1 }).update({ leased_until: null });
+      if (queued > 0) this.deps.onQueued?.();
+    }
+  }
+
+  /**
+   * What a budget has spent in its period, from the statistics, kept with the snapshot it was
+   * read in (src/db/budgetSpend.ts). The whole period counts, as the rounds' additions do: a
+   * call stored with an occurredAt a little ahead of the clock is counted once, not never.
+   */
+  private async baseline(
+    budget: Budget,
+    period: { start: Date; end: Date | null },
+    now: Date,
+  ): Promise<string> {
+    const { db, stats, budgets } = this.deps;
+    return db.transaction(async (trx) => {
+      await setSnapshotIsolation(trx);
+      const spent = await budgets.spent(budget, period.start, countedUntil(period, now), stats.on(trx));
+      await resetSpend(trx, {
+        budgetId: budget.id,
+        periodStart: period.start,
+        periodEnd: period.end,
+        spent,
+      });
+      return spent;
+    });
+  }
+
+  /**
+   * The round's lease: one statement, so no connection is held while the round reads the
+   * statistics (the embedded database has one). Another instance skips its round while the
+   * lease lasts; one that dies mid-round holds it LEASE_MS at most.
+   */
+  private async lease(): Promise<boolean> {
+    const { rows } = await this.deps.db.raw(
+      `UPDATE alert_worker_state SET leased_until = now() + (? * interval '1 millisecond')
+       WHERE id = 1 AND (leased_until IS NULL OR leased_until < now()) RETURNING id`,
+      [LEASE_MS],
+    );
+    return rows.length > 0;
+  }
+}
+
+interface EventRow {
+  type: 'threshold_crossed' | 'period_reset' | 'spike';
+  budget_id?: string;
+  spike_alert_id?: string;
+  project_id: string;
+  period_start: Date;
+  threshold: number;
+  spent: string;
+  data: Record<string, unknown>;
+}
+
+/** Inserts an event unless it was decided before; true when this call decided it. */
+async function insertEvent(trx: Knex.Transaction, event: EventRow): Promise<boolean> {
+  const target = event.budget_id
+    ? '(budget_id, type, period_start, threshold) WHERE budget_id IS NOT NULL'
+    : '(spike_alert_id, period_start) WHERE spike_alert_id IS NOT NULL';
+  const { rows } = await trx.raw(
+    `INSERT INTO alert_events (type, budget_id, spike_alert_id, project_id, period_start, threshold, spent, data)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb)
+     ON CONFLICT ${target} DO NOTHING RETURNING id`,
+    [
+      event.type,
+      event.budget_id ?? null,
+      event.spike_alert_id ?? null,
+      event.project_id,
+      event.period_start,
+      event.threshold,
+      event.spent,
+      JSON.stringify(event.data),
+    ],
+  );
+  return rows.length > 0;
+}
+
+/** What a budget event says about its budget and period. */
+function describe(budget: Budget, projectKey: string, period: { start: Date; end: Date | null }) {
+  return {
+    budget: {
+      id: budget.id,
+      name: budget.name,
+      project_id: budget.projectId,
+      project_key: projectKey,
+      amount: budget.amount,
+      period: budget.period satisfies BudgetPeriod,
+      time_zone: budget.timeZone,
+      thresholds: budget.thresholds,
+    },
+    period: { start: period.start.toISOString(), end: period.end?.toISOString() ?? null },
+  };
+}

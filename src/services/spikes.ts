@@ -1,0 +1,138 @@
+/**
+ * Spike alerts: a project's (or one alias name's) cost so far today, in the alert's zone,
+ * against the average of the same hours of the trailing 7 days (from local midnight to the
+ * same local time). It is a spike when today is at least the minimum cost and more than
+ * `factor` times that average; the alert worker (./alerts.ts) decides it once per local day.
+ */
+import type { Knex } from 'knex';
+import type { SpikeAlert } from '../domain/alerts';
+import { ADMIN } from '../domain/principal';
+import { isUuid } from '../domain/limits';
+import { toDate, toDecimalString } from '../db/normalize';
+import { Dec } from '../pricing/formula';
+import { badInput, notFound } from './errors';
+import { resolveUsageQuery } from './scope';
+import type { StatsService } from './stats';
+import type { TimeZoneService } from './timeZones';
+import { checkOptionalString } from './validate';
+
+interface SpikeAlertRow {
+  id: string;
+  project_id: string;
+  alias_name: string | null;
+  factor: string;
+  minimum_cost: string;
+  time_zone: string;
+  created_at: Date;
+}
+
+export interface SpikeAlertInput {
+  aliasName?: string | null;
+  factor?: number | null;
+  minimumCost?: string | null;
+  timeZone?: string | null;
+}
+
+/** Today so far and the trailing days' same hours, as the worker compares them. */
+export interface SpikeReading {
+  dayStart: Date;
+  today: string;
+  /** The average of the same hours over the 7 days before. */
+  baseline: string;
+  spike: boolean;
+}
+
+const TRAILING_DAYS = 7;
+const AMOUNT = /^(0|[1-9][0-9]{0,9})(\.[0-9]{1,8})?$/;
+
+function toSpikeAlert(row: SpikeAlertRow): SpikeAlert {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    aliasName: row.alias_name,
+    factor: Number(row.factor),
+    minimumCost: toDecimalString(row.minimum_cost),
+    timeZone: row.time_zone,
+    createdAt: toDate(row.created_at),
+  };
+}
+
+export class SpikeAlertService {
+  constructor(private readonly deps: { db: Knex; stats: StatsService; timeZones: TimeZoneService }) {}
+
+  async create(projectId: string, input: SpikeAlertInput): Promise<SpikeAlert> {
+    const { db } = this.deps;
+    const project = isUuid(projectId) ? await db('projects').where({ id: projectId }).first() : undefined;
+    if (!project) throw notFound('project');
+    const factor = input.factor ?? 3;
+    if (!Number.isFinite(factor) || factor < 1 || factor > 1_000) {
+      throw badInput('input.factor', 'must be a number from 1 to 1000');
+    }
+    const minimum = String(input.minimumCost ?? '1').trim();
+    if (!AMOUNT.test(minimum)) throw badInput('input.minimumCost', 'must be an amount in USD, e.g. "5"');
+    const [row] = await db<SpikeAlertRow>('spike_alerts')
+      .insert({
+        project_id: projectId,
+        alias_name: checkOptionalString('input.aliasName', input.aliasName, { max: 255 }),
+        factor: String(factor),
+        minimum_cost: minimum,
+        time_zone: await this.deps.timeZones.canonical(input.timeZone ?? 'UTC', 'input.timeZone'),
+      })
+      .returning('*');
+    return toSpikeAlert(row);
+  }
+
+  async delete(id: string): Promise<SpikeAlert> {
+    const found = isUuid(id)
+      ? await this.deps.db<SpikeAlertRow>('spike_alerts').where({ id }).first()
+      : undefined;
+    if (!found) throw notFound('spike alert');
+    await this.deps.db('spike_alerts').where({ id }).delete();
+    return toSpikeAlert(found);
+  }
+
+  async list(projectIds: string[] | null): Promise<SpikeAlert[]> {
+    const q = this.deps
+      .db<SpikeAlertRow>('spike_alerts')
+      .orderBy([{ column: 'created_at' }, { column: 'id' }]);
+    if (projectIds) q.whereIn('project_id', projectIds);
+    return (await q).map(toSpikeAlert);
+  }
+
+  /** Today so far against the trailing days at `now`. */
+  async read(alert: SpikeAlert, now: Date, stats = this.deps.stats): Promise<SpikeReading> {
+    // Day i back: from local midnight to the same local time as now (i = 0 is today).
+    const { rows } = await this.deps.db.raw(
+      `SELECT (date_trunc('day', c.local) - i * interval '1 day') AT TIME ZONE c.tz AS start,
+              (c.local - i * interval '1 day') AT TIME ZONE c.tz AS end
+       FROM (SELECT ?::timestamptz AT TIME ZONE ?::text AS local, ?::text AS tz) c,
+            generate_series(0, ?::int) i
+       ORDER BY i`,
+      [now, alert.timeZone, alert.timeZone, TRAILING_DAYS],
+    );
+    const costs: Dec[] = [];
+    for (const r of rows as Array<{ start: Date; end: Date }>) {
+      const start = toDate(r.start);
+      const end = toDate(r.end);
+      if (end.getTime() <= start.getTime()) {
+        costs.push(new Dec(0));
+        continue;
+      }
+      const q = resolveUsageQuery(ADMIN, {
+        projectId: alert.projectId,
+        startDate: start,
+        endDate: end,
+        aliasNames: alert.aliasName === null ? undefined : [alert.aliasName],
+      });
+      costs.push(new Dec((await stats.query(q, { total: true })).total!.cost));
+    }
+    const [today, ...trailing] = costs;
+    const baseline = trailing.reduce((a, b) => a.plus(b), new Dec(0)).dividedBy(TRAILING_DAYS);
+    return {
+      dayStart: toDate(rows[0].start),
+      today: today.toFixed(8),
+      baseline: baseline.toFixed(8),
+      spike: today.greaterThanOrEqualTo(alert.minimumCost) && today.greaterThan(baseline.times(alert.factor)),
+    };
+  }
+}
