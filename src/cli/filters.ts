@@ -23,7 +23,7 @@ export interface FilterOptions {
   metadata?: string[];
 }
 
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+export const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 export function addFilterOptions(command: Command): Command {
   return command
@@ -69,7 +69,8 @@ export function inOptionTerms(err: unknown): unknown {
 
 const list = (values: string[] | undefined) => (values?.length ? values : undefined);
 
-function metadataFilters(pairs: string[] | undefined) {
+/** `--metadata key=value` pairs as metadata filters, values of one key together. */
+export function metadataFilters(pairs: string[] | undefined) {
   if (!pairs?.length) return undefined;
   const byKey = new Map<string, string[]>();
   for (const pair of pairs) {

@@ -18,6 +18,7 @@ import { registerDatabaseCommands } from './commands/database';
 import { registerProjectCommands } from './commands/projects';
 import { registerUsageCommands } from './commands/usage';
 import { registerPricingCommands } from './commands/pricing';
+import { registerAlertCommands } from './commands/alerts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -77,7 +78,9 @@ Examples:
   $ llmring-server export --format jsonl -o usage.jsonl
   $ llmring-server prune --before 2025-01-01 --dry-run
   $ llmring-server price set anthropic claude-sonnet-4-5-20250929 --input 2.7 --output 13.5 --from 2025-07-01
-  $ llmring-server reprice --start 2025-07-01`,
+  $ llmring-server reprice --start 2025-07-01
+  $ llmring-server budget create client-a --amount 500 --period month --time-zone America/Los_Angeles
+  $ llmring-server webhook create --url https://hooks.example.com/llm --event budget.threshold_crossed`,
     );
 
   const act: Act =
@@ -111,6 +114,7 @@ Examples:
   registerProjectCommands(program, act);
   registerUsageCommands(program, act);
   registerPricingCommands(program, act);
+  registerAlertCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

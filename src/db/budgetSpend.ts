@@ -4,9 +4,8 @@
  *
  * A budget's row in budget_spend holds its period, what it had spent as seen by one database
  * snapshot, and that snapshot (pg_snapshot as text). A round adds, for every budget at once,
- * the cost of the logs visible now and not visible in its row's snapshot
- * (pg_visible_in_snapshot), found through the tx index from the oldest snapshot's xmin, and
- * moves every row to the round's snapshot. So each log counts exactly once: the baseline (a
+ * the cost of the logs visible now and not visible in its row's snapshot (see advanceSpend),
+ * and moves every row to the round's snapshot. So each log counts exactly once: the baseline (a
  * statistics total over the period, read with its snapshot in one REPEATABLE READ
  * transaction) counts what its snapshot sees, and each round what became visible since.
  *
@@ -34,72 +33,102 @@ const hasNull = (values: string) => `COALESCE(${values} @> '[null]', false)`;
  * once per budget rather than once per log.
  */
 const FILTERS = `
-  SELECT bs.budget_id, b.project_id, bs.snapshot, bs.period_start, bs.period_end,
+  SELECT bs.budget_id, b.project_id, sn.sid, bs.period_end,
+    CASE WHEN b.period = 'total' THEN '-infinity' ELSE bs.period_start END AS window_start,
+    CASE WHEN b.period = 'total' THEN bs.period_start END AS counts_from,
     ${texts(`b.filter -> 'aliasNames'`)} AS aliases, ${hasNull(`b.filter -> 'aliasNames'`)} AS unaliased,
     b.filter -> 'aliasNames' IS NOT NULL AS by_alias, b.filter -> 'models' IS NOT NULL AS by_model,
     b.filter -> 'origins' IS NOT NULL AS by_origin,
     ${texts(`b.filter -> 'models'`)} AS models, ${texts(`b.filter -> 'origins'`)} AS origins,
     b.filter -> 'metadata' AS metadata
-  FROM budget_spend bs JOIN budgets b ON b.id = bs.budget_id`;
+  FROM budget_spend bs JOIN budgets b ON b.id = bs.budget_id JOIN snaps sn ON sn.snapshot = bs.snapshot`;
 
 /**
- * Group `g` (calls of one alias, model, origin and promoted values) matches filter `bf`: the
- * statistics' filter on raw logs. Never NULL, so no NOT or OR can turn an unknown into a match.
+ * Calls `g` (a group of one alias, model, origin and promoted values, or a log) match filter
+ * `bf`: the statistics' filter on raw logs. Never NULL, so no NOT or OR can turn an unknown
+ * into a match.
  */
-const MATCHES = `
-  (NOT bf.by_alias OR COALESCE(g.alias_name = ANY(bf.aliases), false) OR (g.alias_name IS NULL AND bf.unaliased))
-  AND (NOT bf.by_model OR COALESCE(g.model = ANY(bf.models), false))
-  AND (NOT bf.by_origin OR COALESCE(g.origin = ANY(bf.origins), false))
+const matches = (g: string) => `
+  (NOT bf.by_alias OR COALESCE(${g}.alias_name = ANY(bf.aliases), false) OR (${g}.alias_name IS NULL AND bf.unaliased))
+  AND (NOT bf.by_model OR COALESCE(${g}.model = ANY(bf.models), false))
+  AND (NOT bf.by_origin OR COALESCE(${g}.origin = ANY(bf.origins), false))
   AND (bf.metadata IS NULL OR NOT EXISTS (
     SELECT 1 FROM jsonb_array_elements(bf.metadata) m
     WHERE NOT EXISTS (
       SELECT 1 FROM jsonb_array_elements_text(m -> 'values') v
-      WHERE v IS NOT DISTINCT FROM (g.dimensions ->> (m ->> 'key')))))`;
+      WHERE v IS NOT DISTINCT FROM (${g}.dimensions ->> (m ->> 'key')))))`;
 
 /**
  * One round's additions to every budget's spending, and the move to this statement's
  * snapshot. Returns the rows as they are after it.
  *
- * The logs that became visible are summed first per window (project, snapshot and period:
- * budgets of one zone and period length share one) and per alias, model, origin and promoted
- * values; then each budget adds the groups of its window its filter matches. So the work
- * grows with the new logs times the windows, plus the budgets times the groups, not with the
- * budgets times the logs.
+ * What became visible since a snapshot is what it did not see: logs from transactions at or
+ * past its xmax, and those it saw in progress (its xip list), found through the tx index in
+ * two ranges that grow with the new logs only, whatever long transaction holds the oldest
+ * xmin back. Rows share a snapshot after every round (only budgets whose baseline was just
+ * taken differ), so this runs once or a few times. Those logs are summed per window (project,
+ * snapshot and period: budgets of one zone and period length share one; total budgets share
+ * one without a start, less the few new logs stamped before theirs) and per alias, model,
+ * origin and promoted values (only those some budget filters on); then each budget adds
+ * the groups of its window its filter matches. The work grows with the new logs times the windows, plus the budgets times the
+ * groups, never with the budgets times the logs.
  */
-export async function advanceSpend(db: Knex | Knex.Transaction): Promise<SpendRow[]> {
-  const { rows } = await db.raw(
-    `
-    WITH low AS (
-      SELECT min(pg_snapshot_xmin(bs.snapshot::pg_snapshot)) AS xmin FROM budget_spend bs
+export async function advanceSpend(db: Knex): Promise<SpendRow[]> {
+  return db.transaction(async (trx) => {
+    // JIT compiling this statement costs more than running it (its estimates are for
+    // tables never analysed); only this transaction is affected.
+    await trx.raw('SET LOCAL jit = off');
+    const { rows } = await trx.raw(
+      `
+    WITH snaps AS MATERIALIZED (
+      SELECT row_number() OVER () AS sid, snapshot, snapshot::pg_snapshot AS snap
+      FROM (SELECT DISTINCT snapshot FROM budget_spend) d
     ), fresh AS MATERIALIZED (
-      SELECT l.project_id, l.tx, l.occurred_at, l.cost, l.alias_name, l.model, l.origin, l.dimensions
-      FROM usage_logs l
-      WHERE l.tx >= (SELECT xmin FROM low) AND l.tx < pg_snapshot_xmax(pg_current_snapshot())
-      OFFSET 0
+      SELECT s.sid, l.project_id, l.occurred_at, l.cost, l.alias_name, l.model, l.origin, l.dimensions
+      FROM snaps s CROSS JOIN LATERAL (
+        SELECT * FROM usage_logs l
+        WHERE l.tx >= pg_snapshot_xmax(s.snap) AND l.tx < pg_snapshot_xmax(pg_current_snapshot())
+        UNION ALL
+        SELECT * FROM usage_logs l WHERE l.tx = ANY (ARRAY(SELECT pg_snapshot_xip(s.snap)))
+      ) l
     ), filters AS MATERIALIZED (${FILTERS}
+    ), used AS MATERIALIZED (
+      SELECT bool_or(by_alias) AS alias, bool_or(by_model) AS model, bool_or(by_origin) AS origin,
+        bool_or(metadata IS NOT NULL) AS metadata
+      FROM filters
     ), windows AS (
-      SELECT DISTINCT project_id, snapshot, period_start, period_end FROM filters
+      SELECT DISTINCT project_id, sid, window_start, period_end FROM filters
     ), groups AS MATERIALIZED (
-      SELECT w.project_id, w.snapshot, w.period_start, w.period_end,
-        f.alias_name, f.model, f.origin, f.dimensions, sum(f.cost) AS cost
-      FROM windows w JOIN fresh f ON f.project_id = w.project_id
-        AND f.occurred_at >= w.period_start AND f.occurred_at < w.period_end
-        AND NOT pg_visible_in_snapshot(f.tx, w.snapshot::pg_snapshot)
-      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+      SELECT w.project_id, w.sid, w.window_start, w.period_end, sum(f.cost) AS cost,
+        CASE WHEN u.alias THEN f.alias_name END AS alias_name, CASE WHEN u.model THEN f.model END AS model,
+        CASE WHEN u.origin THEN f.origin END AS origin, CASE WHEN u.metadata THEN f.dimensions END AS dimensions
+      FROM used u, windows w JOIN fresh f ON f.sid = w.sid AND f.project_id = w.project_id
+        AND f.occurred_at >= w.window_start AND f.occurred_at < w.period_end
+      GROUP BY 1, 2, 3, 4, 6, 7, 8, 9
+    ), early AS MATERIALIZED (
+      SELECT * FROM fresh WHERE occurred_at < (SELECT max(counts_from) FROM filters)
     ), added AS (
       SELECT bf.budget_id, sum(g.cost) AS cost
-      FROM filters bf JOIN groups g ON g.project_id = bf.project_id AND g.snapshot = bf.snapshot
-        AND g.period_start = bf.period_start AND g.period_end = bf.period_end
-      WHERE ${MATCHES}
+      FROM filters bf JOIN groups g ON g.project_id = bf.project_id AND g.sid = bf.sid
+        AND g.window_start = bf.window_start AND g.period_end = bf.period_end
+      WHERE ${matches('g')}
+      GROUP BY bf.budget_id
+    ), before_start AS (
+      SELECT bf.budget_id, sum(e.cost) AS cost
+      FROM filters bf JOIN early e ON e.project_id = bf.project_id AND e.sid = bf.sid
+        AND e.occurred_at < bf.counts_from
+      WHERE ${matches('e')}
       GROUP BY bf.budget_id
     )
     UPDATE budget_spend bs
-    SET spent = bs.spent + COALESCE(a.cost, 0), snapshot = pg_current_snapshot()::text, updated_at = now()
-    FROM budget_spend s LEFT JOIN added a ON a.budget_id = s.budget_id
+    SET spent = bs.spent + COALESCE(a.cost, 0) - COALESCE(e.cost, 0), snapshot = pg_current_snapshot()::text,
+      updated_at = now()
+    FROM budget_spend s LEFT JOIN added a ON a.budget_id = s.budget_id LEFT JOIN before_start e ON e.budget_id = s.budget_id
     WHERE bs.budget_id = s.budget_id
     RETURNING bs.budget_id, bs.period_start, bs.spent`,
-  );
-  return rows as SpendRow[];
+    );
+    return rows as SpendRow[];
+  });
 }
 
 /**

@@ -14,15 +14,33 @@ import type { Knex } from 'knex';
 import type { Budget, BudgetPeriod } from '../domain/alerts';
 import type { Logger } from '../logger';
 import { toDate, toDecimalString } from '../db/normalize';
-import { countedUntil, PERIOD_SQL, statusOf, toBudget, type BudgetService } from './budgets';
+import {
+  countedUntil,
+  PERIOD_SQL,
+  statusOf,
+  toBudget,
+  type BudgetRow,
+  type BudgetService,
+  type Period,
+} from './budgets';
 import { advanceSpend, resetSpend, setSnapshotIsolation } from '../db/budgetSpend';
 import { Periodic } from './periodic';
 import type { SpikeAlertService } from './spikes';
 import type { StatsService } from './stats';
 import type { WebhookEvent, WebhookService } from './webhooks';
 
+/** Budgets whose baselines one snapshot reads (src/db/budgetSpend.ts: rounds after read per snapshot). */
+const BASELINES_PER_SNAPSHOT = 250;
+
 /** How long a round may hold the lease (it gives it back when it ends). */
 const LEASE_MS = 60_000;
+
+/** What the round's statement adds to each budget row (PERIOD_SQL and the project's key). */
+interface RoundColumns {
+  project_key: string;
+  period_start: Date | string;
+  period_end: Date | string | null;
+}
 
 export interface AlertRound {
   /** False when another instance held the lock. */
@@ -77,27 +95,35 @@ export class AlertService {
       if (decided) events++;
     };
     try {
-      const { rows: budgetRows } = await db.raw(
+      const { rows: budgetRows } = await db.raw<{ rows: Array<BudgetRow & RoundColumns> }>(
         `SELECT b.*, p.key AS project_key, ${PERIOD_SQL}
          FROM budgets b JOIN projects p ON p.id = b.project_id, (SELECT ?::timestamptz AS now) c
          WHERE p.archived_at IS NULL ORDER BY b.created_at, b.id`,
         [now],
       );
-      // Every budget's spending moves by what became visible since the last round, at once.
+      // Every budget's spending moves by what became visible since the last round, at once;
+      // a budget without a row for its current period gets a baseline from the statistics.
       const kept = new Map((await advanceSpend(db)).map((r) => [r.budget_id, r]));
-      for (const row of budgetRows) {
+      const budgetsNow = budgetRows.map((row) => {
         const budget = toBudget(row);
         const period = {
           start: toDate(row.period_start),
           end: row.period_end ? toDate(row.period_end) : null,
         };
         const known = kept.get(budget.id);
-        const spent =
+        const spent: string | null =
           known && toDate(known.period_start).getTime() === period.start.getTime()
             ? toDecimalString(known.spent)
-            : await this.baseline(budget, period, now);
-        const status = statusOf(budget, period, spent, now);
-        const about = describe(budget, row.project_key, period);
+            : null;
+        return { budget, period, spent, projectKey: row.project_key };
+      });
+      await this.baselines(
+        budgetsNow.filter((b) => b.spent === null),
+        now,
+      );
+      for (const { budget, period, spent, projectKey } of budgetsNow) {
+        const status = statusOf(budget, period, spent!, now);
+        const about = describe(budget, projectKey, period);
         const base = {
           budget_id: budget.id,
           project_id: budget.projectId,
@@ -164,27 +190,31 @@ export class AlertService {
   }
 
   /**
-   * What a budget has spent in its period, from the statistics, kept with the snapshot it was
-   * read in (src/db/budgetSpend.ts). The whole period counts, as the rounds' additions do: a
-   * call stored with an occurredAt a little ahead of the clock is counted once, not never.
+   * What budgets have spent in their periods, from the statistics, kept with the snapshot they
+   * were read in (src/db/budgetSpend.ts), BASELINES_PER_SNAPSHOT budgets per REPEATABLE READ
+   * transaction: the rounds after read what became visible since each snapshot, so fewer
+   * snapshots mean less to read. Sets each entry's `spent`.
    */
-  private async baseline(
-    budget: Budget,
-    period: { start: Date; end: Date | null },
+  private async baselines(
+    entries: Array<{ budget: Budget; period: Period; spent: string | null }>,
     now: Date,
-  ): Promise<string> {
+  ): Promise<void> {
     const { db, stats, budgets } = this.deps;
-    return db.transaction(async (trx) => {
-      await setSnapshotIsolation(trx);
-      const spent = await budgets.spent(budget, period.start, countedUntil(period, now), stats.on(trx));
-      await resetSpend(trx, {
-        budgetId: budget.id,
-        periodStart: period.start,
-        periodEnd: period.end,
-        spent,
+    for (let i = 0; i < entries.length; i += BASELINES_PER_SNAPSHOT) {
+      await db.transaction(async (trx) => {
+        await setSnapshotIsolation(trx);
+        for (const entry of entries.slice(i, i + BASELINES_PER_SNAPSHOT)) {
+          const { budget, period } = entry;
+          entry.spent = await budgets.spent(budget, period.start, countedUntil(period, now), stats.on(trx));
+          await resetSpend(trx, {
+            budgetId: budget.id,
+            periodStart: period.start,
+            periodEnd: period.end,
+            spent: entry.spent,
+          });
+        }
       });
-      return spent;
-    });
+    }
   }
 
   /**

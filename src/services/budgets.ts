@@ -20,7 +20,7 @@ import type { TimeZoneService } from './timeZones';
 import type { DimensionService } from './dimensions';
 import { checkString } from './validate';
 
-interface BudgetRow {
+export interface BudgetRow {
   id: string;
   project_id: string;
   name: string;

@@ -22,6 +22,9 @@ test.each([
   ['fe80::1', true],
   ['::ffff:127.0.0.1', true],
   ['::ffff:8.8.8.8', false],
+  ['::ffff:7f00:1', true], // 127.0.0.1, as the URL parser spells it
+  ['0:0:0:0:0:ffff:a00:5', true], // 10.0.0.5
+  ['::ffff:808:808', false], // 8.8.8.8
   ['2606:4700:4700::1111', false],
   ['not-an-address', true],
 ])('isInternalAddress(%s) is %s', (address, internal) => {
@@ -34,6 +37,7 @@ describe('with no allowed hosts', () => {
     ['http://127.0.0.1:9000/x', /internal address/],
     ['http://localhost/x', /internal address/],
     ['http://[::1]/x', /internal address/],
+    ['http://[::ffff:127.0.0.1]/x', /internal address/],
     ['http://169.254.169.254/latest/meta-data', /internal address/],
     ['file:///etc/passwd', /http or https/],
     ['gopher://example.com/', /http or https/],

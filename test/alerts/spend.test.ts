@@ -134,3 +134,33 @@ test('kept spending equals the statistics after each round, for every filter and
     }
   },
 );
+
+// A call whose transaction is still in progress when a round takes its snapshot counts in the
+// first round after it commits (the snapshot's in-progress list), not never.
+(onPostgres ? test : test.skip)(
+  'a call committed after a round that saw it in progress counts once',
+  async () => {
+    const { services, db } = h;
+    const { project, caller } = await seedProject(services);
+    const budget = await services.budgets.create(project.id, { name: 'late', amount: '10', period: 'total' });
+    const [first] = await recordAll(services, caller, [usageInput({ cost: 1 })]);
+    const spentNow = async () => {
+      expect((await services.alerts.runOnce()).ran).toBe(true);
+      return toDecimalString((await db('budget_spend').where({ budget_id: budget.id }).first()).spent);
+    };
+    expect(await spentNow()).toBe('1.00000000');
+    const late = await db.transaction();
+    // The same call stored again under a new id, by a transaction that commits only later.
+    await late.raw(
+      `INSERT INTO usage_logs SELECT (jsonb_populate_record(NULL::usage_logs, to_jsonb(l) || jsonb_build_object(
+       'id', gen_random_uuid(), 'tx', pg_current_xact_id()::text, 'idempotency_key', NULL, 'cost', 4))).*
+     FROM usage_logs l WHERE l.id = ?`,
+      [first.id],
+    );
+    await recordAll(services, caller, [usageInput({ cost: 2 })]);
+    expect(await spentNow()).toBe('3.00000000');
+    await late.commit();
+    expect(await spentNow()).toBe('7.00000000');
+    expect(await spentNow()).toBe('7.00000000');
+  },
+);

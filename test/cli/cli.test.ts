@@ -403,6 +403,92 @@ test('prune asks first, keeps receipts detached by default, or deletes them', as
   expect((await cli('prune')).code).toBe(2);
 });
 
+test('budgets and webhooks: create, list, status, deliveries, and errors naming the option', async () => {
+  const s = await services();
+  const project = (await s.projects.create({ key: 'budgeted', name: 'Budgeted' }))!;
+  let run = await cli(
+    'budget',
+    'create',
+    'budgeted',
+    '--amount',
+    '2',
+    '--period',
+    'day',
+    '--alias',
+    'writer',
+  );
+  expect(run.code).toBe(0);
+  expect(run.out).toMatch(/day budget \(day, UTC\): \$0\.0000 of \$2\.0000 \[-{20}\] 0\.0%/);
+  const id = /Budget (\S+) created/.exec(run.out)![1];
+  for (const [alias, cost] of [
+    ['writer', 0.5],
+    ['writer', 0.25],
+    ['other', 9],
+  ] as const) {
+    await s.usage.record(
+      { project, apiKeyId: null },
+      { provider: 'openai', model: 'gpt-4o', inputTokens: 10, outputTokens: 5, aliasName: alias, cost },
+    );
+  }
+  run = await cli('budget', 'status', id, '--json');
+  expect(run.code).toBe(0);
+  expect(JSON.parse(run.out)).toMatchObject({ spent: '0.75000000', remaining: '1.25000000', percent: 37.5 });
+  run = await cli('budget', 'list', '--project', 'budgeted');
+  expect(run.out).toMatch(
+    /day budget\s+day UTC\s+alias=writer\s+\$0\.7500\s+\$2\.0000\s+\[####------\] 37\.5%/,
+  );
+
+  for (const [args, message] of [
+    [['--amount', '2', '--period', 'year'], /--period: one of day, week, month, total/],
+    [['--amount', '-1'], /--amount: /],
+    [['--amount', '2', '--thresholds', '50,abc'], /--thresholds: expected whole percentages/],
+    [['--amount', '2', '--time-zone', 'Mars/Olympus'], /--time-zone: /],
+  ] as const) {
+    run = await cli('budget', 'create', 'budgeted', ...args);
+    expect([run.code, run.err]).toEqual([2, expect.stringMatching(message)]);
+  }
+
+  run = await cli(
+    'webhook',
+    'create',
+    '--url',
+    'http://127.0.0.1:9/hook',
+    '--event',
+    'budget.threshold_crossed',
+  );
+  expect([run.code, run.err]).toEqual([
+    2,
+    expect.stringMatching(/--url: 127\.0\.0\.1 is an internal address/),
+  ]);
+  run = await cli('webhook', 'create', '--url', 'https://hooks.example.com/x', '--event', 'budget.nope');
+  expect([run.code, run.err]).toEqual([2, expect.stringMatching(/--event: 'budget.nope' is not one of/)]);
+  run = await cli(
+    'webhook',
+    'create',
+    '--url',
+    'https://hooks.example.com/x',
+    '--event',
+    'budget.threshold_crossed',
+    '--project',
+    'budgeted',
+  );
+  expect(run.code).toBe(0);
+  const secret = /Signing secret \(shown only now\): (whsec_\S+)/.exec(run.out)![1];
+  const hookId = /Webhook (\S+) created/.exec(run.out)![1];
+  run = await cli('webhook', 'list');
+  expect(run.out).toMatch(/budgeted\s+https:\/\/hooks\.example\.com\/x\s+budget\.threshold_crossed\s+active/);
+  expect(run.out).not.toContain(secret);
+  expect((await cli('webhook', 'test', hookId)).code).toBe(0);
+  run = await cli('webhook', 'deliveries', hookId, '--json');
+  expect(JSON.parse(run.out)).toEqual([
+    expect.objectContaining({ eventType: 'webhook.test', status: 'pending' }),
+  ]);
+  expect(run.out).not.toContain(secret);
+
+  expect((await cli('budget', 'delete', id)).code).toBe(0);
+  expect((await cli('budget', 'status', id)).code).toBe(1);
+});
+
 test('configuration errors and help', async () => {
   const out: string[] = [];
   const code = await runCli(['status'], {
