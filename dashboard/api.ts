@@ -4,7 +4,15 @@
  * a project API key.
  */
 import type { TokenCounts } from './format';
-import { dashboardQuery, LOGS_QUERY, PRICE_HISTORY_QUERY, PRICES_QUERY, SESSION_QUERY } from './queries';
+import {
+  BUDGETS_QUERY,
+  dashboardQuery,
+  DELIVERIES_SHOWN,
+  LOGS_QUERY,
+  PRICE_HISTORY_QUERY,
+  PRICES_QUERY,
+  SESSION_QUERY,
+} from './queries';
 export { LOG_PAGE, METADATA_GROUPS, METADATA_VALUES } from './queries';
 import type { Bucket } from './time';
 
@@ -334,6 +342,53 @@ export interface ModelPrice {
 }
 
 /** The prices in effect now for a project (or every project), and where each comes from. */
+export interface BudgetRow {
+  id: string;
+  name: string;
+  amount: string;
+  period: 'DAY' | 'WEEK' | 'MONTH' | 'TOTAL';
+  timeZone: string;
+  thresholds: number[];
+  project: { key: string };
+  status: {
+    periodStart: string;
+    periodEnd: string | null;
+    spent: string;
+    percent: number;
+    thresholdsCrossed: number[];
+    forecast: string | null;
+  };
+}
+
+export interface DeliveryRow {
+  id: string;
+  eventType: string;
+  status: 'PENDING' | 'DELIVERED' | 'FAILED';
+  attempts: number;
+  createdAt: string;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  /** The webhook's URL (added here: the query nests deliveries under their webhook). */
+  url: string;
+}
+
+/** Budgets and, for the admin, the newest webhook deliveries first. */
+export async function loadBudgets(
+  secret: string,
+  projectId: string | null,
+  admin: boolean,
+): Promise<{ budgets: BudgetRow[]; deliveries: DeliveryRow[] }> {
+  const data = await request<{
+    budgets: BudgetRow[];
+    webhooks?: Array<{ url: string; deliveries: Array<Omit<DeliveryRow, 'url'>> }>;
+  }>(BUDGETS_QUERY, { projectId, admin, deliveries: DELIVERIES_SHOWN }, secret);
+  const deliveries = (data.webhooks ?? [])
+    .flatMap((w) => w.deliveries.map((d) => ({ ...d, url: w.url })))
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+    .slice(0, DELIVERIES_SHOWN);
+  return { budgets: data.budgets, deliveries };
+}
+
 export async function loadPrices(secret: string, projectId: string | null): Promise<ModelPrice[]> {
   const data = await request<{ modelPricing: ModelPrice[] }>(PRICES_QUERY, { projectId }, secret);
   return data.modelPricing;

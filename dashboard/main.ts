@@ -20,6 +20,7 @@ import {
 import { createTimeChart, renderBars, type TimeChart } from './charts';
 import { renderLogs } from './logs';
 import { createPricesView } from './prices';
+import { createBudgetsView } from './budgets';
 import { byId, h, muted } from './dom';
 import {
   addDecimals,
@@ -213,6 +214,7 @@ function renderProjectOptions(projects: Session['projects']): void {
 function signOut(message = ''): void {
   state.controller?.abort();
   prices.reset();
+  budgets.reset();
   state.secret = null;
   state.session = null;
   sessionStorage.removeItem(STORAGE_KEY);
@@ -453,6 +455,7 @@ function render(data: DashboardData, query: Query): void {
   el.projectsSection.hidden = !data.projects;
   el.pricesSection.hidden = !state.session?.admin;
   if (state.session?.admin) prices.update();
+  budgets.update();
   if (empty) return;
 
   renderTimeChart(data, query);
@@ -810,6 +813,14 @@ function setRange(days: number): void {
 const prices = createPricesView({
   secret: () => state.secret,
   projectId: () => (state.session?.admin && el.project.value ? el.project.value : null),
+  timeZone: () => state.query?.timeZone ?? browserZone,
+  onAuthError: (message) => signOut(message),
+});
+
+const budgets = createBudgetsView({
+  secret: () => state.secret,
+  projectId: () => (state.session?.admin && el.project.value ? el.project.value : null),
+  admin: () => Boolean(state.session?.admin),
   timeZone: () => state.query?.timeZone ?? browserZone,
   onAuthError: (message) => signOut(message),
 });

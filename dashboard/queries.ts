@@ -188,3 +188,47 @@ export const PRICE_HISTORY_QUERY = /* GraphQL */ `
     }
   }
 `;
+
+/**
+ * Budgets with their current status (a project key: its own; the admin: one project's or all),
+ * and for the admin the webhooks' latest deliveries.
+ */
+export const BUDGETS_QUERY = /* GraphQL */ `
+  query DashboardBudgets($projectId: UUID, $admin: Boolean!, $deliveries: Int!) {
+    budgets(projectId: $projectId) {
+      id
+      name
+      amount
+      period
+      timeZone
+      thresholds
+      project {
+        key
+      }
+      status {
+        periodStart
+        periodEnd
+        spent
+        percent
+        thresholdsCrossed
+        forecast
+      }
+    }
+    webhooks(projectId: $projectId) @include(if: $admin) {
+      id
+      url
+      deliveries(first: $deliveries) {
+        id
+        eventType
+        status
+        attempts
+        createdAt
+        lastStatusCode
+        lastError
+      }
+    }
+  }
+`;
+
+/** Deliveries shown per webhook (the newest of all are listed). */
+export const DELIVERIES_SHOWN = 10;

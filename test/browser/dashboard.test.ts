@@ -307,7 +307,10 @@ beforeAll(async () => {
         'chromium package: apt-get update && apt-get install -y chromium',
     );
   }
-  s = await startTestServer({ LLMRING_METADATA_DIMENSIONS: METADATA_KEYS.join(',') });
+  s = await startTestServer({
+    LLMRING_METADATA_DIMENSIONS: METADATA_KEYS.join(','),
+    LLMRING_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+  });
   origin = new URL(s.url).origin;
 
   const now = Date.now();
@@ -924,6 +927,66 @@ test('with the admin token: the prices in effect, where each comes from, and a b
     page.getByLabel('Project', { exact: true }).selectOption({ label: 'Client B (client-b)' }),
   );
   expect(JSON.parse((await request).postData()!).variables.projectId).toBe(clientB.id);
+  await loaded(() => page.getByLabel('Project', { exact: true }).selectOption({ label: 'All projects' }));
+});
+
+test('with the admin token: a budget’s progress bar and forecast, and the latest webhook deliveries', async () => {
+  const { createBudget } = await gql(
+    `mutation($i: CreateBudgetInput!) { createBudget(input: $i) { id } }`,
+    {
+      i: {
+        projectId: clientB.id,
+        name: HOSTILE,
+        amount: '0.5',
+        period: 'MONTH',
+        timeZone: TIME_ZONE,
+        thresholds: [50, 100, 400],
+      },
+    },
+    asAdmin,
+  );
+  const { createWebhook } = await gql(
+    `mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }`,
+    { i: { projectId: clientB.id, url: 'http://127.0.0.1:9/hook', events: ['BUDGET_THRESHOLD_CROSSED'] } },
+    asAdmin,
+  );
+  await gql(
+    'mutation($id: UUID!) { testWebhook(id: $id) { id } }',
+    { id: createWebhook.webhook.id },
+    asAdmin,
+  );
+  const budgetsLoaded = page.waitForResponse((r) =>
+    /query DashboardBudgets\b/.test(r.request().postData() ?? ''),
+  );
+  await loaded(() =>
+    page.getByLabel('Project', { exact: true }).selectOption({ label: 'Client B (client-b)' }),
+  );
+  await budgetsLoaded;
+  const { budgetStatus: status } = await gql(
+    'query($id: UUID!) { budgetStatus(id: $id) { spent percent thresholdsCrossed forecast } }',
+    { id: createBudget.id },
+    asAdmin,
+  );
+  const budget = page.locator('#budgets-list li.budget');
+  await budget.waitFor();
+  expect(await budget.locator('strong').innerText()).toBe(HOSTILE); // text, never markup
+  expect(await budget.locator('.budget-amount').innerText()).toBe(
+    `${usd(status.spent)} of ${usd('0.5')} this month (${status.percent.toFixed(1)}%)`,
+  );
+  expect(await budget.getByRole('progressbar').getAttribute('aria-valuenow')).toBe(
+    String(Math.min(100, Math.round(status.percent))),
+  );
+  const meta = await budget.locator('.budget-meta').innerText();
+  expect(meta).toContain(`forecast at period end ${usd(status.forecast)}`);
+  if (status.thresholdsCrossed.length)
+    expect(meta).toContain(
+      `thresholds crossed: ${status.thresholdsCrossed.map((t: number) => `${t}%`).join(', ')}`,
+    );
+  const deliveries = await tableRows('deliveries');
+  expect(deliveries.map((r) => [r.cells.eventType.text, r.cells.url.text])).toEqual([
+    ['webhook.test', 'http://127.0.0.1:9/hook'],
+  ]);
+  expect(['pending', 'delivered', 'failed']).toContain(deliveries[0].cells.status.text);
   await loaded(() => page.getByLabel('Project', { exact: true }).selectOption({ label: 'All projects' }));
 });
 

@@ -16,7 +16,9 @@
  */
 import fc from 'fast-check';
 import {
+  BUDGETS_QUERY,
   dashboardQuery,
+  DELIVERIES_SHOWN,
   LOG_PAGE,
   LOGS_QUERY,
   PRICE_HISTORY_QUERY,
@@ -677,7 +679,14 @@ describe('operation limits', () => {
   test("the default limits let the dashboard's queries through", async () => {
     // The dashboard's own documents (dashboard/queries.ts, what the browser bundle sends); its
     // request with the most metadata keys a server may promote is in test/dashboard.test.ts.
-    const documents = [dashboardQuery(0), LOGS_QUERY, PRICES_QUERY, PRICE_HISTORY_QUERY, SESSION_QUERY];
+    const documents = [
+      dashboardQuery(0),
+      LOGS_QUERY,
+      PRICES_QUERY,
+      PRICE_HISTORY_QUERY,
+      SESSION_QUERY,
+      BUDGETS_QUERY,
+    ];
     // Statistics cover at most 10 years at a time.
     const window = { startDate: '2020-01-01T00:00:00Z', endDate: '2030-01-01T00:00:00Z' };
     const variables = {
@@ -688,6 +697,7 @@ describe('operation limits', () => {
       admin: true,
       logs: LOG_PAGE,
       first: LOG_PAGE,
+      deliveries: DELIVERIES_SHOWN,
       after: null,
       projectId: null,
       provider: 'openai',
