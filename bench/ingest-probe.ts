@@ -3,8 +3,12 @@
  * database, runs logUsage (or logUsageBatch) at the given concurrency and prints req/s,
  * p50, p99, and server and Postgres CPU per request. Not part of the issue-5 table (bench/run.ts is).
  *
- *   npx tsx bench/ingest-probe.ts [--clients 64] [--seconds 10] [--batch 0] [--cpu-prof DIR]
+ *   npx tsx bench/ingest-probe.ts [--clients 64] [--seconds 10] [--batch 0] [--budgets 0] [--cpu-prof DIR]
  *     [--node-args='--flag ...']   (PROBE_X=v in the environment sets the server's X=v)
+ *
+ * --budgets N defines N budgets on the project before the load (every period, a few zones,
+ * a third narrowed by alias name), so the alert worker evaluates them while calls arrive
+ * (PROBE_LLMRING_ALERT_INTERVAL_MS sets how often).
  */
 import { randomBytes, generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -13,29 +17,59 @@ import { GraphQLClient } from './lib/http';
 import { closedLoop } from './lib/load';
 import { benchDatabaseName, connect, createDatabase, databaseUrl, dropDatabase } from './lib/pg';
 import { postmasterPid, RssSampler, ServerProcess } from './lib/server';
-import { logInput, rng } from './lib/workload';
+import { ALIASES, logInput, rng } from './lib/workload';
 
 const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '10' },
     batch: { type: 'string', default: '0' },
+    budgets: { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
     'node-args': { type: 'string', default: '' },
   },
 });
+
+/** N budgets on the key's project, as an operator would define them. */
+async function defineBudgets(client: GraphQLClient, key: string, adminToken: string, n: number) {
+  if (n === 0) return;
+  const me = await client.post(JSON.stringify({ query: '{ currentProject { id } }' }), { 'x-api-key': key });
+  const projectId = JSON.parse(me.text).data.currentProject.id as string;
+  const periods = ['DAY', 'WEEK', 'MONTH', 'TOTAL'];
+  const zones = ['UTC', 'Europe/Berlin', 'America/Los_Angeles', 'Asia/Kolkata'];
+  for (let i = 0; i < n; i++) {
+    const input = {
+      projectId,
+      name: `budget ${i}`,
+      amount: String(1_000_000 + i),
+      period: periods[i % periods.length],
+      timeZone: zones[i % zones.length],
+      ...(i % 3 === 1 ? { aliasNames: [ALIASES[i % ALIASES.length]] } : {}),
+    };
+    const res = await client.post(
+      JSON.stringify({
+        query: 'mutation($i: CreateBudgetInput!) { createBudget(input: $i) { id } }',
+        variables: { i: input },
+      }),
+      { authorization: `Bearer ${adminToken}` },
+    );
+    if (res.text.includes('"errors"')) throw new Error(res.text.slice(0, 300));
+  }
+  console.log(`${n} budgets defined`);
+}
 
 async function main() {
   const cleanup = new Cleanup();
   const name = benchDatabaseName();
   await createDatabase(name);
   cleanup.add('drop', () => dropDatabase(name));
+  const adminToken = randomBytes(24).toString('hex');
   try {
     const server = await ServerProcess.start({
       label: 'probe',
       env: {
         DATABASE_URL: databaseUrl(name),
-        LLMRING_ADMIN_TOKEN: randomBytes(24).toString('hex'),
+        LLMRING_ADMIN_TOKEN: adminToken,
         LLMRING_RECEIPTS_PRIVATE_KEY: String(
           generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }).d,
         ),
@@ -73,6 +107,7 @@ async function main() {
       if (status !== 200 || text.includes('"errors"')) throw new Error(text.slice(0, 300));
     };
     await closedLoop({ concurrency: 16, durationMs: 2000, send });
+    await defineBudgets(client, key, adminToken, Number(values.budgets));
     const admin = await connect(databaseUrl(name));
     await admin.query('CHECKPOINT');
     const postmaster = await postmasterPid(admin);
