@@ -11,9 +11,11 @@ let projectCount = 1; // the 'default' project
 
 beforeAll(async () => {
   server = await startTestServer();
-  // The rollup worker queries the same connection every few seconds: run its rounds by hand
-  // instead, so that only the measured request's queries are counted.
+  // The background workers query the same connection every few seconds: stop them, so that
+  // only the measured request's queries are counted (rollup rounds are run by hand).
   await server.app.services.rollups.stop();
+  await server.app.services.alerts.stop();
+  await server.app.services.webhookSender.stop();
 });
 afterAll(() => server?.close());
 
