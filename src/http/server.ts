@@ -28,6 +28,7 @@ import { registerRestCompat } from './rest';
 import { registerMetrics } from './metrics';
 import { registerDashboard } from './dashboard';
 import { registerHealth } from './health';
+import { registerOtlp } from './otlp';
 import { connectionOptions } from './connections';
 import { JsonInputError, parseJsonInput } from '../domain/json';
 
@@ -222,6 +223,7 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
 
   await registerMetrics(app, { services });
   await registerRestCompat(app, { services });
+  await registerOtlp(app, { services, bodyBytes: config.limits.bodyBytes });
   await registerDashboard(app);
 
   await registerHealth(app, { db: services.db });

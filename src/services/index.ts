@@ -18,6 +18,7 @@ import { StatsService } from './stats';
 import { TimeZoneService } from './timeZones';
 import { UsageService } from './usage';
 import { UsageLogReader } from './usageReader';
+import { OtlpService } from './otlp';
 
 export interface Services {
   db: Knex;
@@ -39,6 +40,8 @@ export interface Services {
   priceBook: PriceBookService;
   reprice: RepriceService;
   rollups: RollupService;
+  /** OTLP trace ingest (POST /v1/traces). */
+  otlp: OtlpService;
 }
 
 export async function createServices(deps: {
@@ -65,6 +68,15 @@ export async function createServices(deps: {
   const projects = new ProjectService({ db, apiKeys });
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
+  const usage = new UsageService({
+    db,
+    pricing,
+    receipts,
+    dimensions,
+    limits: { batchSize: config.limits.batchSize },
+    // PGlite runs one statement at a time anyway.
+    ingestStatements: dbKind === 'pglite' ? 1 : config.database.ingestStatements,
+  });
   return {
     db,
     readDb,
@@ -76,15 +88,7 @@ export async function createServices(deps: {
     }),
     projects,
     apiKeys,
-    usage: new UsageService({
-      db,
-      pricing,
-      receipts,
-      dimensions,
-      limits: { batchSize: config.limits.batchSize },
-      // PGlite runs one statement at a time anyway.
-      ingestStatements: dbKind === 'pglite' ? 1 : config.database.ingestStatements,
-    }),
+    usage,
     usageReader: new UsageLogReader({ db, dimensions }),
     retention: new RetentionService({ db }),
     stats: new StatsService({ db: readDb, timeZones, dimensions, rollups }),
@@ -95,5 +99,6 @@ export async function createServices(deps: {
     priceBook,
     reprice: new RepriceService({ db, pricing, keyring }),
     rollups,
+    otlp: new OtlpService({ usage }),
   };
 }
