@@ -13,6 +13,7 @@
  */
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import { JsonInputError, parseJsonInput } from '../domain/json';
 
 /** A body that is not an OTLP export request: the receiver answers 400. */
 export class OtlpDecodeError extends Error {}
@@ -237,9 +238,11 @@ export function decodeTraces(body: Buffer, encoding: OtlpEncoding): OtlpSpan[] {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new OtlpDecodeError('the body is not JSON');
+    // The rules every JSON input follows (no duplicate members, no prototype keys).
+    parsed = parseJsonInput(body.toString('utf8'), 'The request body');
+  } catch (err) {
+    if (err instanceof JsonInputError) throw new OtlpDecodeError(err.message);
+    throw err;
   }
   return spansOf(parsed);
 }

@@ -26,6 +26,7 @@
  *
  * A span carries GenAI usage when it has an input or output token count; others are ignored.
  */
+import { findPrototypeKey, PROTOTYPE_KEY_RULE } from '../domain/json';
 import { normalizeReportedTokens } from '../domain/reportedTokens';
 import type { LogUsageInput } from '../services/usage';
 import type { AttributeMap, AttributeValue, OtlpSpan } from './decode';
@@ -122,12 +123,14 @@ export function readSpan(span: OtlpSpan): SpanReading {
     return { kind: 'rejected', reason: `${label}: llmring.cost / gen_ai.usage.cost must be a number` };
   }
 
-  const metadata: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(a)) {
-    if (k.startsWith(METADATA_PREFIX) && k.length > METADATA_PREFIX.length) {
-      metadata[k.slice(METADATA_PREFIX.length)] = storable(v);
-    }
-  }
+  // Built with fromEntries, so that a '__proto__' key is an own key that the check below sees.
+  const metadata: Record<string, unknown> = Object.fromEntries(
+    Object.entries(a)
+      .filter(([k]) => k.startsWith(METADATA_PREFIX) && k.length > METADATA_PREFIX.length)
+      .map(([k, v]) => [k.slice(METADATA_PREFIX.length), storable(v)]),
+  );
+  const prototypeKey = findPrototypeKey(metadata, 'metadata');
+  if (prototypeKey) return { kind: 'rejected', reason: `${label}: ${prototypeKey}, ${PROTOTYPE_KEY_RULE}` };
   const operation = text(a, 'gen_ai.operation.name');
   const conversation = text(a, 'gen_ai.conversation.id');
   if (operation !== undefined) metadata.operation = operation;

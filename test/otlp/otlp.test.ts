@@ -244,6 +244,14 @@ describe('the answers follow OTLP', () => {
         }),
       },
       { name: 'plain', attributes: { 'db.system': 'postgresql' } },
+      {
+        name: 'poison',
+        attributes: chat('gpt-4o-mini', {
+          'gen_ai.usage.input_tokens': 5,
+          'gen_ai.usage.output_tokens': 1,
+          'llmring.metadata.__proto__': 'x',
+        }),
+      },
     ]);
 
     const res = await send(ProtobufTraceSerializer.serializeRequest(spans)!, {
@@ -253,12 +261,13 @@ describe('the answers follow OTLP', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/x-protobuf/);
     const answer = ProtobufTraceSerializer.deserializeResponse(new Uint8Array(await res.arrayBuffer()));
-    expect(Number(answer.partialSuccess?.rejectedSpans)).toBe(2);
+    expect(Number(answer.partialSuccess?.rejectedSpans)).toBe(3);
     const message = answer.partialSuccess?.errorMessage ?? '';
     expect(message).toContain(`span ${spans[1].spanContext().traceId}/${spans[1].spanContext().spanId}`);
     expect(message).toContain('gen_ai.response.model (or gen_ai.request.model) is required');
     expect(message).toContain('cost: must be a finite number');
     expect(message).toContain('1 span(s) without GenAI usage (gen_ai.usage.*) ignored');
+    expect(message).toContain('prototype poisoning');
     expect((await stats(secret)).requests).toBe(1);
 
     const again = await send(gzipSync(JsonTraceSerializer.serializeRequest(spans)!), {
@@ -269,8 +278,13 @@ describe('the answers follow OTLP', () => {
     expect(again.status).toBe(200);
     expect(again.headers.get('content-type')).toMatch(/^application\/json/);
     const json = (await again.json()) as { partialSuccess: { rejectedSpans: string } };
-    expect(json.partialSuccess.rejectedSpans).toBe('2');
+    expect(json.partialSuccess.rejectedSpans).toBe('3');
     expect((await stats(secret)).requests).toBe(1); // the valid span again: replayed, not stored
+
+    const metrics = await (await server.http('/metrics')).text();
+    expect(metrics).toMatch(/llmring_otlp_spans_total\{outcome="ignored"\} [1-9]/);
+    expect(metrics).toMatch(/llmring_otlp_spans_total\{outcome="rejected"\} [1-9]/);
+    expect(metrics).toMatch(/llmring_otlp_spans_total\{outcome="replayed"\} [1-9]/);
   });
 
   test('a fully accepted export of GenAI spans only answers an empty ExportTraceServiceResponse', async () => {
