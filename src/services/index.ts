@@ -19,6 +19,7 @@ import { TimeZoneService } from './timeZones';
 import { UsageService } from './usage';
 import { UsageLogReader } from './usageReader';
 import { OtlpService } from './otlp';
+import { ExportService } from './exports';
 
 export interface Services {
   db: Knex;
@@ -42,6 +43,8 @@ export interface Services {
   rollups: RollupService;
   /** OTLP trace ingest (POST /v1/traces). */
   otlp: OtlpService;
+  /** Exports in standard formats (FOCUS). */
+  exports: ExportService;
 }
 
 export async function createServices(deps: {
@@ -68,6 +71,7 @@ export async function createServices(deps: {
   const projects = new ProjectService({ db, apiKeys });
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
+  const usageReader = new UsageLogReader({ db, dimensions });
   const usage = new UsageService({
     db,
     pricing,
@@ -89,7 +93,7 @@ export async function createServices(deps: {
     projects,
     apiKeys,
     usage,
-    usageReader: new UsageLogReader({ db, dimensions }),
+    usageReader,
     retention: new RetentionService({ db }),
     stats: new StatsService({ db: readDb, timeZones, dimensions, rollups }),
     timeZones,
@@ -100,5 +104,6 @@ export async function createServices(deps: {
     reprice: new RepriceService({ db, pricing, keyring }),
     rollups,
     otlp: new OtlpService({ usage }),
+    exports: new ExportService({ reader: usageReader, dimensions }),
   };
 }
