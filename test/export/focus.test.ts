@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { runCli } from '../../src/cli/program';
 import {
   asAdmin,
@@ -224,14 +225,13 @@ test('the export route: 401 without a key, 400 naming a bad field, a key sees it
   expect((parse(await admin.text(), { columns: true }) as Row[]).length).toBe(3);
 });
 
-test('llmring-server export --format focus writes the same file, in batches', async () => {
-  const file = path.join(tmp, 'focus-2026-11.csv');
+async function exportNovember(format: string, file: string): Promise<{ code: number; err: string }> {
   let err = '';
   const code = await runCli(
     [
       'export',
       '--format',
-      'focus',
+      format,
       '--project',
       'focus-a',
       '--start',
@@ -257,7 +257,46 @@ test('llmring-server export --format focus writes the same file, in batches', as
       confirm: async () => false,
     },
   );
+  return { code, err };
+}
+
+test('llmring-server export --format focus writes the same file, in batches', async () => {
+  const file = path.join(tmp, 'focus-2026-11.csv');
+  const { code, err } = await exportNovember('focus', file);
   expect(err).toContain('Exported 3 usage logs');
   expect(code).toBe(0);
   checkNovember(fs.readFileSync(file, 'utf8'));
+  expect(fs.existsSync(`${file}.partial`)).toBe(false);
+});
+
+test('--format focus-parquet writes a Parquet file that reads back with the same rows, typed', async () => {
+  const file = path.join(tmp, 'focus-2026-11.parquet');
+  const { code, err } = await exportNovember('focus-parquet', file);
+  expect(err).toContain('Exported 3 usage logs');
+  expect(code).toBe(0);
+  const bytes = fs.readFileSync(file);
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  const metadata = parquetMetadata(buffer);
+  expect(Number(metadata.num_rows)).toBe(3);
+  expect(metadata.key_value_metadata).toContainEqual({ key: 'focus_version', value: '1.2' });
+  expect(metadata.schema.slice(1, 1 + HEADER_START.length).map((c) => c.name)).toEqual(HEADER_START);
+
+  const rows = (await parquetReadObjects({ file: buffer })) as Array<Record<string, unknown>>;
+  expect(rows.map((r) => r.x_UsageLogId)).toEqual([ids.a, ids.formula, ids.b]);
+  expect(rows[0]).toMatchObject({
+    BilledCost: 0.000435,
+    ConsumedQuantity: 1500,
+    ChargePeriodStart: new Date('2026-11-05T10:00:00Z'),
+    BillingPeriodEnd: new Date('2026-12-01T00:00:00Z'),
+    x_InputTokens: 1000n,
+    x_CostSource: 'REGISTRY',
+    ServiceName: 'openai API',
+    ChargeClass: null,
+  });
+  expect(JSON.parse(rows[0].Tags as string)).toMatchObject({ team: 'payments' });
+  // No formula escaping in Parquet: it is not opened by a spreadsheet as text.
+  expect(rows[1].ResourceName).toBe('=HYPERLINK("http://x")');
+  expect(rows[2]).toMatchObject({ BilledCost: 0.25, x_LatencyMs: null });
+
+  expect((await exportNovember('focus-parquet', '')).code).toBe(2);
 });

@@ -266,7 +266,11 @@ Examples:
       .description(
         'export usage logs as CSV, JSON Lines or FinOps FOCUS 1.2 CSV, streamed, to a file or stdout',
       )
-      .option('--format <format>', 'csv, jsonl or focus (FOCUS 1.2 CSV: docs/focus.md)', 'csv')
+      .option(
+        '--format <format>',
+        'csv, jsonl, focus (FOCUS 1.2 CSV) or focus-parquet (FOCUS 1.2 Parquet, needs -o); docs/focus.md',
+        'csv',
+      )
       .option('-o, --output <file>', 'write to this file (default: stdout)')
       .option('--batch-size <n>', 'rows read per query', '5000'),
   )
@@ -288,6 +292,7 @@ Examples:
   $ llmring-server export --project default --start 2025-06-01 --end 2025-06-30 -o june.csv
   $ llmring-server export --format jsonl --start 2000-01-01 | gzip > all-usage.jsonl.gz
   $ llmring-server export --format focus --start 2026-11-01 --end 2026-11-30 -o focus-2026-11.csv
+  $ llmring-server export --format focus-parquet --start 2026-11-01 -o focus-2026-11.parquet
 
 --format focus writes one FOCUS 1.2 row per call (BilledCost, EffectiveCost, ListCost,
 ChargePeriodStart/End, ServiceName, ResourceId, SkuId, ConsumedQuantity/Unit, Tags, ...);
@@ -296,8 +301,14 @@ the column mapping is in docs/focus.md.`,
     .action(
       act(
         async (ctx, _args, opts: FilterOptions & { format: string; output?: string; batchSize: string }) => {
-          if (opts.format !== 'csv' && opts.format !== 'jsonl' && opts.format !== 'focus') {
-            throw new CliError(`--format: must be csv, jsonl or focus (got '${opts.format}')`, 2);
+          if (!['csv', 'jsonl', 'focus', 'focus-parquet'].includes(opts.format)) {
+            throw new CliError(
+              `--format: must be csv, jsonl, focus or focus-parquet (got '${opts.format}')`,
+              2,
+            );
+          }
+          if (opts.format === 'focus-parquet' && !opts.output) {
+            throw new CliError('--format focus-parquet writes a file: give it with -o <file>', 2);
           }
           const batchSize = Number(opts.batchSize);
           if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
@@ -311,6 +322,22 @@ the column mapping is in docs/focus.md.`,
           // A file is written under a temporary name and renamed when complete, so a failed
           // export never leaves a file that looks whole.
           const partial = opts.output ? `${opts.output}.partial` : undefined;
+          if (opts.format === 'focus-parquet') {
+            // Lazily: the Parquet writer is loaded only by the exports that use it.
+            const { writeFocusParquet } = await import('../../export/focusParquet');
+            let written = 0;
+            try {
+              await writeFocusParquet(partial!, exports.focusBatches(q, batchSize), (rows) =>
+                progress((written += rows.length)),
+              );
+              fs.renameSync(partial!, opts.output!);
+            } catch (err) {
+              fs.rmSync(partial!, { force: true });
+              throw err;
+            }
+            progress(written, true);
+            return ctx.err(`Exported ${count(written, 'usage log')} to ${opts.output}.`);
+          }
           const file = partial ? fs.createWriteStream(partial) : undefined;
           const fileError = file ? once(file, 'error').then(([e]) => Promise.reject(e as Error)) : undefined;
           fileError?.catch(() => undefined);
@@ -325,7 +352,7 @@ the column mapping is in docs/focus.md.`,
               const text =
                 opts.format === 'focus'
                   ? focusCsvLines(batch as FocusRow[], file ? undefined : printableCells)
-                  : exportText(batch as ExportedUsageLog[], opts.format, Boolean(file));
+                  : exportText(batch as ExportedUsageLog[], opts.format as 'csv' | 'jsonl', Boolean(file));
               await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
               exported += batch.length;
               progress(exported);
