@@ -20,6 +20,7 @@ import { UsageService } from './usage';
 import { UsageLogReader } from './usageReader';
 import { OtlpService } from './otlp';
 import { ExportService } from './exports';
+import { ExportScheduleService } from './exportSchedules';
 
 export interface Services {
   db: Knex;
@@ -45,6 +46,8 @@ export interface Services {
   otlp: OtlpService;
   /** Exports in standard formats (FOCUS). */
   exports: ExportService;
+  /** Scheduled exports and their worker. */
+  exportSchedules: ExportScheduleService;
 }
 
 export async function createServices(deps: {
@@ -72,6 +75,7 @@ export async function createServices(deps: {
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
   const usageReader = new UsageLogReader({ db, dimensions });
+  const exports = new ExportService({ reader: usageReader, dimensions });
   const usage = new UsageService({
     db,
     pricing,
@@ -104,6 +108,15 @@ export async function createServices(deps: {
     reprice: new RepriceService({ db, pricing, keyring }),
     rollups,
     otlp: new OtlpService({ usage }),
-    exports: new ExportService({ reader: usageReader, dimensions }),
+    exports,
+    exportSchedules: new ExportScheduleService({
+      db,
+      logger,
+      exports,
+      timeZones,
+      dir: config.exports.dir,
+      graceSeconds: config.exports.graceSeconds,
+      intervalMs: config.exports.intervalMs,
+    }),
   };
 }
