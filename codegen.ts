@@ -51,6 +51,10 @@ const config: CodegenConfig = {
           UsageDimension: '../domain/types#UsageDimension',
           PriceSource: '../domain/types#PriceSource',
           TokenType: '../pricing/formula#LineType',
+          // Scheduled exports: the domain values are the GraphQL names, so no run-time mapping.
+          ExportFormat: '../services/exportSchedules#ExportFormat',
+          ExportPeriod: '../services/exportSchedules#ExportPeriod',
+          ExportRunStatus: '../services/exportSchedules#ExportRunStatus',
         },
         // Parent and result types of the resolvers: what the services return.
         mapperTypeSuffix: 'Model',
@@ -75,6 +79,8 @@ const config: CodegenConfig = {
           UsageStats: './mappers#UsageStatsParent',
           LogUsageResult: './mappers#LogUsageResultParent',
           ReceiptPublicKey: './mappers#ReceiptPublicKeyParent',
+          ExportSchedule: '../services/exportSchedules#ExportSchedule',
+          ExportRun: '../services/exportSchedules#ExportRun',
         },
       },
     },

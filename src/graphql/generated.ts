@@ -5,12 +5,16 @@ import type { TimeBucket } from '../domain/types';
 import type { UsageDimension } from '../domain/types';
 import type { PriceSource } from '../domain/types';
 import type { LineType as TokenType } from '../pricing/formula';
+import type { ExportFormat } from '../services/exportSchedules';
+import type { ExportPeriod } from '../services/exportSchedules';
+import type { ExportRunStatus } from '../services/exportSchedules';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsageAdjustment as UsageAdjustmentModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
 import type { UsagePricingParent as UsagePricingParentModel, UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
 import type { PriceBookEntry as PriceBookEntryModel } from '../pricing/priceBook';
 import type { RepriceResult as RepriceResultModel, RepriceGroup as RepriceGroupModel } from '../services/reprice';
 import type { ChargeLine as ChargeLineModel } from '../pricing/formula';
+import type { ExportSchedule as ExportScheduleModel, ExportRun as ExportRunModel } from '../services/exportSchedules';
 import type { GraphQLContext } from './context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -109,6 +113,23 @@ export type ChargeLine = {
 
 export { CostSource };
 
+/** A new scheduled export. */
+export type CreateExportScheduleInput = {
+  /**
+   * The folder the files go to, relative to the server's LLMRING_EXPORT_DIR (names of letters, digits,
+   * '.', '_' and '-' separated by '/'). One schedule per folder.
+   */
+  destination: Scalars['String']['input'];
+  /** The file format. */
+  format: ExportFormat;
+  /** One file per period. */
+  period: ExportPeriod;
+  /** Only this project's usage; omitted: every project's. */
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+  /** The IANA time zone whose days, weeks and months the periods are (default UTC). */
+  timeZone?: InputMaybe<Scalars['String']['input']>;
+};
+
 /** A new project. */
 export type CreateProjectInput = {
   /** Free-form description. */
@@ -129,6 +150,66 @@ export type CreatedApiKey = {
   apiKey: ApiKey;
   /** Shown once: store it now. Send it as `X-API-Key: <secret>` or `Authorization: Bearer <secret>`. */
   secret: Scalars['String']['output'];
+};
+
+export { ExportFormat };
+
+export { ExportPeriod };
+
+/** The file of one period of a schedule. */
+export type ExportRun = {
+  __typename?: 'ExportRun';
+  /** Attempts so far. */
+  attempt: Scalars['Int']['output'];
+  /** Sum of BilledCost in the file, USD. */
+  cost?: Maybe<Scalars['Decimal']['output']>;
+  /** Why the last attempt failed. */
+  error?: Maybe<Scalars['String']['output']>;
+  /** The file's name in the schedule's folder, once written. */
+  file?: Maybe<Scalars['String']['output']>;
+  /** When the last attempt finished (written or failed). */
+  finishedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Exclusive. */
+  periodEnd: Scalars['DateTime']['output'];
+  /** The period's first instant. */
+  periodStart: Scalars['DateTime']['output'];
+  /** Rows in the file. */
+  rows?: Maybe<Scalars['SafeInt']['output']>;
+  /** SHA-256 of the file, hex. */
+  sha256?: Maybe<Scalars['String']['output']>;
+  /** When the last attempt started. */
+  startedAt: Scalars['DateTime']['output'];
+  /** Where the file stands. */
+  status: ExportRunStatus;
+};
+
+export { ExportRunStatus };
+
+/** A schedule that writes one file per period to a folder on the server, with a manifest.jsonl line per file. */
+export type ExportSchedule = {
+  __typename?: 'ExportSchedule';
+  /** When it was created: its first period is the one holding this instant. */
+  createdAt: Scalars['DateTime']['output'];
+  /** The folder, relative to LLMRING_EXPORT_DIR. */
+  destination: Scalars['String']['output'];
+  /** The file format. */
+  format: ExportFormat;
+  /** The schedule's id. */
+  id: Scalars['UUID']['output'];
+  /** One file per period. */
+  period: ExportPeriod;
+  /** The project whose usage it exports; null: every project. */
+  projectId?: Maybe<Scalars['UUID']['output']>;
+  /** The files of the latest periods, newest first. */
+  runs: Array<ExportRun>;
+  /** The time zone of the periods. */
+  timeZone: Scalars['String']['output'];
+};
+
+
+/** A schedule that writes one file per period to a folder on the server, with a manifest.jsonl line per file. */
+export type ExportScheduleRunsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** The outcome of logUsageBatch. */
@@ -326,8 +407,16 @@ export type Mutation = {
    * as a hash: it cannot be shown again. An archived project gets no new key (BAD_USER_INPUT).
    */
   createApiKey: CreatedApiKey;
+  /**
+   * Schedules an export (admin): after each period ends (and LLMRING_EXPORT_GRACE_SECONDS more), the
+   * server writes that period's file to the folder once, complete or not at all, and a manifest line
+   * (rows, sum of cost, SHA-256).
+   */
+  createExportSchedule: ExportSchedule;
   /** Admin only. Creates a project. A key that is already taken fails with BAD_USER_INPUT. */
   createProject: Project;
+  /** Deletes a schedule (admin); its files stay. False when there was none. */
+  deleteExportSchedule: Scalars['Boolean']['output'];
   /**
    * Records one LLM call for the caller's project and returns it with its signed receipt. When the
    * input carries no cost, the server prices the call from its model registry (costSource REGISTRY,
@@ -394,8 +483,28 @@ export type MutationCreateApiKeyArgs = {
  * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
+export type MutationCreateExportScheduleArgs = {
+  input: CreateExportScheduleInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
 export type MutationCreateProjectArgs = {
   input: CreateProjectInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationDeleteExportScheduleArgs = {
+  id: Scalars['UUID']['input'];
 };
 
 
@@ -619,6 +728,8 @@ export type Query = {
   __typename?: 'Query';
   /** The project of the calling API key. Null for the admin token, which belongs to no project. */
   currentProject?: Maybe<Project>;
+  /** Scheduled exports (admin). */
+  exportSchedules: Array<ExportSchedule>;
   /**
    * The metadata keys promoted to dimensions (LLMRING_METADATA_DIMENSIONS), in the order configured:
    * the keys UsageFilter.metadata and UsageStats.breakdown(metadataKeys:) accept. Any caller with a
@@ -1411,10 +1522,16 @@ export type ResolversTypes = ResolversObject<{
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ChargeLine: ResolverTypeWrapper<ChargeLineModel>;
   CostSource: CostSource;
+  CreateExportScheduleInput: CreateExportScheduleInput;
   CreateProjectInput: CreateProjectInput;
   CreatedApiKey: ResolverTypeWrapper<Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversTypes['ApiKey'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
+  ExportFormat: ExportFormat;
+  ExportPeriod: ExportPeriod;
+  ExportRun: ResolverTypeWrapper<ExportRunModel>;
+  ExportRunStatus: ExportRunStatus;
+  ExportSchedule: ResolverTypeWrapper<ExportScheduleModel>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
@@ -1468,10 +1585,13 @@ export type ResolversParentTypes = ResolversObject<{
   ApiKey: ApiKeyModel;
   Boolean: Scalars['Boolean']['output'];
   ChargeLine: ChargeLineModel;
+  CreateExportScheduleInput: CreateExportScheduleInput;
   CreateProjectInput: CreateProjectInput;
   CreatedApiKey: Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversParentTypes['ApiKey'] };
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
+  ExportRun: ExportRunModel;
+  ExportSchedule: ExportScheduleModel;
   Float: Scalars['Float']['output'];
   Int: Scalars['Int']['output'];
   JSONObject: Scalars['JSONObject']['output'];
@@ -1560,6 +1680,37 @@ export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
   name: 'Decimal';
 }
 
+export type ExportFormatResolvers = EnumResolverSignature<{ FOCUS_CSV?: any, FOCUS_PARQUET?: any }, ResolversTypes['ExportFormat']>;
+
+export type ExportPeriodResolvers = EnumResolverSignature<{ DAILY?: any, MONTHLY?: any, WEEKLY?: any }, ResolversTypes['ExportPeriod']>;
+
+export type ExportRunResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ExportRun'] = ResolversParentTypes['ExportRun']> = ResolversObject<{
+  attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  cost?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  file?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodEnd?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  rows?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
+  sha256?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  startedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ExportRunStatus'], ParentType, ContextType>;
+}>;
+
+export type ExportRunStatusResolvers = EnumResolverSignature<{ FAILED?: any, RUNNING?: any, WRITTEN?: any }, ResolversTypes['ExportRunStatus']>;
+
+export type ExportScheduleResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ExportSchedule'] = ResolversParentTypes['ExportSchedule']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  destination?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  format?: Resolver<ResolversTypes['ExportFormat'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  period?: Resolver<ResolversTypes['ExportPeriod'], ParentType, ContextType>;
+  projectId?: Resolver<Maybe<ResolversTypes['UUID']>, ParentType, ContextType>;
+  runs?: Resolver<Array<ResolversTypes['ExportRun']>, ParentType, ContextType, RequireFields<ExportScheduleRunsArgs, 'first'>>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSONObject'], any> {
   name: 'JSONObject';
 }
@@ -1624,7 +1775,9 @@ export type ModelUsageResolvers<ContextType = GraphQLContext, ParentType extends
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   archiveProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationArchiveProjectArgs, 'id'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'projectId'>>;
+  createExportSchedule?: Resolver<ResolversTypes['ExportSchedule'], ParentType, ContextType, RequireFields<MutationCreateExportScheduleArgs, 'input'>>;
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'input'>>;
+  deleteExportSchedule?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteExportScheduleArgs, 'id'>>;
   logUsage?: Resolver<ResolversTypes['LogUsageResult'], ParentType, ContextType, RequireFields<MutationLogUsageArgs, 'input'>>;
   logUsageBatch?: Resolver<ResolversTypes['LogUsageBatchResult'], ParentType, ContextType, RequireFields<MutationLogUsageBatchArgs, 'inputs'>>;
   repriceUsage?: Resolver<ResolversTypes['RepriceResult'], ParentType, ContextType, RequireFields<MutationRepriceUsageArgs, 'dryRun'>>;
@@ -1710,6 +1863,7 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   currentProject?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
+  exportSchedules?: Resolver<Array<ResolversTypes['ExportSchedule']>, ParentType, ContextType>;
   metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   modelPrices?: Resolver<Array<ResolversTypes['PriceBookEntry']>, ParentType, ContextType, RequireFields<QueryModelPricesArgs, 'model' | 'provider'>>;
   modelPricing?: Resolver<Array<ResolversTypes['ModelPrice']>, ParentType, ContextType, Partial<QueryModelPricingArgs>>;
@@ -1921,6 +2075,11 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
+  ExportFormat?: ExportFormatResolvers;
+  ExportPeriod?: ExportPeriodResolvers;
+  ExportRun?: ExportRunResolvers<ContextType>;
+  ExportRunStatus?: ExportRunStatusResolvers;
+  ExportSchedule?: ExportScheduleResolvers<ContextType>;
   JSONObject?: GraphQLScalarType;
   LogUsageBatchResult?: LogUsageBatchResultResolvers<ContextType>;
   LogUsageResult?: LogUsageResultResolvers<ContextType>;

@@ -17,6 +17,7 @@ import { typeResolvers } from './resolvers/types';
 import { pricingResolvers } from './resolvers/pricing';
 import { enumResolvers } from './mappers';
 import { PROTOTYPE_KEY_RULE, findPrototypeKey } from '../domain/json';
+import { exportResolvers } from './resolvers/exports';
 
 /** A graphql-scalars implementation under the schema's own name and description. */
 function scalar(implementation: GraphQLScalarType): Partial<GraphQLScalarType> {
@@ -126,6 +127,7 @@ export function buildSchema(): GraphQLSchema {
       { Query, Mutation },
       typeResolvers,
       pricingResolvers,
+      exportResolvers,
     ],
   });
 }

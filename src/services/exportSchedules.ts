@@ -36,7 +36,8 @@ export const EXPORT_FORMATS = ['FOCUS_CSV', 'FOCUS_PARQUET'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export const EXPORT_PERIODS = ['DAILY', 'WEEKLY', 'MONTHLY'] as const;
 export type ExportPeriod = (typeof EXPORT_PERIODS)[number];
-export type ExportRunStatus = 'RUNNING' | 'WRITTEN' | 'FAILED';
+export const EXPORT_RUN_STATUSES = ['RUNNING', 'WRITTEN', 'FAILED'] as const;
+export type ExportRunStatus = (typeof EXPORT_RUN_STATUSES)[number];
 
 export interface ExportSchedule {
   id: string;
@@ -285,11 +286,13 @@ export class ExportScheduleService {
 
   /** A schedule's runs, newest period first. */
   async runs(scheduleId: string, limit = 20): Promise<ExportRun[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw badInput('first', 'must be from 1 to 500');
     const rows: RunRow[] = await this.deps
       .db('export_runs')
       .where({ schedule_id: scheduleId })
       .orderBy('period_start', 'desc')
-      .limit(Math.min(Math.max(limit, 1), 500));
+      .limit(limit);
     return rows.map(toRun);
   }
 

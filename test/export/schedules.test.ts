@@ -15,6 +15,7 @@ import { createLogger } from '../../src/logger';
 import { createServices, type Services } from '../../src/services';
 import type { Caller } from '../../src/services/usage';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { asAdmin, dataOf, errorCodes, startTestServer, withKey } from '../helpers/server';
 
 let database: TestDatabase;
 let db: Knex;
@@ -212,4 +213,48 @@ test('creating a schedule checks its input and needs LLMRING_EXPORT_DIR', async 
   await expect(
     off.exportSchedules.create({ format: 'FOCUS_CSV', period: 'DAILY', destination: 'z' }),
   ).rejects.toThrow(/LLMRING_EXPORT_DIR/);
+});
+
+test('over GraphQL: an admin creates, lists and deletes schedules; a project key may not', async () => {
+  const server = await startTestServer({ LLMRING_EXPORT_DIR: dir });
+  try {
+    const create = `mutation($input: CreateExportScheduleInput!) {
+      createExportSchedule(input: $input) { id format period timeZone destination projectId runs { status } } }`;
+    const input = {
+      format: 'FOCUS_CSV',
+      period: 'WEEKLY',
+      timeZone: 'america/new_york',
+      destination: 'gql/weekly',
+    };
+    const created = dataOf(await server.gql(create, { input }, asAdmin)).createExportSchedule;
+    expect(created).toMatchObject({
+      format: 'FOCUS_CSV',
+      period: 'WEEKLY',
+      timeZone: 'America/New_York',
+      destination: 'gql/weekly',
+      projectId: null,
+      runs: [],
+    });
+    expect(fs.statSync(path.join(dir, 'gql', 'weekly')).isDirectory()).toBe(true);
+
+    const bad = await server.gql(create, { input: { ...input, destination: '../../etc' } }, asAdmin);
+    expect(errorCodes(bad)).toEqual(['BAD_USER_INPUT']);
+    expect(bad.body.errors?.[0].extensions?.field).toBe('input.destination');
+    const denied = await server.gql(
+      create,
+      { input: { ...input, destination: 'mine' } },
+      withKey(server.firstKey),
+    );
+    expect(errorCodes(denied)).toEqual(['FORBIDDEN']);
+
+    const list = dataOf(
+      await server.gql(`{ exportSchedules { id destination } }`, {}, asAdmin),
+    ).exportSchedules;
+    expect(list.map((s: { destination: string }) => s.destination)).toContain('gql/weekly');
+    const del = `mutation($id: UUID!) { deleteExportSchedule(id: $id) }`;
+    expect(dataOf(await server.gql(del, { id: created.id }, asAdmin)).deleteExportSchedule).toBe(true);
+    expect(dataOf(await server.gql(del, { id: created.id }, asAdmin)).deleteExportSchedule).toBe(false);
+  } finally {
+    await server.close();
+  }
 });
