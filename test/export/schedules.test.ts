@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { parse } from 'csv-parse/sync';
 import { loadConfig } from '../../src/config';
+import { runCli } from '../../src/cli/program';
 import { createLogger } from '../../src/logger';
 import { createServices, type Services } from '../../src/services';
 import type { Caller } from '../../src/services/usage';
@@ -257,4 +258,63 @@ test('over GraphQL: an admin creates, lists and deletes schedules; a project key
   } finally {
     await server.close();
   }
+});
+
+test('the CLI creates, lists and deletes schedules, naming bad options', async () => {
+  const run = async (...args: string[]) => {
+    const out = { code: -1, out: '', err: '' };
+    const sink = (key: 'out' | 'err') => ({
+      write: (t: string) => {
+        out[key] += t;
+        return true;
+      },
+      once: () => undefined,
+    });
+    out.code = await runCli(args, {
+      stdout: sink('out'),
+      stderr: sink('err'),
+      env: { LLMRING_ENV: 'test', LLMRING_EXPORT_DIR: dir },
+      db,
+      confirm: async () => false,
+    });
+    return out;
+  };
+  let r = await run(
+    'export-schedule',
+    'create',
+    '--format',
+    'focus-parquet',
+    '--period',
+    'weekly',
+    '--destination',
+    'cli/weekly',
+    '--project',
+    'sched',
+    '--json',
+  );
+  expect(r.code).toBe(0);
+  const created = JSON.parse(r.out);
+  expect(created).toMatchObject({ format: 'FOCUS_PARQUET', period: 'WEEKLY', projectId: caller.project.id });
+
+  r = await run(
+    'export-schedule',
+    'create',
+    '--format',
+    'focus-csv',
+    '--period',
+    'daily',
+    '--destination',
+    '../x',
+  );
+  expect(r.code).toBe(2);
+  expect(r.err).toContain('--destination: must be a folder relative to LLMRING_EXPORT_DIR');
+  r = await run('export-schedule', 'create', '--format', 'xlsx', '--period', 'daily', '--destination', 'x');
+  expect(r.code).toBe(2);
+
+  r = await run('export-schedule', 'list');
+  expect(r.code).toBe(0);
+  expect(r.out).toContain('cli/weekly');
+  r = await run('export-schedule', 'delete', created.id);
+  expect(r.code).toBe(0);
+  expect((await run('export-schedule', 'delete', created.id)).code).toBe(1);
 });
