@@ -452,6 +452,12 @@ export class ExportScheduleService {
       }
       const sha256 = await sha256Of(temp);
       await fs.rename(temp, final);
+      // Temporary files of earlier attempts at this period that crashed.
+      for (const other of await fs.readdir(folder)) {
+        if (other.startsWith(`.${name}.`) && other.endsWith('.partial')) {
+          await fs.rm(path.join(folder, other), { force: true });
+        }
+      }
       const costText = cost.toFixed(8);
       const marked = await this.deps
         .db('export_runs')

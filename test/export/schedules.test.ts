@@ -318,3 +318,48 @@ test('the CLI creates, lists and deletes schedules, naming bad options', async (
   expect(r.code).toBe(0);
   expect((await run('export-schedule', 'delete', created.id)).code).toBe(1);
 });
+
+test('a claim held by a crashed attempt is taken over once its lease expires, and written once', async () => {
+  const s = await services();
+  const schedule = await s.exportSchedules.create({
+    format: 'FOCUS_CSV',
+    period: 'DAILY',
+    destination: 'crash',
+  });
+  const { rows } = await db.raw(
+    `SELECT date_trunc('day', ?::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS t`,
+    [schedule.createdAt],
+  );
+  const start = new Date(rows[0].t);
+  const end = new Date(start.getTime() + hours(24));
+  const due = new Date(end.getTime() + hours(1));
+  // Another instance claimed the day and died while writing (its temporary file is left too).
+  await db('export_runs').insert({
+    schedule_id: schedule.id,
+    period_start: start,
+    period_end: end,
+    status: 'RUNNING',
+    attempt: 1,
+    lease_until: new Date(due.getTime() + 60_000),
+    started_at: due,
+  });
+  const folder = path.join(dir, 'crash');
+  fs.writeFileSync(
+    path.join(folder, `.focus-${start.toISOString().slice(0, 10)}.csv.1.partial`),
+    'half a fi',
+  );
+
+  expect(await s.exportSchedules.runOnce(due)).toEqual({ written: 0, failed: 0 }); // still held
+  const later = new Date(due.getTime() + 120_000);
+  expect(await s.exportSchedules.runOnce(later)).toEqual({ written: 1, failed: 0 });
+  expect(await s.exportSchedules.runOnce(later)).toEqual({ written: 0, failed: 0 });
+  const [run] = await s.exportSchedules.runs(schedule.id);
+  expect(run).toMatchObject({ status: 'WRITTEN', attempt: 2, rows: 0, cost: '0.00000000' });
+  const manifest = fs.readFileSync(path.join(folder, 'manifest.jsonl'), 'utf8').trim().split('\n');
+  expect(manifest).toHaveLength(1);
+  expect(fs.readdirSync(folder).sort()).toEqual([
+    `focus-${start.toISOString().slice(0, 10)}.csv`,
+    'manifest.jsonl',
+  ]);
+  expect(await s.exportSchedules.delete(schedule.id)).toBe(true);
+});
