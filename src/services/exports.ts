@@ -45,6 +45,18 @@ export class ExportService {
     })();
   }
 
+  /**
+   * A FOCUS Parquet file of the caller's usage in `filter`, written to `file` (a Parquet file's
+   * footer comes last, so it is written whole before it is sent). Returns the row count.
+   */
+  async focusParquet(principal: Principal, filter: UsageFilterInput, file: string): Promise<number> {
+    const q = resolveUsageQuery(principal, filter);
+    this.deps.dimensions.checkFilter(q);
+    // Lazily: the Parquet writer is loaded only by the exports that use it.
+    const { writeFocusParquet } = await import('../export/focusParquet');
+    return writeFocusParquet(file, this.focusBatches(q));
+  }
+
   /** The FOCUS rows of `q`, batch by batch: project by project, oldest call first. */
   async *focusBatches(q: UsageQuery, batchSize = 5000): AsyncGenerator<FocusRow[]> {
     for await (const batch of this.deps.reader.batches(q, batchSize)) {

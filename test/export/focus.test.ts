@@ -205,6 +205,22 @@ test('GET /v1/exports/focus streams a month as FOCUS 1.2 CSV', async () => {
   checkNovember(await res.text());
 });
 
+test('GET /v1/exports/focus?format=parquet sends the same rows as Parquet', async () => {
+  const res = await server.http(
+    '/v1/exports/focus?start_date=2026-11-01&end_date=2026-11-30&format=parquet',
+    {
+      headers: withKey(key),
+    },
+  );
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('application/vnd.apache.parquet');
+  expect(res.headers.get('content-disposition')).toContain('focus-2026-11-01-2026-12-01.parquet');
+  const buffer = await res.arrayBuffer();
+  const rows = (await parquetReadObjects({ file: buffer })) as Array<Record<string, unknown>>;
+  expect(rows.map((r) => r.x_UsageLogId)).toEqual([ids.a, ids.formula, ids.b]);
+  expect(rows.map((r) => r.BilledCost)).toEqual([0.000435, 0, 0.25]);
+});
+
 test('the export route: 401 without a key, 400 naming a bad field, a key sees its own project only', async () => {
   expect((await server.http('/v1/exports/focus')).status).toBe(401);
   const bad = await server.http('/v1/exports/focus?start_date=yesterday', { headers: withKey(key) });
