@@ -209,11 +209,11 @@ export class ExportScheduleService {
       graceSeconds: number;
       intervalMs: number;
       /**
-       * Called once per written file, after it is recorded (for a webhook notification: the
-       * budgets and webhooks work wires WebhookService here). Its failure is logged, never undoes
-       * the file.
+       * Called once per written file, inside the transaction that records it (for a webhook
+       * notification: WebhookService.enqueue(trx, ...) queues it exactly when the run is
+       * recorded). If it throws, the run is not recorded (FAILED) and is retried later.
        */
-      onWritten?: (schedule: ExportSchedule, line: ManifestLine) => Promise<void>;
+      onWritten?: (trx: Knex.Transaction, schedule: ExportSchedule, line: ManifestLine) => Promise<void>;
     },
   ) {
     this.periodic = new Periodic('scheduled export', deps.intervalMs, deps.logger, () => this.runOnce());
@@ -459,26 +459,6 @@ export class ExportScheduleService {
         }
       }
       const costText = cost.toFixed(8);
-      const marked = await this.deps
-        .db('export_runs')
-        .where({ schedule_id: schedule.id, period_start: period.start, attempt })
-        .update({
-          status: 'WRITTEN',
-          file: name,
-          rows,
-          cost: costText,
-          sha256,
-          finished_at: now,
-          error: null,
-        })
-        .returning('attempt');
-      if (marked.length === 0) {
-        this.deps.logger.warn(
-          { scheduleId: schedule.id, periodStart: period.start },
-          'a scheduled export lost its claim while writing; the attempt that holds it records the file',
-        );
-        return;
-      }
       const line: ManifestLine = {
         file: name,
         schedule_id: schedule.id,
@@ -490,18 +470,33 @@ export class ExportScheduleService {
         sha256,
         written_at: now.toISOString(),
       };
+      // The run is recorded, and its notification queued, in one transaction: both or neither.
+      const recorded = await this.deps.db.transaction(async (trx) => {
+        const marked = await trx('export_runs')
+          .where({ schedule_id: schedule.id, period_start: period.start, attempt })
+          .update({
+            status: 'WRITTEN',
+            file: name,
+            rows,
+            cost: costText,
+            sha256,
+            finished_at: now,
+            error: null,
+          })
+          .returning('attempt');
+        if (marked.length === 0) return false;
+        await this.deps.onWritten?.(trx, schedule, line);
+        return true;
+      });
+      if (!recorded) {
+        this.deps.logger.warn(
+          { scheduleId: schedule.id, periodStart: period.start },
+          'a scheduled export lost its claim while writing; the attempt that holds it records the file',
+        );
+        return;
+      }
       await this.writeManifest(schedule, folder);
       this.deps.logger.info({ export: line }, 'scheduled export written');
-      if (this.deps.onWritten) {
-        await this.deps
-          .onWritten(schedule, line)
-          .catch((err: unknown) =>
-            this.deps.logger.warn(
-              { err, scheduleId: schedule.id },
-              'the scheduled export notification failed',
-            ),
-          );
-      }
     } finally {
       await fs.rm(temp, { force: true });
     }

@@ -15,6 +15,7 @@ import { runCli } from '../../src/cli/program';
 import { createLogger } from '../../src/logger';
 import { createServices, type Services } from '../../src/services';
 import type { Caller } from '../../src/services/usage';
+import { ExportScheduleService } from '../../src/services/exportSchedules';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { asAdmin, dataOf, errorCodes, startTestServer, withKey } from '../helpers/server';
 
@@ -362,4 +363,34 @@ test('a claim held by a crashed attempt is taken over once its lease expires, an
     'manifest.jsonl',
   ]);
   expect(await s.exportSchedules.delete(schedule.id)).toBe(true);
+});
+
+test('onWritten is called once per file, inside the transaction that records it; if it fails, so does the run', async () => {
+  const s = await services();
+  const calls: Array<{ inTransaction: boolean; file: string; rows: number }> = [];
+  let fail = true;
+  const worker = new ExportScheduleService({
+    db,
+    logger: createLogger({ level: 'silent' }),
+    exports: s.exports,
+    timeZones: s.timeZones,
+    dir,
+    graceSeconds: 0,
+    intervalMs: 60_000,
+    onWritten: async (trx, schedule, line) => {
+      if (fail) throw new Error('the webhook queue is down');
+      calls.push({ inTransaction: trx.isTransaction === true, file: line.file, rows: line.rows });
+      expect(schedule.destination).toBe('hooked');
+    },
+  });
+  const schedule = await worker.create({ format: 'FOCUS_CSV', period: 'DAILY', destination: 'hooked' });
+  const due = new Date(schedule.createdAt.getTime() + hours(24));
+  expect(await worker.runOnce(due)).toEqual({ written: 0, failed: 1 });
+  expect((await worker.runs(schedule.id))[0].status).toBe('FAILED');
+  fail = false;
+  const later = new Date(due.getTime() + hours(1));
+  expect(await worker.runOnce(later)).toEqual({ written: 1, failed: 0 });
+  expect(await worker.runOnce(later)).toEqual({ written: 0, failed: 0 });
+  expect(calls).toEqual([{ inTransaction: true, file: expect.stringMatching(/^focus-.*\.csv$/), rows: 0 }]);
+  await worker.delete(schedule.id);
 });
