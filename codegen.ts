@@ -54,6 +54,10 @@ const config: CodegenConfig = {
           BudgetPeriod: '../domain/alerts#BudgetPeriod',
           WebhookEvent: '../domain/alerts#WebhookEventType',
           DeliveryStatus: '../domain/alerts#DeliveryStatus',
+          // Scheduled exports: the domain values are the GraphQL names, so no run-time mapping.
+          ExportFormat: '../services/exportSchedules#ExportFormat',
+          ExportPeriod: '../services/exportSchedules#ExportPeriod',
+          ExportRunStatus: '../services/exportSchedules#ExportRunStatus',
         },
         // Parent and result types of the resolvers: what the services return.
         mapperTypeSuffix: 'Model',
@@ -85,6 +89,8 @@ const config: CodegenConfig = {
           Webhook: '../domain/alerts#Webhook',
           WebhookDelivery: '../domain/alerts#WebhookDelivery',
           WebhookAttempt: '../domain/alerts#WebhookAttempt',
+          ExportSchedule: '../services/exportSchedules#ExportSchedule',
+          ExportRun: '../services/exportSchedules#ExportRun',
         },
       },
     },

@@ -43,6 +43,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     services.rollups.start();
     services.alerts.start();
     services.webhookSender.start();
+    services.exportSchedules.start();
     return {
       config,
       db,
@@ -56,6 +57,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
         await services.rollups.stop();
         await services.alerts.stop();
         await services.webhookSender.stop();
+        await services.exportSchedules.stop();
         await services.receipts.close();
         if (readDb !== db) await readDb.destroy();
         await db.destroy();

@@ -109,6 +109,16 @@ const envSchema = z.object({
   // load balancer's idle timeout).
   LLMRING_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   LLMRING_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(72_000),
+  // Scheduled exports (docs/exports.md): the folder they write under (unset: none can be made),
+  // how long after a period ends its file is written, how often the worker looks.
+  LLMRING_EXPORT_DIR: z.string().optional(),
+  LLMRING_EXPORT_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .default(900),
+  LLMRING_EXPORT_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -178,6 +188,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Metadata keys promoted to dimensions (statistics filter and group by them). */
   metadataDimensions: { keys: string[]; maxValueLength: number };
+  /** Scheduled exports: their root folder (absolute; unset: disabled), grace and worker interval. */
+  exports: { dir?: string; graceSeconds: number; intervalMs: number };
 }
 
 export class ConfigError extends Error {
@@ -260,6 +272,11 @@ export function loadConfig(env: Env = process.env): Config {
     metadataDimensions: {
       keys: e.LLMRING_METADATA_DIMENSIONS,
       maxValueLength: e.LLMRING_METADATA_DIMENSION_MAX_LENGTH,
+    },
+    exports: {
+      dir: e.LLMRING_EXPORT_DIR === undefined ? undefined : path.resolve(e.LLMRING_EXPORT_DIR),
+      graceSeconds: e.LLMRING_EXPORT_GRACE_SECONDS,
+      intervalMs: e.LLMRING_EXPORT_INTERVAL_MS,
     },
   };
 }

@@ -33,6 +33,7 @@ import { ChangeType, CriticalityLevel, diff, type Change } from '@graphql-inspec
 import type { CostSource, PriceSource, TimeBucket, UsageDimension } from '../src/domain/types';
 import { LINE_TYPES, type LineType } from '../src/pricing/formula';
 import { enumResolvers } from '../src/graphql/mappers';
+import { EXPORT_FORMATS, EXPORT_PERIODS, EXPORT_RUN_STATUSES } from '../src/services/exportSchedules';
 
 const ROOT = path.resolve(__dirname, '..');
 const CONTRACT_PATH = path.join(ROOT, 'test', 'fixtures', 'api-contract.graphql');
@@ -256,5 +257,23 @@ describe('enum values map one-to-one onto domain values', () => {
       expect(executableEnum.getValue(graphqlName)?.value).toBe(domainValue);
       expect(executableEnum.serialize(domainValue)).toBe(graphqlName);
     }
+  });
+});
+
+describe('enums whose GraphQL names are the domain values', () => {
+  // Scheduled exports: no run-time mapping, so the schema's values must be the domain's.
+  it.each([
+    ['ExportFormat', EXPORT_FORMATS],
+    ['ExportPeriod', EXPORT_PERIODS],
+    ['ExportRunStatus', EXPORT_RUN_STATUSES],
+  ] as const)('%s', (enumName, values) => {
+    const type = schema.getType(enumName);
+    if (!isEnumType(type)) throw new Error(`${enumName} is not an enum of schema.graphql`);
+    expect(
+      type
+        .getValues()
+        .map((v) => v.name)
+        .sort(),
+    ).toEqual([...values].sort());
   });
 });

@@ -19,6 +19,7 @@ import { registerProjectCommands } from './commands/projects';
 import { registerUsageCommands } from './commands/usage';
 import { registerPricingCommands } from './commands/pricing';
 import { registerAlertCommands } from './commands/alerts';
+import { registerExportScheduleCommands } from './commands/exportSchedules';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -115,6 +116,7 @@ Examples:
   registerUsageCommands(program, act);
   registerPricingCommands(program, act);
   registerAlertCommands(program, act);
+  registerExportScheduleCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

@@ -62,6 +62,7 @@ export const WEBHOOK_EVENTS = [
   'budget.period_reset',
   'usage.spike',
   'webhook.test',
+  'export.written',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 

@@ -8,6 +8,9 @@ import type { LineType as TokenType } from '../pricing/formula';
 import type { BudgetPeriod } from '../domain/alerts';
 import type { WebhookEventType as WebhookEvent } from '../domain/alerts';
 import type { DeliveryStatus } from '../domain/alerts';
+import type { ExportFormat } from '../services/exportSchedules';
+import type { ExportPeriod } from '../services/exportSchedules';
+import type { ExportRunStatus } from '../services/exportSchedules';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsageAdjustment as UsageAdjustmentModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
 import type { UsagePricingParent as UsagePricingParentModel, UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
@@ -15,6 +18,7 @@ import type { PriceBookEntry as PriceBookEntryModel } from '../pricing/priceBook
 import type { RepriceResult as RepriceResultModel, RepriceGroup as RepriceGroupModel } from '../services/reprice';
 import type { ChargeLine as ChargeLineModel } from '../pricing/formula';
 import type { Budget as BudgetModel, BudgetStatus as BudgetStatusModel, BudgetFilter as BudgetFilterModel, SpikeAlert as SpikeAlertModel, Webhook as WebhookModel, WebhookDelivery as WebhookDeliveryModel, WebhookAttempt as WebhookAttemptModel } from '../domain/alerts';
+import type { ExportSchedule as ExportScheduleModel, ExportRun as ExportRunModel } from '../services/exportSchedules';
 import type { GraphQLContext } from './context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -202,6 +206,23 @@ export type CreateBudgetInput = {
   timeZone?: Scalars['String']['input'];
 };
 
+/** A new scheduled export. */
+export type CreateExportScheduleInput = {
+  /**
+   * The folder the files go to, relative to the server's LLMRING_EXPORT_DIR (names of letters, digits,
+   * '.', '_' and '-' separated by '/'). One schedule per folder.
+   */
+  destination: Scalars['String']['input'];
+  /** The file format. */
+  format: ExportFormat;
+  /** One file per period. */
+  period: ExportPeriod;
+  /** Only this project's usage; omitted: every project's. */
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+  /** The IANA time zone whose days, weeks and months the periods are (default UTC). */
+  timeZone?: InputMaybe<Scalars['String']['input']>;
+};
+
 /** A new project. */
 export type CreateProjectInput = {
   /** Free-form description. */
@@ -262,6 +283,66 @@ export type CreatedWebhook = {
 };
 
 export { DeliveryStatus };
+
+export { ExportFormat };
+
+export { ExportPeriod };
+
+/** The file of one period of a schedule. */
+export type ExportRun = {
+  __typename?: 'ExportRun';
+  /** Attempts so far. */
+  attempt: Scalars['Int']['output'];
+  /** Sum of BilledCost in the file, USD. */
+  cost?: Maybe<Scalars['Decimal']['output']>;
+  /** Why the last attempt failed. */
+  error?: Maybe<Scalars['String']['output']>;
+  /** The file's name in the schedule's folder, once written. */
+  file?: Maybe<Scalars['String']['output']>;
+  /** When the last attempt finished (written or failed). */
+  finishedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Exclusive. */
+  periodEnd: Scalars['DateTime']['output'];
+  /** The period's first instant. */
+  periodStart: Scalars['DateTime']['output'];
+  /** Rows in the file. */
+  rows?: Maybe<Scalars['SafeInt']['output']>;
+  /** SHA-256 of the file, hex. */
+  sha256?: Maybe<Scalars['String']['output']>;
+  /** When the last attempt started. */
+  startedAt: Scalars['DateTime']['output'];
+  /** Where the file stands. */
+  status: ExportRunStatus;
+};
+
+export { ExportRunStatus };
+
+/** A schedule that writes one file per period to a folder on the server, with a manifest.jsonl line per file. */
+export type ExportSchedule = {
+  __typename?: 'ExportSchedule';
+  /** When it was created: its first period is the one holding this instant. */
+  createdAt: Scalars['DateTime']['output'];
+  /** The folder, relative to LLMRING_EXPORT_DIR. */
+  destination: Scalars['String']['output'];
+  /** The file format. */
+  format: ExportFormat;
+  /** The schedule's id. */
+  id: Scalars['UUID']['output'];
+  /** One file per period. */
+  period: ExportPeriod;
+  /** The project whose usage it exports; null: every project. */
+  projectId?: Maybe<Scalars['UUID']['output']>;
+  /** The files of the latest periods, newest first. */
+  runs: Array<ExportRun>;
+  /** The time zone of the periods. */
+  timeZone: Scalars['String']['output'];
+};
+
+
+/** A schedule that writes one file per period to a folder on the server, with a manifest.jsonl line per file. */
+export type ExportScheduleRunsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
 
 /** The outcome of logUsageBatch. */
 export type LogUsageBatchResult = {
@@ -474,6 +555,12 @@ export type Mutation = {
    * `budget.period_reset`.
    */
   createBudget: Budget;
+  /**
+   * Schedules an export (admin): after each period ends (and LLMRING_EXPORT_GRACE_SECONDS more), the
+   * server writes that period's file to the folder once, complete or not at all, and a manifest line
+   * (rows, sum of cost, SHA-256).
+   */
+  createExportSchedule: ExportSchedule;
   /** Admin only. Creates a project. A key that is already taken fails with BAD_USER_INPUT. */
   createProject: Project;
   /** Admin only. A spike alert for a project, or for one of its alias names. */
@@ -486,6 +573,8 @@ export type Mutation = {
   createWebhook: CreatedWebhook;
   /** Admin only. Deletes a budget; events already queued are still delivered. */
   deleteBudget: Budget;
+  /** Deletes a schedule (admin); its files stay. False when there was none. */
+  deleteExportSchedule: Scalars['Boolean']['output'];
   /** Admin only. Deletes a spike alert; events already queued are still delivered. */
   deleteSpikeAlert: SpikeAlert;
   /** Admin only. Deletes a webhook and its deliveries. */
@@ -573,6 +662,16 @@ export type MutationCreateBudgetArgs = {
  * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
+export type MutationCreateExportScheduleArgs = {
+  input: CreateExportScheduleInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
 export type MutationCreateProjectArgs = {
   input: CreateProjectInput;
 };
@@ -604,6 +703,16 @@ export type MutationCreateWebhookArgs = {
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
 export type MutationDeleteBudgetArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationDeleteExportScheduleArgs = {
   id: Scalars['UUID']['input'];
 };
 
@@ -881,6 +990,8 @@ export type Query = {
   budgets: Array<Budget>;
   /** The project of the calling API key. Null for the admin token, which belongs to no project. */
   currentProject?: Maybe<Project>;
+  /** Scheduled exports (admin). */
+  exportSchedules: Array<ExportSchedule>;
   /**
    * The metadata keys promoted to dimensions (LLMRING_METADATA_DIMENSIONS), in the order configured:
    * the keys UsageFilter.metadata and UsageStats.breakdown(metadataKeys:) accept. Any caller with a
@@ -1929,6 +2040,7 @@ export type ResolversTypes = ResolversObject<{
   ChargeLine: ResolverTypeWrapper<ChargeLineModel>;
   CostSource: CostSource;
   CreateBudgetInput: CreateBudgetInput;
+  CreateExportScheduleInput: CreateExportScheduleInput;
   CreateProjectInput: CreateProjectInput;
   CreateSpikeAlertInput: CreateSpikeAlertInput;
   CreateWebhookInput: CreateWebhookInput;
@@ -1937,6 +2049,11 @@ export type ResolversTypes = ResolversObject<{
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   DeliveryStatus: DeliveryStatus;
+  ExportFormat: ExportFormat;
+  ExportPeriod: ExportPeriod;
+  ExportRun: ResolverTypeWrapper<ExportRunModel>;
+  ExportRunStatus: ExportRunStatus;
+  ExportSchedule: ResolverTypeWrapper<ExportScheduleModel>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
@@ -2001,6 +2118,7 @@ export type ResolversParentTypes = ResolversObject<{
   BudgetStatus: BudgetStatusModel;
   ChargeLine: ChargeLineModel;
   CreateBudgetInput: CreateBudgetInput;
+  CreateExportScheduleInput: CreateExportScheduleInput;
   CreateProjectInput: CreateProjectInput;
   CreateSpikeAlertInput: CreateSpikeAlertInput;
   CreateWebhookInput: CreateWebhookInput;
@@ -2008,6 +2126,8 @@ export type ResolversParentTypes = ResolversObject<{
   CreatedWebhook: Omit<CreatedWebhook, 'webhook'> & { webhook: ResolversParentTypes['Webhook'] };
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
+  ExportRun: ExportRunModel;
+  ExportSchedule: ExportScheduleModel;
   Float: Scalars['Float']['output'];
   Int: Scalars['Int']['output'];
   JSONObject: Scalars['JSONObject']['output'];
@@ -2144,6 +2264,37 @@ export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
 
 export type DeliveryStatusResolvers = EnumResolverSignature<{ DELIVERED?: any, FAILED?: any, PENDING?: any }, ResolversTypes['DeliveryStatus']>;
 
+export type ExportFormatResolvers = EnumResolverSignature<{ FOCUS_CSV?: any, FOCUS_PARQUET?: any }, ResolversTypes['ExportFormat']>;
+
+export type ExportPeriodResolvers = EnumResolverSignature<{ DAILY?: any, MONTHLY?: any, WEEKLY?: any }, ResolversTypes['ExportPeriod']>;
+
+export type ExportRunResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ExportRun'] = ResolversParentTypes['ExportRun']> = ResolversObject<{
+  attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  cost?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  file?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodEnd?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  rows?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
+  sha256?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  startedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ExportRunStatus'], ParentType, ContextType>;
+}>;
+
+export type ExportRunStatusResolvers = EnumResolverSignature<{ FAILED?: any, RUNNING?: any, WRITTEN?: any }, ResolversTypes['ExportRunStatus']>;
+
+export type ExportScheduleResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ExportSchedule'] = ResolversParentTypes['ExportSchedule']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  destination?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  format?: Resolver<ResolversTypes['ExportFormat'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  period?: Resolver<ResolversTypes['ExportPeriod'], ParentType, ContextType>;
+  projectId?: Resolver<Maybe<ResolversTypes['UUID']>, ParentType, ContextType>;
+  runs?: Resolver<Array<ResolversTypes['ExportRun']>, ParentType, ContextType, RequireFields<ExportScheduleRunsArgs, 'first'>>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSONObject'], any> {
   name: 'JSONObject';
 }
@@ -2214,10 +2365,12 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   archiveProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationArchiveProjectArgs, 'id'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'projectId'>>;
   createBudget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType, RequireFields<MutationCreateBudgetArgs, 'input'>>;
+  createExportSchedule?: Resolver<ResolversTypes['ExportSchedule'], ParentType, ContextType, RequireFields<MutationCreateExportScheduleArgs, 'input'>>;
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'input'>>;
   createSpikeAlert?: Resolver<ResolversTypes['SpikeAlert'], ParentType, ContextType, RequireFields<MutationCreateSpikeAlertArgs, 'input'>>;
   createWebhook?: Resolver<ResolversTypes['CreatedWebhook'], ParentType, ContextType, RequireFields<MutationCreateWebhookArgs, 'input'>>;
   deleteBudget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType, RequireFields<MutationDeleteBudgetArgs, 'id'>>;
+  deleteExportSchedule?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteExportScheduleArgs, 'id'>>;
   deleteSpikeAlert?: Resolver<ResolversTypes['SpikeAlert'], ParentType, ContextType, RequireFields<MutationDeleteSpikeAlertArgs, 'id'>>;
   deleteWebhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType, RequireFields<MutationDeleteWebhookArgs, 'id'>>;
   logUsage?: Resolver<ResolversTypes['LogUsageResult'], ParentType, ContextType, RequireFields<MutationLogUsageArgs, 'input'>>;
@@ -2310,6 +2463,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   budgetStatus?: Resolver<ResolversTypes['BudgetStatus'], ParentType, ContextType, RequireFields<QueryBudgetStatusArgs, 'id'>>;
   budgets?: Resolver<Array<ResolversTypes['Budget']>, ParentType, ContextType, Partial<QueryBudgetsArgs>>;
   currentProject?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
+  exportSchedules?: Resolver<Array<ResolversTypes['ExportSchedule']>, ParentType, ContextType>;
   metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   modelPrices?: Resolver<Array<ResolversTypes['PriceBookEntry']>, ParentType, ContextType, RequireFields<QueryModelPricesArgs, 'model' | 'provider'>>;
   modelPricing?: Resolver<Array<ResolversTypes['ModelPrice']>, ParentType, ContextType, Partial<QueryModelPricingArgs>>;
@@ -2560,7 +2714,7 @@ export type WebhookDeliveryResolvers<ContextType = GraphQLContext, ParentType ex
   webhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType>;
 }>;
 
-export type WebhookEventResolvers = EnumResolverSignature<{ BUDGET_PERIOD_RESET?: any, BUDGET_THRESHOLD_CROSSED?: any, USAGE_SPIKE?: any, WEBHOOK_TEST?: any }, ResolversTypes['WebhookEvent']>;
+export type WebhookEventResolvers = EnumResolverSignature<{ BUDGET_PERIOD_RESET?: any, BUDGET_THRESHOLD_CROSSED?: any, EXPORT_WRITTEN?: any, USAGE_SPIKE?: any, WEBHOOK_TEST?: any }, ResolversTypes['WebhookEvent']>;
 
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AliasUsage?: AliasUsageResolvers<ContextType>;
@@ -2576,6 +2730,11 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
   DeliveryStatus?: DeliveryStatusResolvers;
+  ExportFormat?: ExportFormatResolvers;
+  ExportPeriod?: ExportPeriodResolvers;
+  ExportRun?: ExportRunResolvers<ContextType>;
+  ExportRunStatus?: ExportRunStatusResolvers;
+  ExportSchedule?: ExportScheduleResolvers<ContextType>;
   JSONObject?: GraphQLScalarType;
   LogUsageBatchResult?: LogUsageBatchResultResolvers<ContextType>;
   LogUsageResult?: LogUsageResultResolvers<ContextType>;

@@ -77,6 +77,7 @@ export const enumResolvers = {
     BUDGET_PERIOD_RESET: 'budget.period_reset',
     USAGE_SPIKE: 'usage.spike',
     WEBHOOK_TEST: 'webhook.test',
+    EXPORT_WRITTEN: 'export.written',
   },
   DeliveryStatus: { PENDING: 'pending', DELIVERED: 'delivered', FAILED: 'failed' },
   UsageDimension: {

@@ -18,6 +18,7 @@ import { pricingResolvers } from './resolvers/pricing';
 import { alertResolvers } from './resolvers/alerts';
 import { enumResolvers } from './mappers';
 import { PROTOTYPE_KEY_RULE, findPrototypeKey } from '../domain/json';
+import { exportResolvers } from './resolvers/exports';
 
 /** A graphql-scalars implementation under the schema's own name and description. */
 function scalar(implementation: GraphQLScalarType): Partial<GraphQLScalarType> {
@@ -128,6 +129,7 @@ export function buildSchema(): GraphQLSchema {
       typeResolvers,
       pricingResolvers,
       alertResolvers,
+      exportResolvers,
     ],
   });
 }

@@ -85,6 +85,14 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
   for (const outcome of ['stored', 'replayed', 'rejected', 'failed'] as const) usageLogs.inc({ outcome }, 0);
   // Whichever way a call came in (GraphQL, REST), the usage service reports its outcome.
   services.usage.onOutcome((outcome, n) => usageLogs.inc({ outcome }, n));
+  const otlpSpans = new Counter({
+    name: 'llmring_otlp_spans_total',
+    help: 'Spans received at POST /v1/traces by outcome: stored, replayed (trace and span id seen before), ignored (no GenAI usage), rejected',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  for (const outcome of ['stored', 'replayed', 'ignored', 'rejected'] as const) otlpSpans.inc({ outcome }, 0);
+  services.otlp.onSpans((outcome, n) => otlpSpans.inc({ outcome }, n));
 
   const db = services.db;
   new Gauge({

@@ -28,6 +28,8 @@ import { registerRestCompat } from './rest';
 import { registerMetrics } from './metrics';
 import { registerDashboard } from './dashboard';
 import { registerHealth } from './health';
+import { registerOtlp } from './otlp';
+import { registerExportRoutes } from './exports';
 import { connectionOptions } from './connections';
 import { JsonInputError, parseJsonInput } from '../domain/json';
 
@@ -222,6 +224,8 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
 
   await registerMetrics(app, { services });
   await registerRestCompat(app, { services });
+  await registerOtlp(app, { services, bodyBytes: config.limits.bodyBytes });
+  registerExportRoutes(app, services);
   await registerDashboard(app);
 
   await registerHealth(app, { db: services.db });

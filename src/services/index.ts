@@ -24,6 +24,9 @@ import { StatsService } from './stats';
 import { TimeZoneService } from './timeZones';
 import { UsageService } from './usage';
 import { UsageLogReader } from './usageReader';
+import { OtlpService } from './otlp';
+import { ExportService } from './exports';
+import { ExportScheduleService } from './exportSchedules';
 
 export interface Services {
   db: Knex;
@@ -50,6 +53,12 @@ export interface Services {
   webhooks: WebhookService;
   webhookSender: WebhookSender;
   alerts: AlertService;
+  /** OTLP trace ingest (POST /v1/traces). */
+  otlp: OtlpService;
+  /** Exports in standard formats (FOCUS). */
+  exports: ExportService;
+  /** Scheduled exports and their worker. */
+  exportSchedules: ExportScheduleService;
 }
 
 export async function createServices(deps: {
@@ -94,6 +103,17 @@ export async function createServices(deps: {
     intervalMs: config.alertIntervalMs,
     onQueued: () => webhookSender.poke(),
   });
+  const usageReader = new UsageLogReader({ db, dimensions });
+  const exports = new ExportService({ reader: usageReader, dimensions });
+  const usage = new UsageService({
+    db,
+    pricing,
+    receipts,
+    dimensions,
+    limits: { batchSize: config.limits.batchSize },
+    // PGlite runs one statement at a time anyway.
+    ingestStatements: dbKind === 'pglite' ? 1 : config.database.ingestStatements,
+  });
   return {
     db,
     readDb,
@@ -105,16 +125,8 @@ export async function createServices(deps: {
     }),
     projects,
     apiKeys,
-    usage: new UsageService({
-      db,
-      pricing,
-      receipts,
-      dimensions,
-      limits: { batchSize: config.limits.batchSize },
-      // PGlite runs one statement at a time anyway.
-      ingestStatements: dbKind === 'pglite' ? 1 : config.database.ingestStatements,
-    }),
-    usageReader: new UsageLogReader({ db, dimensions }),
+    usage,
+    usageReader,
     retention: new RetentionService({ db }),
     stats,
     timeZones,
@@ -129,5 +141,25 @@ export async function createServices(deps: {
     webhooks,
     webhookSender,
     alerts,
+    otlp: new OtlpService({ usage }),
+    exports,
+    exportSchedules: new ExportScheduleService({
+      db,
+      logger,
+      exports,
+      timeZones,
+      dir: config.exports.dir,
+      graceSeconds: config.exports.graceSeconds,
+      intervalMs: config.exports.intervalMs,
+      // Each file written notifies the webhooks that take export.written, in the transaction
+      // that records it: once per file (the sender's next poll delivers it).
+      onWritten: async (trx, schedule, line) => {
+        await webhooks.enqueue(trx, schedule.projectId, {
+          type: 'export.written',
+          timestamp: new Date(line.written_at),
+          data: { ...line },
+        });
+      },
+    }),
   };
 }

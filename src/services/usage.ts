@@ -181,6 +181,40 @@ export class UsageService {
   }
 
   /**
+   * Each input on its own merits (OTLP's partial success): the valid ones are stored, in
+   * statements of at most the batch size; an invalid one is answered with its error and stores
+   * nothing. Idempotency keys replay as for record.
+   */
+  async recordEach(
+    caller: Caller,
+    inputs: LogUsageInput[],
+    at = 'inputs',
+  ): Promise<Array<LogUsageResult | ServiceError>> {
+    const out: Array<LogUsageResult | ServiceError> = new Array(inputs.length);
+    const valid: Array<{ index: number; item: NewUsage }> = [];
+    inputs.forEach((input, i) => {
+      try {
+        valid.push({ index: i, item: this.prepare(input, `${at}[${i}]`, caller.project.id) });
+      } catch (err) {
+        if (!(err instanceof ServiceError)) throw err;
+        out[i] = err;
+      }
+    });
+    this.report('rejected', inputs.length - valid.length);
+    for (let start = 0; start < valid.length; start += this.limits.batchSize) {
+      const chunk = valid.slice(start, start + this.limits.batchSize);
+      const results = await this.counted(chunk.length, () =>
+        this.store(
+          caller,
+          chunk.map((c) => c.item),
+        ),
+      );
+      chunk.forEach((c, k) => (out[c.index] = results[k]));
+    }
+    return out;
+  }
+
+  /**
    * Validates one input and prices it; throws BAD_USER_INPUT naming the field. Token parts
    * may not exceed their totals: inputTokens counts every prompt token (cache reads and
    * writes included), outputTokens every generated token (reasoning included).

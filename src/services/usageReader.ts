@@ -20,6 +20,7 @@ import { badInput } from './errors';
 
 export interface ExportedUsageLog extends UsageLog {
   projectKey: string;
+  projectName: string;
 }
 
 /** Rows strictly after `pos` in (timestamp ASC, id ASC) order: the keyset step of a forward walk. */
@@ -77,9 +78,9 @@ export class UsageLogReader {
     }
     this.check(q);
     const db = this.deps.db;
-    const projectQuery = db<ProjectRow>('projects').select('id', 'key').orderBy('key');
+    const projectQuery = db<ProjectRow>('projects').select('id', 'key', 'name').orderBy('key');
     if (q.projectIds) projectQuery.whereIn('id', q.projectIds);
-    const projects: Array<Pick<ProjectRow, 'id' | 'key'>> = await projectQuery;
+    const projects: Array<Pick<ProjectRow, 'id' | 'key' | 'name'>> = await projectQuery;
 
     for (const project of projects) {
       let after: CursorPosition | null = null;
@@ -94,7 +95,7 @@ export class UsageLogReader {
         if (after) whereAfter(qb, 'usage_logs.occurred_at', 'usage_logs.id', after);
         const rows = (await qb) as Array<UsageLogRow & { cursor_micros: string }>;
         if (rows.length === 0) break;
-        yield rows.map((r) => ({ ...toUsageLog(r), projectKey: project.key }));
+        yield rows.map((r) => ({ ...toUsageLog(r), projectKey: project.key, projectName: project.name }));
         if (rows.length < batchSize) break;
         const last = rows[rows.length - 1];
         after = { micros: String(last.cursor_micros), id: last.id };

@@ -215,10 +215,17 @@ export class WebhookService {
    * Queues an event for every enabled webhook that takes it: the project's, and the global
    * ones. Call inside the transaction that decides the event.
    */
-  async enqueue(trx: Knex.Transaction, projectId: string, event: WebhookEvent): Promise<WebhookDelivery[]> {
+  /** Queues `event` to the project's webhooks and the global ones (projectId null: global only). */
+  async enqueue(
+    trx: Knex.Transaction,
+    projectId: string | null,
+    event: WebhookEvent,
+  ): Promise<WebhookDelivery[]> {
     const targets = await trx<WebhookRow>('webhooks')
       .whereNull('disabled_at')
-      .where((q) => q.where({ project_id: projectId }).orWhereNull('project_id'))
+      .where((q) =>
+        projectId ? q.where({ project_id: projectId }).orWhereNull('project_id') : q.whereNull('project_id'),
+      )
       .whereRaw('? = ANY(events)', [event.type])
       .select('id');
     return this.insertMessages(

@@ -7,6 +7,8 @@ import { parseIsoDate } from '../../domain/dates';
 import type { TimeBucket } from '../../domain/types';
 import { MAX_BREAKDOWN_GROUPS } from '../../services/stats';
 import type { ExportedUsageLog } from '../../services/usageReader';
+import type { FocusRow } from '../../export/focus';
+import { focusCsvHeader, focusCsvLines } from '../../services/exports';
 import { CliError, type CliContext, type Output } from '../context';
 import { addFilterOptions, inOptionTerms, scopeName, usageQuery, type FilterOptions } from '../filters';
 import { count, int, json, jsonLine, printableCells, table, usd, when } from '../format';
@@ -76,6 +78,24 @@ function exportRecord(log: ExportedUsageLog): ExportRecord {
     metadata: log.metadata,
     warnings: log.warnings,
   };
+}
+
+/** A batch of logs as CSV (cells made printable unless written to a file) or JSON Lines. */
+function exportText(batch: ExportedUsageLog[], format: 'csv' | 'jsonl', toFile: boolean): string {
+  const records = batch.map(exportRecord);
+  if (format === 'jsonl') return records.map(jsonLine).join('\n') + '\n';
+  return stringify(
+    records.map((r) => {
+      const cells = {
+        ...r,
+        metadata: JSON.stringify(r.metadata),
+        warnings: (r.warnings as string[]).join('; '),
+      };
+      // stdout may be a terminal: no raw control characters there (a file keeps them).
+      return toFile ? cells : printableCells(cells);
+    }),
+    CSV_OPTIONS,
+  );
 }
 
 /** Writes, waiting whenever the destination asks to (so a slow pipe never buffers everything). */
@@ -243,8 +263,14 @@ Examples:
   addFilterOptions(
     program
       .command('export')
-      .description('export usage logs as CSV or JSON Lines, streamed, to a file or stdout')
-      .option('--format <format>', 'csv or jsonl', 'csv')
+      .description(
+        'export usage logs as CSV, JSON Lines or FinOps FOCUS 1.2 CSV, streamed, to a file or stdout',
+      )
+      .option(
+        '--format <format>',
+        'csv, jsonl, focus (FOCUS 1.2 CSV) or focus-parquet (FOCUS 1.2 Parquet, needs -o); docs/focus.md',
+        'csv',
+      )
       .option('-o, --output <file>', 'write to this file (default: stdout)')
       .option('--batch-size <n>', 'rows read per query', '5000'),
   )
@@ -264,19 +290,31 @@ CSV written to stdout; a CSV file (-o) keeps them as logged.
 
 Examples:
   $ llmring-server export --project default --start 2025-06-01 --end 2025-06-30 -o june.csv
-  $ llmring-server export --format jsonl --start 2000-01-01 | gzip > all-usage.jsonl.gz`,
+  $ llmring-server export --format jsonl --start 2000-01-01 | gzip > all-usage.jsonl.gz
+  $ llmring-server export --format focus --start 2026-11-01 --end 2026-11-30 -o focus-2026-11.csv
+  $ llmring-server export --format focus-parquet --start 2026-11-01 -o focus-2026-11.parquet
+
+--format focus writes one FOCUS 1.2 row per call (BilledCost, EffectiveCost, ListCost,
+ChargePeriodStart/End, ServiceName, ResourceId, SkuId, ConsumedQuantity/Unit, Tags, ...);
+the column mapping is in docs/focus.md.`,
     )
     .action(
       act(
         async (ctx, _args, opts: FilterOptions & { format: string; output?: string; batchSize: string }) => {
-          if (opts.format !== 'csv' && opts.format !== 'jsonl') {
-            throw new CliError(`--format: must be csv or jsonl (got '${opts.format}')`, 2);
+          if (!['csv', 'jsonl', 'focus', 'focus-parquet'].includes(opts.format)) {
+            throw new CliError(
+              `--format: must be csv, jsonl, focus or focus-parquet (got '${opts.format}')`,
+              2,
+            );
+          }
+          if (opts.format === 'focus-parquet' && !opts.output) {
+            throw new CliError('--format focus-parquet writes a file: give it with -o <file>', 2);
           }
           const batchSize = Number(opts.batchSize);
           if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
             throw new CliError('--batch-size: must be an integer from 1 to 100000', 2);
           }
-          const { usageReader: reader } = await ctx.services();
+          const { usageReader: reader, exports } = await ctx.services();
           const q = await usageQuery(ctx, opts);
           const total = await reader.count(q);
           const progress = progressReporter(ctx, 'exported', total);
@@ -284,6 +322,22 @@ Examples:
           // A file is written under a temporary name and renamed when complete, so a failed
           // export never leaves a file that looks whole.
           const partial = opts.output ? `${opts.output}.partial` : undefined;
+          if (opts.format === 'focus-parquet') {
+            // Lazily: the Parquet writer is loaded only by the exports that use it.
+            const { writeFocusParquet } = await import('../../export/focusParquet');
+            let written = 0;
+            try {
+              await writeFocusParquet(partial!, exports.focusBatches(q, batchSize), (rows) =>
+                progress((written += rows.length)),
+              );
+              fs.renameSync(partial!, opts.output!);
+            } catch (err) {
+              fs.rmSync(partial!, { force: true });
+              throw err;
+            }
+            progress(written, true);
+            return ctx.err(`Exported ${count(written, 'usage log')} to ${opts.output}.`);
+          }
           const file = partial ? fs.createWriteStream(partial) : undefined;
           const fileError = file ? once(file, 'error').then(([e]) => Promise.reject(e as Error)) : undefined;
           fileError?.catch(() => undefined);
@@ -291,23 +345,14 @@ Examples:
           let exported = 0;
           try {
             if (opts.format === 'csv') await write(out, stringify([], { ...CSV_OPTIONS, header: true }));
-            for await (const batch of reader.batches(q, batchSize)) {
-              const records = batch.map(exportRecord);
+            if (opts.format === 'focus') await write(out, focusCsvHeader());
+            const batches =
+              opts.format === 'focus' ? exports.focusBatches(q, batchSize) : reader.batches(q, batchSize);
+            for await (const batch of batches) {
               const text =
-                opts.format === 'csv'
-                  ? stringify(
-                      records.map((r) => {
-                        const cells = {
-                          ...r,
-                          metadata: JSON.stringify(r.metadata),
-                          warnings: (r.warnings as string[]).join('; '),
-                        };
-                        // stdout may be a terminal: no raw control characters there (a file keeps them).
-                        return file ? cells : printableCells(cells);
-                      }),
-                      CSV_OPTIONS,
-                    )
-                  : records.map(jsonLine).join('\n') + '\n';
+                opts.format === 'focus'
+                  ? focusCsvLines(batch as FocusRow[], file ? undefined : printableCells)
+                  : exportText(batch as ExportedUsageLog[], opts.format as 'csv' | 'jsonl', Boolean(file));
               await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
               exported += batch.length;
               progress(exported);
