@@ -41,6 +41,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     services.pricing.start();
     services.priceBook.start();
     services.rollups.start();
+    services.ledger.start();
     return {
       config,
       db,
@@ -52,6 +53,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
         services.priceBook.stop();
         await server.close();
         await services.rollups.stop();
+        await services.ledger.stop();
         await services.receipts.close();
         if (readDb !== db) await readDb.destroy();
         await db.destroy();

@@ -85,6 +85,13 @@ const envSchema = z.object({
   // load balancer's idle timeout).
   LLMRING_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   LLMRING_KEEPALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(72_000),
+  // The usage ledger (docs/ledger.md).
+  LLMRING_LEDGER_MAX_DELAY_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
+  LLMRING_LEDGER_CHECK_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(600_000),
+  LLMRING_LEDGER_NAME: z
+    .string()
+    .regex(/^[^\s+]+$/u, 'must contain no spaces and no +')
+    .default('llmring-server'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -144,6 +151,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Metadata keys promoted to dimensions (statistics filter and group by them). */
   metadataDimensions: { keys: string[]; maxValueLength: number };
+  /** The usage ledger: most delay of a receipt's leaf, self-check interval, origin prefix. */
+  ledger: { maxDelayMs: number; checkIntervalMs: number; name: string };
 }
 
 export class ConfigError extends Error {
@@ -218,6 +227,11 @@ export function loadConfig(env: Env = process.env): Config {
     metadataDimensions: {
       keys: e.LLMRING_METADATA_DIMENSIONS,
       maxValueLength: e.LLMRING_METADATA_DIMENSION_MAX_LENGTH,
+    },
+    ledger: {
+      maxDelayMs: e.LLMRING_LEDGER_MAX_DELAY_MS,
+      checkIntervalMs: e.LLMRING_LEDGER_CHECK_INTERVAL_MS,
+      name: e.LLMRING_LEDGER_NAME,
     },
   };
 }

@@ -3,6 +3,7 @@
  * Loaders never outlive the request, so one caller's cached rows never reach another.
  */
 import DataLoader from 'dataloader';
+import type { LedgerPosition } from '../services/ledger';
 import type { Principal } from '../domain/principal';
 import type { ApiKey, Project, Receipt, UsageAdjustment, UsageLog, UsageSummary } from '../domain/types';
 import type { Services } from '../services';
@@ -17,6 +18,7 @@ export interface Loaders {
   receiptByUsageLog: DataLoader<string, Receipt | null>;
   usageLogById: DataLoader<string, UsageLog | null>;
   adjustmentsByUsageLog: DataLoader<string, UsageAdjustment[]>;
+  ledgerPositionByReceipt: DataLoader<string, LedgerPosition | null>;
   usageSummaryByProject: DataLoader<{ projectId: string; start: Date; end: Date }, UsageSummary, string>;
 }
 
@@ -42,6 +44,7 @@ export function createLoaders(services: Services): Loaders {
     receiptByUsageLog: new DataLoader((ids) => services.receipts.getByUsageLogIds(ids)),
     usageLogById: new DataLoader((ids) => services.usage.getByIds(ids)),
     adjustmentsByUsageLog: new DataLoader((ids) => services.reprice.adjustmentsOf(ids)),
+    ledgerPositionByReceipt: new DataLoader((ids) => services.ledger.positionsOf(ids)),
     usageSummaryByProject: new DataLoader(
       async (keys) => {
         // One query per distinct range (normally one for the whole request).

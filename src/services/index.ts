@@ -8,6 +8,7 @@ import { ReceiptKeyring } from '../receipts';
 import { ApiKeyService } from './apiKeys';
 import { AuthService } from './auth';
 import { DimensionService } from './dimensions';
+import { LedgerService } from './ledger';
 import { PriceBookService } from './priceBook';
 import { ProjectService } from './projects';
 import { ReceiptService } from './receipts';
@@ -39,6 +40,7 @@ export interface Services {
   priceBook: PriceBookService;
   reprice: RepriceService;
   rollups: RollupService;
+  ledger: LedgerService;
 }
 
 export async function createServices(deps: {
@@ -95,5 +97,6 @@ export async function createServices(deps: {
     priceBook,
     reprice: new RepriceService({ db, pricing, keyring }),
     rollups,
+    ledger: new LedgerService({ db, keyring, logger, ...config.ledger }),
   };
 }
