@@ -18,6 +18,7 @@ import { registerDatabaseCommands } from './commands/database';
 import { registerProjectCommands } from './commands/projects';
 import { registerUsageCommands } from './commands/usage';
 import { registerPricingCommands } from './commands/pricing';
+import { registerLedgerCommands } from './commands/ledger';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -77,7 +78,8 @@ Examples:
   $ llmring-server export --format jsonl -o usage.jsonl
   $ llmring-server prune --before 2025-01-01 --dry-run
   $ llmring-server price set anthropic claude-sonnet-4-5-20250929 --input 2.7 --output 13.5 --from 2025-07-01
-  $ llmring-server reprice --start 2025-07-01`,
+  $ llmring-server reprice --start 2025-07-01
+  $ llmring-server verify-ledger --receipts kept.jsonl --checkpoint cp1.txt cp2.txt --url http://localhost:4000 --api-key-file key.txt`,
     );
 
   const act: Act =
@@ -111,6 +113,7 @@ Examples:
   registerProjectCommands(program, act);
   registerUsageCommands(program, act);
   registerPricingCommands(program, act);
+  registerLedgerCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

@@ -240,9 +240,29 @@ export class LedgerService {
       const cursor: Cursor = { tx: state.tx, kind: toInt(state.kind) as Cursor['kind'], id: state.id };
       const entries = await this.pending(trx, cursor, BATCH);
       if (entries.length === 0) return 0;
+      // An entry is appended once. One with a leaf already was not stored by this server's
+      // logging path (someone wrote the ledger tables): said loudly, never appended again,
+      // and it does not stop the other entries.
+      const present = new Set(
+        (
+          await trx('ledger_leaves')
+            .whereIn(
+              'entry_id',
+              entries.map((e) => e.id),
+            )
+            .select('entry_id', 'entry_kind')
+        ).map((r: { entry_id: string; entry_kind: string }) => `${r.entry_kind}:${r.entry_id}`),
+      );
 
       const byProject = new Map<string, Entry[]>();
       for (const e of entries) {
+        if (present.has(`${KIND_NAMES[e.kind]}:${e.id}`)) {
+          this.deps.logger.error(
+            { entry: e.id, kind: KIND_NAMES[e.kind], projectId: e.projectId },
+            'ledger: an entry to append is in the ledger already; not appended again (were the ledger tables written?)',
+          );
+          continue;
+        }
         const list = byProject.get(e.projectId) ?? [];
         list.push(e);
         byProject.set(e.projectId, list);
