@@ -166,6 +166,8 @@ export class LedgerService {
   private readonly integrator: Periodic;
   private readonly watcher: Periodic;
   private state: LedgerHealth = { ok: true, checkedAt: null, problems: [] };
+  /** Each project's tree as the last clean check found it: a later one must extend it. */
+  private readonly seen = new Map<string, { size: number; root: Hash }>();
 
   constructor(
     private readonly deps: {
@@ -490,49 +492,64 @@ export class LedgerService {
    * repairs anything.
    */
   async check(): Promise<LedgerHealth> {
-    const problems = await this.deps.db.transaction(
-      async (trx) => {
-        const found: string[] = [];
-        const trees = await trx('ledger_trees').select('project_id', 'tree_size', 'root_hash');
-        for (const t of trees as Array<{ project_id: string; tree_size: unknown; root_hash: unknown }>) {
-          const size = toInt(t.tree_size);
-          const stored = toHash(t.root_hash);
-          const frontier = new Frontier(0);
-          let expected = 0;
-          let gap = false;
-          for (;;) {
-            const rows = await trx('ledger_leaves')
-              .where('project_id', t.project_id)
-              .where('leaf_index', '>=', expected)
-              .orderBy('leaf_index')
-              .limit(CHECK_CHUNK)
-              .select('leaf_index', 'leaf_hash');
-            for (const r of rows as Array<{ leaf_index: unknown; leaf_hash: unknown }>) {
-              if (toInt(r.leaf_index) !== expected) gap = true;
-              frontier.append(toHash(r.leaf_hash));
-              expected = toInt(r.leaf_index) + 1;
-            }
-            if (rows.length < CHECK_CHUNK) break;
+    // No long transaction (it would hold back the snapshot xmin, and with it the integrator
+    // and the rollups): leaves and nodes are append-only, so reading each tree's first `size`
+    // leaves in chunks, after reading its size, sees exactly what a snapshot would.
+    const { db } = this.deps;
+    const found: string[] = [];
+    const trees = await db('ledger_trees').select('project_id', 'tree_size', 'root_hash');
+    for (const t of trees as Array<{ project_id: string; tree_size: unknown; root_hash: unknown }>) {
+      const size = toInt(t.tree_size);
+      const stored = toHash(t.root_hash);
+      const where = `project ${t.project_id}`;
+      const before = found.length;
+      const earlier = this.seen.get(t.project_id);
+      const frontier = new Frontier(0);
+      let earlierMatches = earlier === undefined || earlier.size === 0;
+      for (;;) {
+        const rows = await db('ledger_leaves')
+          .where('project_id', t.project_id)
+          .where('leaf_index', '>=', frontier.size)
+          .where('leaf_index', '<', size)
+          .orderBy('leaf_index')
+          .limit(CHECK_CHUNK)
+          .select('leaf_index', 'leaf_hash');
+        let gap = false;
+        for (const r of rows as Array<{ leaf_index: unknown; leaf_hash: unknown }>) {
+          if (toInt(r.leaf_index) !== frontier.size) {
+            gap = true;
+            break;
           }
-          const where = `project ${t.project_id}`;
-          if (gap) found.push(`${where}: the stored leaves have gaps in their indexes`);
-          if (frontier.size !== size) {
-            found.push(`${where}: ${frontier.size} leaves are stored but the tree has size ${size}`);
-          } else if (!frontier.root().equals(stored)) {
-            found.push(`${where}: the root recomputed from the stored leaves differs from the stored root`);
-          } else if (size > 0) {
-            const [fromNodes] = await rangeHashes(trx, t.project_id, [[0, size]]).catch(() => [null]);
-            if (!fromNodes || !fromNodes.equals(stored)) {
-              found.push(`${where}: the stored subtree hashes do not give the stored root`);
-            }
-          }
+          frontier.append(toHash(r.leaf_hash));
+          if (earlier && frontier.size === earlier.size)
+            earlierMatches = frontier.root().equals(earlier.root);
         }
-        return found;
-      },
-      { isolationLevel: 'repeatable read' },
-    );
-    this.state = { ok: problems.length === 0, checkedAt: new Date(), problems };
-    for (const p of problems)
+        if (gap || rows.length < CHECK_CHUNK) break;
+      }
+      if (frontier.size !== size) {
+        found.push(
+          `${where}: the tree has size ${size} but only leaves 0 to ${frontier.size - 1} are stored`,
+        );
+      } else if (!frontier.root().equals(stored)) {
+        found.push(`${where}: the root recomputed from the stored leaves differs from the stored root`);
+      } else if (size > 0) {
+        const [fromNodes] = await rangeHashes(db, t.project_id, [[0, size]]).catch(() => [null]);
+        if (!fromNodes || !fromNodes.equals(stored)) {
+          found.push(`${where}: the stored subtree hashes do not give the stored root`);
+        }
+      }
+      if (earlier && size < earlier.size) {
+        found.push(`${where}: the log shrank from ${earlier.size} entries (an earlier check) to ${size}`);
+      } else if (!earlierMatches) {
+        found.push(
+          `${where}: the first ${earlier!.size} leaves no longer give the root an earlier check saw: the log was rewritten`,
+        );
+      } else if (found.length === before) {
+        this.seen.set(t.project_id, { size, root: stored });
+      }
+    }
+    this.state = { ok: found.length === 0, checkedAt: new Date(), problems: found };
+    for (const p of found)
       this.deps.logger.error({ problem: p }, 'ledger check failed: the stored log does not add up');
     return this.health();
   }

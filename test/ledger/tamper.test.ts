@@ -238,7 +238,8 @@ describe('the tamper drill', () => {
     });
     // Into the log where its time says it belongs: after the second call.
     await rebuildTree(db, c.project.id, await storedEntries(db, c.project.id));
-    expect((await server.app.services.ledger.check()).ok).toBe(true); // the server itself cannot tell
+    // A server that never saw the earlier tree (restarted since) finds it self-consistent.
+    expect((await server.app.services.ledger.check()).ok).toBe(true);
     const run = await verify(c);
     expect(run.code).toBe(1);
     expect(run.out).toContain(
@@ -253,13 +254,20 @@ describe('the tamper drill', () => {
   it('(d) the tree rebuilt from the altered rows', async () => {
     const c = await client('drill-rebuild');
     const { db } = server.app.services;
+    const { ledger } = server.app.services;
+    expect((await ledger.check()).ok).toBe(true); // the running server has seen this tree
     const victim = c.kept[7].receipt_id;
     await db('receipts').where({ receipt_id: victim }).delete();
     await rebuildTree(db, c.project.id, await storedEntries(db, c.project.id));
     // Hide the cut: one new call makes the log as long as the client's newest checkpoint.
     await logCalls(c.project, 1);
-    await server.app.services.ledger.runOnce();
-    expect((await server.app.services.ledger.check()).ok).toBe(true);
+    await ledger.runOnce();
+    // The tree is self-consistent, but not the one the server saw: it says so, and stays unready.
+    const health = await ledger.check();
+    expect(health.problems).toEqual([
+      `project ${c.project.id}: the first 9 leaves no longer give the root an earlier check saw: the log was rewritten`,
+    ]);
+    expect((await server.http('/ready')).status).toBe(503);
     const run = await verify(c);
     expect(run.code).toBe(1);
     expect(run.out).toMatch(
