@@ -5,6 +5,10 @@
  * bad sizes are BAD_USER_INPUT naming the argument, projects stay isolated, and the server's
  * self-check reports a stored tree its leaves do not give (in /ready and /metrics).
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { canonicalJson } from '../../src/receipts/jcs';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle';
 import { openNote, parseCheckpointText, parseVerifierKey } from '../../src/ledger/note';
@@ -165,6 +169,56 @@ describe('the usage ledger over HTTP', () => {
       failures: [],
       checked: { receipts: 9, checkpoints: 2, newestSize: 9 },
     });
+  });
+
+  it("the README's inclusion snippet verifies a receipt with node:crypto only, and refuses an altered one", async () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
+    const snippet =
+      /<!-- inclusion-snippet:start -->\s*```js\n([\s\S]*?)```\s*<!-- inclusion-snippet:end -->/.exec(readme);
+    expect(snippet).not.toBeNull();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inclusion-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'verify-inclusion.js'), snippet![1]);
+      const note = await checkpointNote(a.key);
+      const size = Number(note.split('\n')[1]);
+      const doc = kept[2];
+      const { receiptInclusionProof } = dataOf(
+        await server.gql<{ receiptInclusionProof: unknown }>(
+          'query($id: String!, $s: SafeInt) { receiptInclusionProof(receiptId: $id, treeSize: $s) { leafIndex treeSize hashes } }',
+          { id: doc.receipt_id, s: size },
+          withKey(a.secret),
+        ),
+      );
+      fs.writeFileSync(path.join(dir, 'proof.json'), JSON.stringify(receiptInclusionProof));
+      fs.writeFileSync(path.join(dir, 'checkpoint.txt'), note);
+      fs.writeFileSync(path.join(dir, 'vkey.txt'), await (await server.http(`/ledger/${a.key}/vkey`)).text());
+      const run = (receipt: unknown, checkpoint = 'checkpoint.txt') => {
+        fs.writeFileSync(path.join(dir, 'receipt.json'), JSON.stringify(receipt));
+        try {
+          return execFileSync(
+            process.execPath,
+            ['verify-inclusion.js', 'receipt.json', 'proof.json', checkpoint, 'vkey.txt'],
+            {
+              cwd: dir,
+              encoding: 'utf8',
+            },
+          ).trim();
+        } catch (err) {
+          return `${(err as { stdout?: string }).stdout?.trim()} (exit ${(err as { status?: number }).status})`;
+        }
+      };
+      expect(run(doc)).toBe('included');
+      expect(run({ ...doc, cost: { ...(doc.cost as object), amount: '0.00000001' } })).toBe(
+        'NOT INCLUDED (exit 1)',
+      );
+      // A checkpoint whose root was changed no longer carries a valid signature.
+      const lines = note.split('\n');
+      lines[2] = Buffer.alloc(32, 1).toString('base64');
+      fs.writeFileSync(path.join(dir, 'forged.txt'), lines.join('\n'));
+      expect(run(doc, 'forged.txt')).toBe('NOT INCLUDED (exit 1)');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects bad sizes with BAD_USER_INPUT naming the argument', async () => {
