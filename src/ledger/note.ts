@@ -73,10 +73,12 @@ export function signNote(
 }
 
 /**
- * The text of a note if a signature by `key` on it verifies; throws naming what failed.
- * Signatures by other keys are ignored, as the spec says.
+ * The text of a note if a signature by one of `keys` on it verifies; throws naming what
+ * failed. Signatures by other keys are ignored, as the spec says; one by a known key that
+ * does not verify rejects the note.
  */
-export function openNote(note: string, key: ParsedVerifierKey): string {
+export function openNote(note: string, keys: ParsedVerifierKey | readonly ParsedVerifierKey[]): string {
+  const known = Array.isArray(keys) ? keys : [keys as ParsedVerifierKey];
   const split = note.lastIndexOf('\n\n');
   if (split < 0 || !note.endsWith('\n'))
     throw new Error('not a signed note (no blank line before signatures)');
@@ -87,13 +89,17 @@ export function openNote(note: string, key: ParsedVerifierKey): string {
     const m = /^\u2014 (\S+) (\S+)$/u.exec(line);
     if (!m) throw new Error(`malformed signature line: ${JSON.stringify(line.slice(0, 80))}`);
     const blob = Buffer.from(m[2], 'base64');
-    if (m[1] !== key.name || blob.length < 4 || !blob.subarray(0, 4).equals(key.keyId)) continue;
+    const key = known.find((k) => k.name === m[1] && blob.length > 4 && blob.subarray(0, 4).equals(k.keyId));
+    if (!key) continue;
     found = true;
     if (!verifyBytes(null, Buffer.from(text, 'utf8'), key.publicKey, blob.subarray(4))) {
       throw new Error(`the signature of ${key.name} on the note does not verify`);
     }
   }
-  if (!found) throw new Error(`the note has no signature by ${key.name}+${key.keyId.toString('hex')}`);
+  if (!found) {
+    const names = known.map((k) => `${k.name}+${k.keyId.toString('hex')}`).join(', ');
+    throw new Error(`the note has no signature by ${names || 'a trusted key'}`);
+  }
   return text;
 }
 

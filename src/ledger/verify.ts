@@ -32,8 +32,8 @@ export interface VerifyLedgerOptions {
   /** Signed checkpoint notes saved earlier (at least one). */
   checkpoints: string[];
   server: LedgerServer;
-  /** The verifier key to trust (default: the server's, fetched). */
-  vkey?: string;
+  /** The verifier keys to trust (default: the server's, fetched: its active and retired keys). */
+  vkeys?: string[];
   /** Receipts the server no longer holds are warnings rather than failures (retention ran). */
   allowPruned?: boolean;
 }
@@ -107,15 +107,18 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
   // The project: every saved checkpoint names it in its origin ("<name>/<project key>").
   const firstOrigin = opts.checkpoints[0].split('\n')[0];
   const projectKey = firstOrigin.slice(firstOrigin.lastIndexOf('/') + 1);
-  const vkey = parseVerifierKey(
-    opts.vkey ?? (await server.get(`/ledger/${encodeURIComponent(projectKey)}/vkey`)),
-  );
+  const vkeyLines =
+    opts.vkeys ??
+    (await server.get(`/ledger/${encodeURIComponent(projectKey)}/vkey`)).split('\n').filter((l) => l.trim());
+  const vkeys = vkeyLines.map(parseVerifierKey);
+  const origin = vkeys[0]?.name;
+  if (!origin) throw new Error('no verifier key to check the checkpoints with');
 
   const saved: Checkpoint[] = [];
   opts.checkpoints.forEach((note, i) => {
     try {
-      const c = parseCheckpointText(openNote(note, vkey));
-      if (c.origin !== vkey.name) throw new Error(`its origin ${c.origin} is not ${vkey.name}`);
+      const c = parseCheckpointText(openNote(note, vkeys));
+      if (c.origin !== origin) throw new Error(`its origin ${c.origin} is not ${origin}`);
       saved.push(c);
     } catch (err) {
       failures.push(`checkpoint ${i + 1}: ${(err as Error).message}`);
@@ -165,7 +168,7 @@ export async function verifyLedger(opts: VerifyLedgerOptions): Promise<VerifyLed
   let current: Checkpoint | null = null;
   try {
     current = parseCheckpointText(
-      openNote(await server.get(`/ledger/${encodeURIComponent(projectKey)}/checkpoint`), vkey),
+      openNote(await server.get(`/ledger/${encodeURIComponent(projectKey)}/checkpoint`), vkeys),
     );
   } catch (err) {
     failures.push(`the server's current checkpoint: ${(err as Error).message}`);

@@ -406,10 +406,16 @@ export class LedgerService {
     return verifierKey(this.origin(project.key), this.deps.keyring.activePublicKeyRaw());
   }
 
-  async verifierKeyByKey(projectKey: string): Promise<string | null> {
+  /**
+   * Every verifier key of a project's checkpoints, the active key's first: after a rotation of
+   * the receipt key, checkpoints saved before it verify with a retired key's vkey.
+   */
+  async verifierKeysByKey(projectKey: string): Promise<string[] | null> {
     checkStorable('projectKey', projectKey);
     const row = await this.deps.db('projects').where({ key: projectKey }).first('key');
-    return row ? verifierKey(this.origin(row.key), this.deps.keyring.activePublicKeyRaw()) : null;
+    if (!row) return null;
+    const origin = this.origin(row.key);
+    return this.deps.keyring.publicKeys().map((k) => verifierKey(origin, Buffer.from(k.jwk.x, 'base64url')));
   }
 
   private checkSize(field: string, value: number, max: number): number {

@@ -38,8 +38,8 @@ export function registerLedgerCommands(program: Command, act: Act): void {
     .option('--api-key-file <file>', "a file holding the project's API key (proofs are read with it)")
     .option('--api-key <key>', 'the API key itself (visible to other users of the machine: prefer the file)')
     .option(
-      '--vkey <vkey>',
-      "the checkpoints' verifier key to trust (default: the server's /ledger/<project>/vkey)",
+      '--vkey <vkey...>',
+      "the checkpoints' verifier keys to trust (default: the server's, GET /ledger/<project>/vkey)",
     )
     .option('--allow-pruned', 'report receipts the server no longer holds as warnings, not failures')
     .addHelpText(
@@ -59,7 +59,7 @@ Example:
           receipts: readJsonl(opts.receipts),
           checkpoints: (opts.checkpoint as string[]).map((f) => fs.readFileSync(f, 'utf8')),
           server: httpLedgerServer(opts.url, apiKey),
-          vkey: opts.vkey,
+          vkeys: opts.vkey,
           allowPruned: Boolean(opts.allowPruned),
         });
         for (const w of result.warnings) ctx.out(`WARN  ${w}`);

@@ -3,7 +3,8 @@
  * checkpoint does not):
  *
  * - GET /ledger/{projectKey}/checkpoint   the newest signed checkpoint, a C2SP signed note (text)
- * - GET /ledger/{projectKey}/vkey         the note's verifier key (text)
+ * - GET /ledger/{projectKey}/vkey         the notes' verifier keys (text, one a line, the active
+ *                                         key's first; then retired receipt keys')
  */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services';
@@ -25,9 +26,9 @@ export function registerLedgerRoutes(app: FastifyInstance, services: Services): 
   });
   app.get<{ Params: { projectKey: string } }>('/ledger/:projectKey/vkey', async (request, reply) => {
     try {
-      const vkey = await services.ledger.verifierKeyByKey(request.params.projectKey);
-      if (!vkey) throw notFound('project');
-      return reply.type('text/plain; charset=utf-8').send(`${vkey}\n`);
+      const vkeys = await services.ledger.verifierKeysByKey(request.params.projectKey);
+      if (!vkeys) throw notFound('project');
+      return reply.type('text/plain; charset=utf-8').send(vkeys.map((k) => `${k}\n`).join(''));
     } catch (err) {
       return sendError(reply, err);
     }
