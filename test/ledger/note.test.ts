@@ -3,6 +3,8 @@
  * c2sp.org/signed-note, and a checkpoint this code signs read back.
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   checkpointText,
   noteKeyId,
@@ -46,5 +48,15 @@ describe('C2SP signed notes', () => {
     const otherRaw = Buffer.from(other.export({ format: 'jwk' }).x!, 'base64url');
     expect(() => openNote(note, parseVerifierKey(verifierKey(origin, otherRaw)))).toThrow(/no signature by/);
     expect(() => parseVerifierKey(SPEC_VKEY.replace('530d903a', '530d903b'))).toThrow(/does not match/);
+  });
+
+  it("verifies docs/ledger.md's example checkpoint with its vkey", () => {
+    const doc = fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'ledger.md'), 'utf8');
+    const note = /```\n(llmring\.example\.com\/client-a\n[\s\S]*?\n)```/.exec(doc)![1];
+    const vkey = /verifier key `([^`]+)`/.exec(doc)![1];
+    expect(parseCheckpointText(openNote(note, parseVerifierKey(vkey)))).toMatchObject({
+      origin: 'llmring.example.com/client-a',
+      treeSize: 1284,
+    });
   });
 });
