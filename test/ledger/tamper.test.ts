@@ -24,6 +24,7 @@ import {
   type TestProject,
   type TestServer,
 } from '../helpers/server';
+import { integrateAll } from '../helpers/ledger';
 
 let server: TestServer;
 let tmp: string;
@@ -76,11 +77,11 @@ async function client(key: string): Promise<Client> {
   const dir = path.join(tmp, key);
   fs.mkdirSync(dir);
   const kept = await logCalls(project, 6);
-  await server.app.services.ledger.runOnce();
+  await integrateAll(server.app.services.ledger, server.app.services.db);
   const checkpoints = [path.join(dir, 'checkpoint-1.txt'), path.join(dir, 'checkpoint-2.txt')];
   fs.writeFileSync(checkpoints[0], await (await server.http(`/ledger/${key}/checkpoint`)).text());
   kept.push(...(await logCalls(project, 3)));
-  await server.app.services.ledger.runOnce();
+  await integrateAll(server.app.services.ledger, server.app.services.db);
   fs.writeFileSync(checkpoints[1], await (await server.http(`/ledger/${key}/checkpoint`)).text());
   const receipts = path.join(dir, 'kept.jsonl');
   fs.writeFileSync(receipts, kept.map((d) => JSON.stringify(d)).join('\n') + '\n');
@@ -261,7 +262,7 @@ describe('the tamper drill', () => {
     await rebuildTree(db, c.project.id, await storedEntries(db, c.project.id));
     // Hide the cut: one new call makes the log as long as the client's newest checkpoint.
     await logCalls(c.project, 1);
-    await ledger.runOnce();
+    await integrateAll(ledger, db);
     // The tree is self-consistent, but not the one the server saw: it says so, and stays unready.
     const health = await ledger.check();
     expect(health.problems).toEqual([
