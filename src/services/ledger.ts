@@ -565,6 +565,23 @@ export class LedgerService {
     return { ...this.state, problems: [...this.state.problems] };
   }
 
+  /**
+   * Seconds since the oldest receipt not yet in the ledger was stored (0 when none waits), for
+   * /metrics. Reads only receipts at or past the integrator's cursor, through the tx index.
+   */
+  async lagSeconds(): Promise<number> {
+    const { rows } = await this.deps.db.raw(`
+      SELECT COALESCE(EXTRACT(epoch FROM now() - min(r.created_at)), 0) AS lag
+      FROM (
+        SELECT created_at FROM receipts
+        WHERE tx >= (SELECT s.cursor_tx FROM ledger_state s WHERE s.id = 1)
+          AND NOT EXISTS (SELECT 1 FROM ledger_leaves l
+                          WHERE l.entry_id = receipts.receipt_id AND l.entry_kind = 'receipt')
+        OFFSET 0
+      ) r`);
+    return Math.max(0, Number(rows[0].lag));
+  }
+
   start(): void {
     this.integrator.start();
     this.watcher.start();

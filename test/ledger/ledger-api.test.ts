@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runCli } from '../../src/cli/program';
 import { canonicalJson } from '../../src/receipts/jcs';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle';
 import { openNote, parseCheckpointText, parseVerifierKey } from '../../src/ledger/note';
@@ -70,6 +71,25 @@ async function logCalls(project: TestProject, n: number): Promise<Doc[]> {
   return docs;
 }
 
+/** The CLI in-process on the server's database, as the operator would run it there. */
+async function cli(...args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const sink = {
+    write: (text: string) => {
+      out += text;
+      return true;
+    },
+    once: () => undefined,
+  };
+  const code = await runCli(args, {
+    stdout: sink,
+    stderr: { write: () => true, once: () => undefined },
+    env: { LLMRING_ENV: 'test', LLMRING_LEDGER_NAME: 'ledger.test' },
+    db: server.app.services.db,
+  });
+  return { code, out };
+}
+
 const integrate = () => integrateAll(server.app.services.ledger, server.app.services.db);
 const checkpointNote = async (key: string) => (await server.http(`/ledger/${key}/checkpoint`)).text();
 
@@ -80,6 +100,8 @@ describe('the usage ledger over HTTP', () => {
   it('appends receipts in order and says where each is', async () => {
     kept = await logCalls(a, 5);
     await logCalls(b, 2);
+    const waiting = /^llmring_ledger_lag_seconds (\S+)$/m.exec(await (await server.http('/metrics')).text());
+    expect(Number(waiting?.[1])).toBeGreaterThan(0); // receipts stored, none appended yet
     expect(await integrate()).toBe(7);
     const res = dataOf(
       await server.gql<{ receipt: { ledger: { leafIndex: number; integratedAt: string } } }>(
@@ -91,6 +113,7 @@ describe('the usage ledger over HTTP', () => {
     expect(res.receipt.ledger.leafIndex).toBe(3);
     expect(new Date(res.receipt.ledger.integratedAt).getTime()).not.toBeNaN();
     expect(await integrate()).toBe(0);
+    expect(await (await server.http('/metrics')).text()).toMatch(/^llmring_ledger_lag_seconds 0$/m);
   });
 
   it('publishes signed checkpoints anyone can verify with the vkey', async () => {
@@ -278,10 +301,24 @@ describe('the usage ledger over HTTP', () => {
       expect(await ready.json()).toMatchObject({ reason: 'ledger check failed' });
       expect(await (await server.http('/metrics')).text()).toMatch(/^llmring_ledger_check_failed 1$/m);
       expect(server.logs()).toMatch(/ledger check failed/);
+      const check = await cli('ledger', 'check');
+      expect(check.code).toBe(1);
+      expect(check.out).toContain(
+        `FAIL  project ${a.id}: the root recomputed from the stored leaves differs`,
+      );
     } finally {
       await db('ledger_trees').where({ project_id: a.id }).update({ root_hash: saved });
     }
     expect((await ledger.check()).ok).toBe(true);
     expect((await server.http('/ready')).status).toBe(200);
+    expect(await cli('ledger', 'check')).toMatchObject({
+      code: 0,
+      out: 'OK    every stored tree matches its leaves\n',
+    });
+  });
+
+  it('the CLI prints the checkpoint the server publishes', async () => {
+    const run = await cli('ledger', 'checkpoint', a.key);
+    expect(run).toEqual({ code: 0, out: await checkpointNote(a.key) });
   });
 });

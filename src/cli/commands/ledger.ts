@@ -1,10 +1,15 @@
 /**
+ * `ledger checkpoint <project>` prints a project's newest signed checkpoint (what GET
+ * /ledger/<project>/checkpoint serves); `ledger check` runs the server's self-check (every
+ * tree recomputed from its stored leaves) and exits 1 on a mismatch.
+ *
  * `verify-ledger`: the offline check a client or auditor runs (src/ledger/verify.ts) with the
  * receipts it kept (JSONL), checkpoints it saved, and the server's URL. Needs no database:
  * it talks to the server over HTTP like any client, and trusts none of its answers.
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import { ADMIN } from '../../domain/principal';
 import { httpLedgerServer, verifyLedger } from '../../ledger/verify';
 import { CliError, type CliContext } from '../context';
 import type { Act } from '../program';
@@ -24,6 +29,30 @@ function readJsonl(file: string): unknown[] {
 }
 
 export function registerLedgerCommands(program: Command, act: Act): void {
+  const ledger = program.command('ledger').description("a project's usage ledger (docs/ledger.md)");
+  ledger
+    .command('checkpoint <project>')
+    .description("print the project's newest signed checkpoint (a C2SP signed note)")
+    .action(
+      act(async (ctx, [ref]) => {
+        const project = await ctx.project(ref);
+        const { ledger: service } = await ctx.services();
+        ctx.io.stdout.write((await service.checkpoint(ADMIN, project.id)).note);
+      }),
+    );
+  ledger
+    .command('check')
+    .description("recompute every project's tree from its stored leaves; exit 1 on a mismatch")
+    .action(
+      act(async (ctx) => {
+        const { ledger: service } = await ctx.services();
+        const health = await service.check();
+        for (const p of health.problems) ctx.out(`FAIL  ${p}`);
+        if (!health.ok) throw new CliError(`ledger check: ${health.problems.length} problems`, 1);
+        ctx.out('OK    every stored tree matches its leaves');
+      }),
+    );
+
   program
     .command('verify-ledger')
     .description(
