@@ -34,7 +34,7 @@ import {
   type NodeRef,
 } from '../ledger/merkle';
 import { checkpointText, signNote, verifierKey } from '../ledger/note';
-import { badInput, notFound, unauthenticated, forbidden } from './errors';
+import { badInput, forbidden, notFound, ServiceError, unauthenticated } from './errors';
 import { checkStorable } from './validate';
 import { Periodic } from './periodic';
 
@@ -442,8 +442,9 @@ export class LedgerService {
       const rq = this.deps.db('receipts').where({ receipt_id: entryId });
       if (projectIds) rq.whereIn('project_id', projectIds);
       if (await rq.first('id')) {
-        throw notFound(
-          `receipt ${entryId} in the ledger yet (it is appended within LLMRING_LEDGER_MAX_DELAY_MS);`,
+        throw new ServiceError(
+          'NOT_FOUND',
+          `receipt ${entryId} is not in the ledger yet: receipts are appended within LLMRING_LEDGER_MAX_DELAY_MS of their answer`,
         );
       }
       throw notFound('receipt');

@@ -100,6 +100,15 @@ describe('the usage ledger over HTTP', () => {
   it('appends receipts in order and says where each is', async () => {
     kept = await logCalls(a, 5);
     await logCalls(b, 2);
+    const early = await server.gql(
+      'query($id: String!) { receiptInclusionProof(receiptId: $id) { leafIndex } }',
+      { id: kept[0].receipt_id },
+      withKey(a.secret),
+    );
+    expect(errorCodes(early)).toEqual(['NOT_FOUND']);
+    expect(early.body.errors?.[0].message).toBe(
+      `receipt ${kept[0].receipt_id} is not in the ledger yet: receipts are appended within LLMRING_LEDGER_MAX_DELAY_MS of their answer`,
+    );
     const waiting = /^llmring_ledger_lag_seconds (\S+)$/m.exec(await (await server.http('/metrics')).text());
     expect(Number(waiting?.[1])).toBeGreaterThan(0); // receipts stored, none appended yet
     expect(await integrate()).toBe(7);
