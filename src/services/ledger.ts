@@ -39,7 +39,7 @@ import { checkStorable } from './validate';
 import { Periodic } from './periodic';
 
 /** The pg advisory lock of the integrator: one round at a time across instances. */
-export const LEDGER_LOCK = 7_345_023;
+export const LEDGER_LOCK = 7_345_040;
 
 /** Entries appended per transaction. */
 const BATCH = 2_000;

@@ -4,6 +4,8 @@
  * both instances' self-checks agree with the trees. On Postgres the instances really race
  * (pooled connections); on PGlite they take turns on its one connection.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createServices } from '../../src/services';
@@ -97,4 +99,24 @@ test('two integrators under concurrent ingest append every entry once, in place'
   }
   for (const ledger of instances) expect(await ledger.check()).toMatchObject({ ok: true, problems: [] });
   await other.receipts.close();
+});
+
+test("the integrator's advisory lock is no other worker's", () => {
+  // Two workers on one lock id would skip or wait for each other's rounds.
+  const dir = path.resolve(__dirname, '..', '..', 'src');
+  const ids: Array<[string, string]> = [];
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const file = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (file.endsWith('.ts')) {
+        for (const m of fs.readFileSync(file, 'utf8').matchAll(/const (\w+_LOCK) = ([\d_]+);/g))
+          ids.push([m[1], m[2]]);
+      }
+    }
+  };
+  walk(dir);
+  expect(ids.map(([name]) => name)).toContain('LEDGER_LOCK');
+  const values = ids.map(([, value]) => value.replace(/_/g, ''));
+  expect(new Set(values).size).toBe(values.length);
 });
