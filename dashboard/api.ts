@@ -293,7 +293,12 @@ export interface LogRow extends TokenCounts {
   originalCost: string | null;
   costSource: string;
   project: { key: string };
-  receipt: { receiptId: string; document: Record<string, unknown> } | null;
+  receipt: {
+    receiptId: string;
+    document: Record<string, unknown>;
+    /** Where the receipt is in its project's ledger; null until the integrator appends it. */
+    ledger: { leafIndex: number } | null;
+  } | null;
   pricing: {
     source: string;
     version: string | null;

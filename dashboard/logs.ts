@@ -309,7 +309,16 @@ export function renderLogs(
           'td',
           { class: 'signature' },
           log.receipt
-            ? h('code', { class: 'receipt-id', title: log.receipt.receiptId }, log.receipt.receiptId)
+            ? h(
+                'code',
+                {
+                  class: 'receipt-id',
+                  title: log.receipt.ledger
+                    ? `${log.receipt.receiptId}: entry ${log.receipt.ledger.leafIndex} of the project's ledger`
+                    : `${log.receipt.receiptId}: not in the project's ledger yet`,
+                },
+                log.receipt.receiptId,
+              )
             : null,
           verifyCell(log),
         ),

@@ -37,6 +37,9 @@ const LOG_FIELDS = /* GraphQL */ `
     receipt {
       receiptId
       document
+      ledger {
+        leafIndex
+      }
     }
     pricing {
       source

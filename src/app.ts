@@ -44,6 +44,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
     services.alerts.start();
     services.webhookSender.start();
     services.exportSchedules.start();
+    services.ledger.start();
     return {
       config,
       db,
@@ -58,6 +59,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
         await services.alerts.stop();
         await services.webhookSender.stop();
         await services.exportSchedules.stop();
+        await services.ledger.stop();
         await services.receipts.close();
         if (readDb !== db) await readDb.destroy();
         await db.destroy();

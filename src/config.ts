@@ -119,6 +119,13 @@ const envSchema = z.object({
     .max(7 * 86_400)
     .default(900),
   LLMRING_EXPORT_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
+  // The usage ledger (docs/ledger.md).
+  LLMRING_LEDGER_MAX_DELAY_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
+  LLMRING_LEDGER_CHECK_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(600_000),
+  LLMRING_LEDGER_NAME: z
+    .string()
+    .regex(/^[^\s+]+$/u, 'must contain no spaces and no +')
+    .default('llmring-server'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -190,6 +197,8 @@ export interface Config {
   metadataDimensions: { keys: string[]; maxValueLength: number };
   /** Scheduled exports: their root folder (absolute; unset: disabled), grace and worker interval. */
   exports: { dir?: string; graceSeconds: number; intervalMs: number };
+  /** The usage ledger: most delay of a receipt's leaf, self-check interval, origin prefix. */
+  ledger: { maxDelayMs: number; checkIntervalMs: number; name: string };
 }
 
 export class ConfigError extends Error {
@@ -277,6 +286,11 @@ export function loadConfig(env: Env = process.env): Config {
       dir: e.LLMRING_EXPORT_DIR === undefined ? undefined : path.resolve(e.LLMRING_EXPORT_DIR),
       graceSeconds: e.LLMRING_EXPORT_GRACE_SECONDS,
       intervalMs: e.LLMRING_EXPORT_INTERVAL_MS,
+    },
+    ledger: {
+      maxDelayMs: e.LLMRING_LEDGER_MAX_DELAY_MS,
+      checkIntervalMs: e.LLMRING_LEDGER_CHECK_INTERVAL_MS,
+      name: e.LLMRING_LEDGER_NAME,
     },
   };
 }

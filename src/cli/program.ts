@@ -20,6 +20,7 @@ import { registerUsageCommands } from './commands/usage';
 import { registerPricingCommands } from './commands/pricing';
 import { registerAlertCommands } from './commands/alerts';
 import { registerExportScheduleCommands } from './commands/exportSchedules';
+import { registerLedgerCommands } from './commands/ledger';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -81,7 +82,8 @@ Examples:
   $ llmring-server price set anthropic claude-sonnet-4-5-20250929 --input 2.7 --output 13.5 --from 2025-07-01
   $ llmring-server reprice --start 2025-07-01
   $ llmring-server budget create client-a --amount 500 --period month --time-zone America/Los_Angeles
-  $ llmring-server webhook create --url https://hooks.example.com/llm --event budget.threshold_crossed`,
+  $ llmring-server webhook create --url https://hooks.example.com/llm --event budget.threshold_crossed
+  $ llmring-server verify-ledger --receipts kept.jsonl --checkpoint cp1.txt cp2.txt --url http://localhost:4000 --api-key-file key.txt`,
     );
 
   const act: Act =
@@ -117,6 +119,7 @@ Examples:
   registerPricingCommands(program, act);
   registerAlertCommands(program, act);
   registerExportScheduleCommands(program, act);
+  registerLedgerCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

@@ -4,6 +4,7 @@
  */
 import type { WebhookAttempt } from '../domain/alerts';
 import DataLoader from 'dataloader';
+import type { LedgerPosition } from '../services/ledger';
 import type { Principal } from '../domain/principal';
 import type { ApiKey, Project, Receipt, UsageAdjustment, UsageLog, UsageSummary } from '../domain/types';
 import type { Services } from '../services';
@@ -19,6 +20,7 @@ export interface Loaders {
   usageLogById: DataLoader<string, UsageLog | null>;
   adjustmentsByUsageLog: DataLoader<string, UsageAdjustment[]>;
   webhookAttempts: DataLoader<string, WebhookAttempt[]>;
+  ledgerPositionByReceipt: DataLoader<string, LedgerPosition | null>;
   usageSummaryByProject: DataLoader<{ projectId: string; start: Date; end: Date }, UsageSummary, string>;
 }
 
@@ -45,6 +47,7 @@ export function createLoaders(services: Services): Loaders {
     usageLogById: new DataLoader((ids) => services.usage.getByIds(ids)),
     adjustmentsByUsageLog: new DataLoader((ids) => services.reprice.adjustmentsOf(ids)),
     webhookAttempts: new DataLoader((ids) => services.webhooks.attemptsOf(ids)),
+    ledgerPositionByReceipt: new DataLoader((ids) => services.ledger.positionsOf(ids)),
     usageSummaryByProject: new DataLoader(
       async (keys) => {
         // One query per distinct range (normally one for the whole request).

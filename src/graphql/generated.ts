@@ -344,6 +344,41 @@ export type ExportScheduleRunsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** An RFC 9162 inclusion proof of one entry. */
+export type InclusionProof = {
+  __typename?: 'InclusionProof';
+  /** The proof's hashes, base64, in RFC 9162 order. */
+  hashes: Array<Scalars['String']['output']>;
+  /** The entry's position in the log. */
+  leafIndex: Scalars['SafeInt']['output'];
+  /** The size of the tree the proof is for. */
+  treeSize: Scalars['SafeInt']['output'];
+};
+
+/** A signed checkpoint of a project's ledger (C2SP tlog-checkpoint). */
+export type LedgerCheckpoint = {
+  __typename?: 'LedgerCheckpoint';
+  /** The receipt key that signed the note. */
+  keyId: Scalars['String']['output'];
+  /** The checkpoint as a C2SP signed note, exactly as GET /ledger/{projectKey}/checkpoint serves it. */
+  note: Scalars['String']['output'];
+  /** The log's identity, `<LLMRING_LEDGER_NAME>/<project key>`; also the note key's name. */
+  origin: Scalars['String']['output'];
+  /** Base64 of the RFC 9162 root hash (SHA-256 of no bytes for an empty log). */
+  rootHash: Scalars['String']['output'];
+  /** Entries in the log. */
+  treeSize: Scalars['SafeInt']['output'];
+};
+
+/** Where an entry is in its project's ledger. */
+export type LedgerPosition = {
+  __typename?: 'LedgerPosition';
+  /** When the integrator appended it. */
+  integratedAt: Scalars['DateTime']['output'];
+  /** Its position in the log, from 0. */
+  leafIndex: Scalars['SafeInt']['output'];
+};
+
 /** The outcome of logUsageBatch. */
 export type LogUsageBatchResult = {
   __typename?: 'LogUsageBatchResult';
@@ -993,6 +1028,19 @@ export type Query = {
   /** Scheduled exports (admin). */
   exportSchedules: Array<ExportSchedule>;
   /**
+   * The newest signed checkpoint of a project's ledger. Public: anyone may read it (an API key
+   * reads its own project when projectId is omitted).
+   */
+  ledgerCheckpoint: LedgerCheckpoint;
+  /**
+   * The RFC 9162 consistency proof from the ledger at fromSize to the ledger at toSize (default:
+   * the newest size), base64 hashes. BAD_USER_INPUT for sizes below 1, beyond the tree, or
+   * fromSize above toSize.
+   */
+  ledgerConsistencyProof: Array<Scalars['String']['output']>;
+  /** The C2SP verifier key (vkey) of a project's checkpoints, for witnesses and `llmring-server verify-ledger`. */
+  ledgerVerifierKey: Scalars['String']['output'];
+  /**
    * The metadata keys promoted to dimensions (LLMRING_METADATA_DIMENSIONS), in the order configured:
    * the keys UsageFilter.metadata and UsageStats.breakdown(metadataKeys:) accept. Any caller with a
    * credential may read them.
@@ -1023,6 +1071,13 @@ export type Query = {
    * caller gets null for another project's receipt, exactly as for an unknown id.
    */
   receipt?: Maybe<Receipt>;
+  /**
+   * The proof that a receipt (or adjustment, by its `adj_...` id) is in its project's ledger at
+   * treeSize (default: the newest size). Visible as the receipt is; still served after retention
+   * deleted the receipt (its leaf stays). BAD_USER_INPUT for a treeSize below 1, beyond the tree,
+   * or not above the entry's leaf index.
+   */
+  receiptInclusionProof: InclusionProof;
   /**
    * Public keys that receipts are signed with: the active key and retired keys still accepted for
    * verification. No authentication needed. The same keys are published at
@@ -1137,6 +1192,68 @@ export type QueryBudgetsArgs = {
  * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
  * [startDate, endDate).
  */
+export type QueryLedgerCheckpointArgs = {
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryLedgerConsistencyProofArgs = {
+  fromSize: Scalars['SafeInt']['input'];
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+  toSize?: InputMaybe<Scalars['SafeInt']['input']>;
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryLedgerVerifierKeyArgs = {
+  projectId?: InputMaybe<Scalars['UUID']['input']>;
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
 export type QueryModelPricesArgs = {
   model: Scalars['String']['input'];
   projectId?: InputMaybe<Scalars['UUID']['input']>;
@@ -1222,6 +1339,27 @@ export type QueryProjectsArgs = {
  */
 export type QueryReceiptArgs = {
   receiptId: Scalars['String']['input'];
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryReceiptInclusionProofArgs = {
+  receiptId: Scalars['String']['input'];
+  treeSize?: InputMaybe<Scalars['SafeInt']['input']>;
 };
 
 
@@ -1401,6 +1539,8 @@ export type Receipt = {
   issuedAt: Scalars['DateTime']['output'];
   /** Id of the signing key (`key_id` in the document); find its public key in receiptPublicKeys. */
   keyId: Scalars['String']['output'];
+  /** Where this receipt is in its project's ledger; null until the integrator appends it (within LLMRING_LEDGER_MAX_DELAY_MS). */
+  ledger?: Maybe<LedgerPosition>;
   /** The model actually called. */
   modelUsed: Scalars['String']['output'];
   /** Completion tokens. */
@@ -2055,8 +2195,11 @@ export type ResolversTypes = ResolversObject<{
   ExportRunStatus: ExportRunStatus;
   ExportSchedule: ResolverTypeWrapper<ExportScheduleModel>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  InclusionProof: ResolverTypeWrapper<InclusionProof>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
+  LedgerCheckpoint: ResolverTypeWrapper<LedgerCheckpoint>;
+  LedgerPosition: ResolverTypeWrapper<LedgerPosition>;
   LogUsageBatchResult: ResolverTypeWrapper<Omit<LogUsageBatchResult, 'results'> & { results: Array<ResolversTypes['LogUsageResult']> }>;
   LogUsageInput: LogUsageInput;
   LogUsageResult: ResolverTypeWrapper<LogUsageResultParentModel>;
@@ -2129,8 +2272,11 @@ export type ResolversParentTypes = ResolversObject<{
   ExportRun: ExportRunModel;
   ExportSchedule: ExportScheduleModel;
   Float: Scalars['Float']['output'];
+  InclusionProof: InclusionProof;
   Int: Scalars['Int']['output'];
   JSONObject: Scalars['JSONObject']['output'];
+  LedgerCheckpoint: LedgerCheckpoint;
+  LedgerPosition: LedgerPosition;
   LogUsageBatchResult: Omit<LogUsageBatchResult, 'results'> & { results: Array<ResolversParentTypes['LogUsageResult']> };
   LogUsageInput: LogUsageInput;
   LogUsageResult: LogUsageResultParentModel;
@@ -2295,9 +2441,28 @@ export type ExportScheduleResolvers<ContextType = GraphQLContext, ParentType ext
   timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type InclusionProofResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['InclusionProof'] = ResolversParentTypes['InclusionProof']> = ResolversObject<{
+  hashes?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  leafIndex?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  treeSize?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+}>;
+
 export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSONObject'], any> {
   name: 'JSONObject';
 }
+
+export type LedgerCheckpointResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['LedgerCheckpoint'] = ResolversParentTypes['LedgerCheckpoint']> = ResolversObject<{
+  keyId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  note?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  origin?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  rootHash?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  treeSize?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+}>;
+
+export type LedgerPositionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['LedgerPosition'] = ResolversParentTypes['LedgerPosition']> = ResolversObject<{
+  integratedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  leafIndex?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+}>;
 
 export type LogUsageBatchResultResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['LogUsageBatchResult'] = ResolversParentTypes['LogUsageBatchResult']> = ResolversObject<{
   results?: Resolver<Array<ResolversTypes['LogUsageResult']>, ParentType, ContextType>;
@@ -2464,12 +2629,16 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   budgets?: Resolver<Array<ResolversTypes['Budget']>, ParentType, ContextType, Partial<QueryBudgetsArgs>>;
   currentProject?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
   exportSchedules?: Resolver<Array<ResolversTypes['ExportSchedule']>, ParentType, ContextType>;
+  ledgerCheckpoint?: Resolver<ResolversTypes['LedgerCheckpoint'], ParentType, ContextType, Partial<QueryLedgerCheckpointArgs>>;
+  ledgerConsistencyProof?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType, RequireFields<QueryLedgerConsistencyProofArgs, 'fromSize'>>;
+  ledgerVerifierKey?: Resolver<ResolversTypes['String'], ParentType, ContextType, Partial<QueryLedgerVerifierKeyArgs>>;
   metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   modelPrices?: Resolver<Array<ResolversTypes['PriceBookEntry']>, ParentType, ContextType, RequireFields<QueryModelPricesArgs, 'model' | 'provider'>>;
   modelPricing?: Resolver<Array<ResolversTypes['ModelPrice']>, ParentType, ContextType, Partial<QueryModelPricingArgs>>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
   projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'includeArchived'>>;
   receipt?: Resolver<Maybe<ResolversTypes['Receipt']>, ParentType, ContextType, RequireFields<QueryReceiptArgs, 'receiptId'>>;
+  receiptInclusionProof?: Resolver<ResolversTypes['InclusionProof'], ParentType, ContextType, RequireFields<QueryReceiptInclusionProofArgs, 'receiptId'>>;
   receiptPublicKeys?: Resolver<Array<ResolversTypes['ReceiptPublicKey']>, ParentType, ContextType>;
   receipts?: Resolver<ResolversTypes['ReceiptConnection'], ParentType, ContextType, RequireFields<QueryReceiptsArgs, 'first'>>;
   spikeAlerts?: Resolver<Array<ResolversTypes['SpikeAlert']>, ParentType, ContextType, Partial<QuerySpikeAlertsArgs>>;
@@ -2491,6 +2660,7 @@ export type ReceiptResolvers<ContextType = GraphQLContext, ParentType extends Re
   inputTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   keyId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  ledger?: Resolver<Maybe<ResolversTypes['LedgerPosition']>, ParentType, ContextType>;
   modelUsed?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['NonNegativeInt'], ParentType, ContextType>;
   project?: Resolver<ResolversTypes['Project'], ParentType, ContextType>;
@@ -2735,7 +2905,10 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   ExportRun?: ExportRunResolvers<ContextType>;
   ExportRunStatus?: ExportRunStatusResolvers;
   ExportSchedule?: ExportScheduleResolvers<ContextType>;
+  InclusionProof?: InclusionProofResolvers<ContextType>;
   JSONObject?: GraphQLScalarType;
+  LedgerCheckpoint?: LedgerCheckpointResolvers<ContextType>;
+  LedgerPosition?: LedgerPositionResolvers<ContextType>;
   LogUsageBatchResult?: LogUsageBatchResultResolvers<ContextType>;
   LogUsageResult?: LogUsageResultResolvers<ContextType>;
   MetadataFilterValue?: MetadataFilterValueResolvers<ContextType>;

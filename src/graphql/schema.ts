@@ -16,6 +16,7 @@ import { Mutation } from './resolvers/mutation';
 import { typeResolvers } from './resolvers/types';
 import { pricingResolvers } from './resolvers/pricing';
 import { alertResolvers } from './resolvers/alerts';
+import { ledgerResolvers } from './resolvers/ledger';
 import { enumResolvers } from './mappers';
 import { PROTOTYPE_KEY_RULE, findPrototypeKey } from '../domain/json';
 import { exportResolvers } from './resolvers/exports';
@@ -130,6 +131,7 @@ export function buildSchema(): GraphQLSchema {
       pricingResolvers,
       alertResolvers,
       exportResolvers,
+      ledgerResolvers,
     ],
   });
 }

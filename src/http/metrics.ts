@@ -134,6 +134,26 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
     },
   });
   new Gauge({
+    name: 'llmring_ledger_check_failed',
+    help: 'Whether the last ledger self-check found a stored tree its leaves do not give (1) or not (0)',
+    registers,
+    collect() {
+      this.set(services.ledger.health().ok ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'llmring_ledger_lag_seconds',
+    help: 'Age of the oldest receipt not yet appended to its ledger (0 when caught up)',
+    registers,
+    async collect() {
+      try {
+        this.set(await services.ledger.lagSeconds());
+      } catch {
+        // As for the rollup lag: the gauge keeps its last value.
+      }
+    },
+  });
+  new Gauge({
     name: 'llmring_rollup_lag_seconds',
     help: 'Age of the oldest stored log not yet folded into the hourly rollups (0 when caught up)',
     registers,

@@ -236,6 +236,12 @@ export async function buildServer({ config, logger, services }: ServerOptions): 
       if (pending.length > 0) {
         return reply.code(503).send({ status: 'not ready', reason: `${pending.length} migrations pending` });
       }
+      const ledger = services.ledger.health();
+      if (!ledger.ok) {
+        return reply
+          .code(503)
+          .send({ status: 'not ready', reason: 'ledger check failed', problems: ledger.problems });
+      }
       return { status: 'ready' };
     } catch {
       return reply.code(503).send({ status: 'not ready', reason: 'database unreachable' });

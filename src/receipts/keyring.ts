@@ -264,6 +264,19 @@ export class ReceiptKeyring {
     return this.published.map((k) => ({ ...k, jwk: { ...k.jwk } }));
   }
 
+  /**
+   * Signs raw bytes with the active key (the ledger's checkpoint notes, docs/ledger.md).
+   * Ed25519 over the bytes as given: the caller frames them so they cannot pass for a receipt.
+   */
+  signBytes(message: Buffer): Buffer {
+    return this.signer.sign(message);
+  }
+
+  /** The 32 raw bytes of the active public key (RFC 8032 encoding). */
+  activePublicKeyRaw(): Buffer {
+    return Buffer.from(this.published[0].jwk.x, 'base64url');
+  }
+
   /** SubjectPublicKeyInfo PEM of the active key. */
   activePublicKeyPem(): string {
     return this.published[0].publicKeyPem;

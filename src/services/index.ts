@@ -14,6 +14,7 @@ import { WebhookService } from './webhooks';
 import { WebhookHostPolicy } from './webhookHosts';
 import { WebhookSender } from './webhookSender';
 import { DimensionService } from './dimensions';
+import { LedgerService } from './ledger';
 import { PriceBookService } from './priceBook';
 import { ProjectService } from './projects';
 import { ReceiptService } from './receipts';
@@ -59,6 +60,7 @@ export interface Services {
   exports: ExportService;
   /** Scheduled exports and their worker. */
   exportSchedules: ExportScheduleService;
+  ledger: LedgerService;
 }
 
 export async function createServices(deps: {
@@ -161,5 +163,6 @@ export async function createServices(deps: {
         });
       },
     }),
+    ledger: new LedgerService({ db, keyring, logger, ...config.ledger }),
   };
 }

@@ -6,7 +6,10 @@
  * usage_log_id becomes NULL): a receipt is a signed, self-contained record of the call
  * (project key, alias name, model, tokens, cost), clients and auditors may need to look it
  * up and verify it long after the raw log has gone, and it carries no client metadata. With
- * `deleteReceipts` they are deleted with their logs instead, for a complete purge.
+ * `deleteReceipts` they are deleted with their logs instead, for a complete purge. A
+ * re-pricing's adjustments of pruned logs are detached or deleted alike. The ledger's leaves
+ * (hashes only: docs/ledger.md) are never deleted, so old checkpoints stay consistent and a
+ * pruned receipt's inclusion proof still verifies against the receipt its client kept.
  *
  * Hourly rollups are kept: statistics of whole hours before the date keep coming from them.
  * A log the rollup worker has not counted yet (stored after its last round) is never
@@ -116,6 +119,10 @@ export class RetentionService {
           const rows: Array<{ id: string; cursor_micros: string }> = await batch;
           if (rows.length === 0) return true;
           const ids = rows.map((r) => r.id);
+          // A re-pricing's adjustments go the way of the receipts (they are signed records too).
+          // Either way their ledger leaves stay: old checkpoints remain provable.
+          if (opts.deleteReceipts) await trx('usage_adjustments').whereIn('usage_log_id', ids).delete('id');
+          else await trx('usage_adjustments').whereIn('usage_log_id', ids).update({ usage_log_id: null });
           if (opts.deleteReceipts) {
             // returning(): knex-pglite reports no row count for a plain delete.
             result.receiptsDeleted += (

@@ -477,6 +477,13 @@ test('the latest calls are the newest usageLogs, with exact costs, token parts a
   const result = page.locator(`#logs-table tr[data-key="${first.id}"] output`);
   await result.filter({ hasText: 'Valid signature' }).waitFor();
   expect(await result.innerText()).toMatch(/^✓ Valid signature\s+key \S+$/);
+  // The receipt id says where the receipt is in the project's ledger (or that it is not yet).
+  const id = page.locator(`#logs-table tr[data-key="${first.id}"] code.receipt-id`);
+  expect(await id.getAttribute('title')).toMatch(
+    new RegExp(
+      `^${first.receipt.receiptId}: (entry \\d+ of the project's ledger|not in the project's ledger yet)$`,
+    ),
+  );
 
   // More pages of logs load on demand.
   await page.getByRole('button', { name: 'Show more' }).click();

@@ -7,10 +7,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services';
 import { registerConversationRoutes } from './conversations';
 import { registerReceiptRoutes } from './receipts';
+import { registerLedgerRoutes } from './ledger';
 import { registerUsageRoutes } from './usage';
 
 export async function registerRestCompat(app: FastifyInstance, deps: { services: Services }): Promise<void> {
   registerUsageRoutes(app, deps.services);
   registerConversationRoutes(app, deps.services);
   registerReceiptRoutes(app, deps.services);
+  registerLedgerRoutes(app, deps.services);
 }

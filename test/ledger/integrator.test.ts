@@ -1,0 +1,122 @@
+/**
+ * The integrator with two instances and concurrent ingest: each entry is appended exactly
+ * once, at contiguous positions per project, with the leaf hash of its stored document, and
+ * both instances' self-checks agree with the trees. On Postgres the instances really race
+ * (pooled connections); on PGlite they take turns on its one connection.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/logger';
+import { createServices } from '../../src/services';
+import { entryLeafHash } from '../../src/services/ledger';
+import { rootOf } from '../../src/ledger/merkle';
+import { integrateAll } from '../helpers/ledger';
+import { createServiceHarness, seedProject, type ServiceHarness } from '../helpers/fixtures';
+
+let h: ServiceHarness;
+
+beforeAll(async () => {
+  h = await createServiceHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+test('two integrators under concurrent ingest append every entry once, in place', async () => {
+  const other = await createServices({
+    db: h.db,
+    config: loadConfig({ LLMRING_ENV: 'test' }),
+    logger: createLogger({ level: 'silent' }),
+  });
+  const instances = [h.services.ledger, other.ledger];
+  const projects = await Promise.all(
+    [1, 2, 3].map((i) => seedProject(h.services, { key: `integrator-${i}` })),
+  );
+
+  let ingesting = true;
+  const ingest = (async () => {
+    for (let round = 0; round < 12; round++) {
+      await Promise.all(
+        projects.map((p, i) =>
+          h.services.usage.recordBatch(
+            { project: p.project, apiKeyId: null },
+            Array.from({ length: 5 + i }, (_, k) => ({
+              provider: 'openai',
+              model: 'gpt-4o-mini',
+              inputTokens: 10 + k + round,
+              outputTokens: 1,
+              cost: 0.0001,
+            })),
+          ),
+        ),
+      );
+    }
+    ingesting = false;
+  })();
+  const integrate = instances.map(async (ledger) => {
+    let appended = 0;
+    while (ingesting) appended += (await ledger.runOnce()).appended;
+    return appended;
+  });
+  await ingest;
+  const during = await Promise.all(integrate);
+  // Whatever is left (a round waits for transactions still open anywhere on the server).
+  const rest = (await integrateAll(instances[1], h.db)) + (await integrateAll(instances[0], h.db));
+  const total = Number((await h.db('receipts').count({ n: '*' }))[0].n);
+  expect(during[0] + during[1] + rest).toBe(total);
+
+  for (const { project } of projects) {
+    const receipts = await h
+      .db('receipts')
+      .where({ project_id: project.id })
+      .select('receipt_id', 'document');
+    const leaves = await h
+      .db('ledger_leaves')
+      .where({ project_id: project.id })
+      .orderBy('leaf_index')
+      .select('leaf_index', 'entry_id', 'leaf_hash');
+    expect(leaves.map((l: { leaf_index: unknown }) => Number(l.leaf_index))).toEqual(
+      receipts.map((_, i) => i),
+    );
+    expect(new Set(leaves.map((l: { entry_id: string }) => l.entry_id))).toEqual(
+      new Set(receipts.map((r: { receipt_id: string }) => r.receipt_id)),
+    );
+    const docs = new Map(
+      receipts.map((r: { receipt_id: string; document: unknown }) => [r.receipt_id, r.document]),
+    );
+    for (const l of leaves as Array<{ entry_id: string; leaf_hash: Uint8Array }>) {
+      expect(Buffer.from(l.leaf_hash).equals(entryLeafHash(docs.get(l.entry_id)))).toBe(true);
+    }
+    const [tree] = await h
+      .db('ledger_trees')
+      .where({ project_id: project.id })
+      .select('tree_size', 'root_hash');
+    expect(Number(tree.tree_size)).toBe(receipts.length);
+    const root = rootOf(leaves.map((l: { leaf_hash: Uint8Array }) => Buffer.from(l.leaf_hash)));
+    expect(Buffer.from(tree.root_hash).equals(root)).toBe(true);
+  }
+  for (const ledger of instances) expect(await ledger.check()).toMatchObject({ ok: true, problems: [] });
+  await other.receipts.close();
+});
+
+test("the integrator's advisory lock is no other worker's", () => {
+  // Two workers on one lock id would skip or wait for each other's rounds.
+  const dir = path.resolve(__dirname, '..', '..', 'src');
+  const ids: Array<[string, string]> = [];
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const file = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (file.endsWith('.ts')) {
+        for (const m of fs.readFileSync(file, 'utf8').matchAll(/const (\w+_LOCK) = ([\d_]+);/g))
+          ids.push([m[1], m[2]]);
+      }
+    }
+  };
+  walk(dir);
+  expect(ids.map(([name]) => name)).toContain('LEDGER_LOCK');
+  const values = ids.map(([, value]) => value.replace(/_/g, ''));
+  expect(new Set(values).size).toBe(values.length);
+});
