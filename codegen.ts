@@ -39,6 +39,7 @@ const config: CodegenConfig = {
           NonNegativeFloat: 'number',
           SafeInt: 'number',
           Decimal: 'string',
+          Duration: 'string',
         },
         // GraphQL enums are typed as the domain string unions ('client' | 'registry' | ...), so
         // resolvers receive and return domain values; enumResolvers in src/graphql/mappers.ts
@@ -51,6 +52,7 @@ const config: CodegenConfig = {
           UsageDimension: '../domain/types#UsageDimension',
           PriceSource: '../domain/types#PriceSource',
           TokenType: '../pricing/formula#LineType',
+          ApiKeyScope: '../domain/access#ApiKeyScope',
         },
         // Parent and result types of the resolvers: what the services return.
         mapperTypeSuffix: 'Model',
@@ -75,6 +77,7 @@ const config: CodegenConfig = {
           UsageStats: './mappers#UsageStatsParent',
           LogUsageResult: './mappers#LogUsageResultParent',
           ReceiptPublicKey: './mappers#ReceiptPublicKeyParent',
+          RotatedApiKey: '../services/apiKeys#RotatedKey',
         },
       },
     },

@@ -5,12 +5,14 @@ import type { TimeBucket } from '../domain/types';
 import type { UsageDimension } from '../domain/types';
 import type { PriceSource } from '../domain/types';
 import type { LineType as TokenType } from '../pricing/formula';
+import type { ApiKeyScope } from '../domain/access';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsageAdjustment as UsageAdjustmentModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
 import type { UsagePricingParent as UsagePricingParentModel, UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
 import type { PriceBookEntry as PriceBookEntryModel } from '../pricing/priceBook';
 import type { RepriceResult as RepriceResultModel, RepriceGroup as RepriceGroupModel } from '../services/reprice';
 import type { ChargeLine as ChargeLineModel } from '../pricing/formula';
+import type { RotatedKey as RotatedKeyModel } from '../services/apiKeys';
 import type { GraphQLContext } from './context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -35,6 +37,11 @@ export type Scalars = {
    * optionally one point and more digits), non-negative where a price is meant.
    */
   Decimal: { input: string; output: string; }
+  /**
+   * A length of time as an ISO 8601 duration, for example `PT1H` (an hour), `P7D` (a week) or `PT0S`
+   * (none).
+   */
+  Duration: { input: string; output: string; }
   /** A JSON object (`{ ... }`); arrays, strings, numbers and null are not accepted where a JSONObject is required. */
   JSONObject: { input: Record<string, unknown>; output: Record<string, unknown>; }
   /** A number greater than or equal to 0. */
@@ -82,6 +89,11 @@ export type ApiKey = {
   __typename?: 'ApiKey';
   /** When the key was created. */
   createdAt: Scalars['DateTime']['output'];
+  /**
+   * When the key stops working; null when it never expires. A rotated key's is the end of its
+   * overlap.
+   */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
   /** The key's id. */
   id: Scalars['UUID']['output'];
   /** When the key was last used, to within about a minute; null when never used. */
@@ -92,7 +104,13 @@ export type ApiKey = {
   prefix: Scalars['String']['output'];
   /** When the key was revoked; null while it works. */
   revokedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The id of the key this one replaced by rotateApiKey; null for a key created by createApiKey. */
+  rotatedFrom?: Maybe<Scalars['UUID']['output']>;
+  /** What the key may do. */
+  scopes: Array<ApiKeyScope>;
 };
+
+export { ApiKeyScope };
 
 /** One line of a bill: a token type, its tokens, its price per million and its amount. */
 export type ChargeLine = {
@@ -356,6 +374,13 @@ export type Mutation = {
    */
   revokeApiKey: ApiKey;
   /**
+   * Admin only. Rotates an API key: a new secret for the same project, name and scopes, while the
+   * old secret keeps working until the overlap has passed (then UNAUTHENTICATED, expired). A key is
+   * rotated once (rotate its successor next); a revoked or expired key cannot be (BAD_USER_INPUT).
+   * Across instances, an overlap shorter than the key cache (5 s) may end up to that much later.
+   */
+  rotateApiKey: RotatedApiKey;
+  /**
    * Admin only. Puts a price in the operator's price book (see PriceBookEntry): new calls of that
    * model (and project) with an occurredAt in its range are priced from it, at once on this server
    * and within LLMRING_PRICE_BOOK_REFRESH_MS on the others. Logs already stored keep their cost
@@ -384,8 +409,10 @@ export type MutationArchiveProjectArgs = {
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
 export type MutationCreateApiKeyArgs = {
+  expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
   name: Scalars['String']['input'];
   projectId: Scalars['UUID']['input'];
+  scopes?: InputMaybe<Array<ApiKeyScope>>;
 };
 
 
@@ -437,6 +464,18 @@ export type MutationRepriceUsageArgs = {
  */
 export type MutationRevokeApiKeyArgs = {
   id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationRotateApiKeyArgs = {
+  expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
+  id: Scalars['UUID']['input'];
+  overlap?: Scalars['Duration']['input'];
 };
 
 
@@ -999,6 +1038,17 @@ export type RepriceResult = {
   priceBookVersion: Scalars['SafeInt']['output'];
 };
 
+/** A key made by rotateApiKey, with its secret, and the key it replaces. */
+export type RotatedApiKey = {
+  __typename?: 'RotatedApiKey';
+  /** The new key: the old key's project, name and scopes. */
+  apiKey: ApiKey;
+  /** The old key, which works until its expiresAt (the end of the overlap). */
+  previous: ApiKey;
+  /** Shown once: store it now. Send it as `X-API-Key: <secret>` or `Authorization: Bearer <secret>`. */
+  secret: Scalars['String']['output'];
+};
+
 /** A price to put in the price book (setModelPrice). */
 export type SetModelPriceInput = {
   /** USD per million tokens written to the cache for 1 hour; omit: the input price. */
@@ -1408,6 +1458,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = ResolversObject<{
   AliasUsage: ResolverTypeWrapper<AliasUsageModel>;
   ApiKey: ResolverTypeWrapper<ApiKeyModel>;
+  ApiKeyScope: ApiKeyScope;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ChargeLine: ResolverTypeWrapper<ChargeLineModel>;
   CostSource: CostSource;
@@ -1415,6 +1466,7 @@ export type ResolversTypes = ResolversObject<{
   CreatedApiKey: ResolverTypeWrapper<Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversTypes['ApiKey'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
+  Duration: ResolverTypeWrapper<Scalars['Duration']['output']>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
@@ -1443,6 +1495,7 @@ export type ResolversTypes = ResolversObject<{
   ReceiptVerification: ResolverTypeWrapper<ReceiptVerification>;
   RepriceGroup: ResolverTypeWrapper<RepriceGroupModel>;
   RepriceResult: ResolverTypeWrapper<RepriceResultModel>;
+  RotatedApiKey: ResolverTypeWrapper<RotatedKeyModel>;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
   SetModelPriceInput: SetModelPriceInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -1472,6 +1525,7 @@ export type ResolversParentTypes = ResolversObject<{
   CreatedApiKey: Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversParentTypes['ApiKey'] };
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
+  Duration: Scalars['Duration']['output'];
   Float: Scalars['Float']['output'];
   Int: Scalars['Int']['output'];
   JSONObject: Scalars['JSONObject']['output'];
@@ -1499,6 +1553,7 @@ export type ResolversParentTypes = ResolversObject<{
   ReceiptVerification: ReceiptVerification;
   RepriceGroup: RepriceGroupModel;
   RepriceResult: RepriceResultModel;
+  RotatedApiKey: RotatedKeyModel;
   SafeInt: Scalars['SafeInt']['output'];
   SetModelPriceInput: SetModelPriceInput;
   String: Scalars['String']['output'];
@@ -1531,12 +1586,17 @@ export type AliasUsageResolvers<ContextType = GraphQLContext, ParentType extends
 
 export type ApiKeyResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ApiKey'] = ResolversParentTypes['ApiKey']> = ResolversObject<{
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
   lastUsedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   prefix?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  rotatedFrom?: Resolver<Maybe<ResolversTypes['UUID']>, ParentType, ContextType>;
+  scopes?: Resolver<Array<ResolversTypes['ApiKeyScope']>, ParentType, ContextType>;
 }>;
+
+export type ApiKeyScopeResolvers = EnumResolverSignature<{ INGEST?: any, READ?: any }, ResolversTypes['ApiKeyScope']>;
 
 export type ChargeLineResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ChargeLine'] = ResolversParentTypes['ChargeLine']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
@@ -1558,6 +1618,10 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 
 export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Decimal'], any> {
   name: 'Decimal';
+}
+
+export interface DurationScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Duration'], any> {
+  name: 'Duration';
 }
 
 export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSONObject'], any> {
@@ -1629,6 +1693,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   logUsageBatch?: Resolver<ResolversTypes['LogUsageBatchResult'], ParentType, ContextType, RequireFields<MutationLogUsageBatchArgs, 'inputs'>>;
   repriceUsage?: Resolver<ResolversTypes['RepriceResult'], ParentType, ContextType, RequireFields<MutationRepriceUsageArgs, 'dryRun'>>;
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  rotateApiKey?: Resolver<ResolversTypes['RotatedApiKey'], ParentType, ContextType, RequireFields<MutationRotateApiKeyArgs, 'id' | 'overlap'>>;
   setModelPrice?: Resolver<ResolversTypes['PriceBookEntry'], ParentType, ContextType, RequireFields<MutationSetModelPriceArgs, 'input'>>;
   updateProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationUpdateProjectArgs, 'id' | 'input'>>;
 }>;
@@ -1787,6 +1852,12 @@ export type RepriceResultResolvers<ContextType = GraphQLContext, ParentType exte
   priceBookVersion?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
 }>;
 
+export type RotatedApiKeyResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RotatedApiKey'] = ResolversParentTypes['RotatedApiKey']> = ResolversObject<{
+  apiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
+  previous?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['SafeInt'], any> {
   name: 'SafeInt';
 }
@@ -1916,11 +1987,13 @@ export type UsageSummaryResolvers<ContextType = GraphQLContext, ParentType exten
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AliasUsage?: AliasUsageResolvers<ContextType>;
   ApiKey?: ApiKeyResolvers<ContextType>;
+  ApiKeyScope?: ApiKeyScopeResolvers;
   ChargeLine?: ChargeLineResolvers<ContextType>;
   CostSource?: CostSourceResolvers;
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
+  Duration?: GraphQLScalarType;
   JSONObject?: GraphQLScalarType;
   LogUsageBatchResult?: LogUsageBatchResultResolvers<ContextType>;
   LogUsageResult?: LogUsageResultResolvers<ContextType>;
@@ -1945,6 +2018,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   ReceiptVerification?: ReceiptVerificationResolvers<ContextType>;
   RepriceGroup?: RepriceGroupResolvers<ContextType>;
   RepriceResult?: RepriceResultResolvers<ContextType>;
+  RotatedApiKey?: RotatedApiKeyResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
   TimeBucket?: TimeBucketResolvers;
   TokenType?: TokenTypeResolvers;

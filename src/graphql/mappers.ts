@@ -7,6 +7,7 @@ import type { Receipt, TimeBucket, UsageLog, UsagePricing, UsageQuery } from '..
 import type { TokenCounts } from '../pricing/formula';
 import type { StatsRequest, StatsResult } from '../services/stats';
 import type {
+  ApiKeyScopeResolvers,
   CostSourceResolvers,
   PriceSourceResolvers,
   TimeBucketResolvers,
@@ -76,7 +77,9 @@ export const enumResolvers = {
     PROFILE: 'profile',
     PROJECT: 'project',
   },
+  ApiKeyScope: { INGEST: 'ingest', READ: 'read' },
 } as const satisfies {
+  ApiKeyScope: Required<ApiKeyScopeResolvers>;
   CostSource: Required<CostSourceResolvers>;
   PriceSource: Required<PriceSourceResolvers>;
   TokenType: Required<TokenTypeResolvers>;

@@ -88,6 +88,11 @@ export class AuthService {
         ? await this.deps.clientKeys.adoptClientKey(secret)
         : null);
     if (!found) throw unauthenticated('The API key is unknown or revoked, or its project is archived');
-    return { kind: 'project', project: found.project, apiKeyId: found.apiKey.id };
+    return {
+      kind: 'project',
+      project: found.project,
+      apiKeyId: found.apiKey.id,
+      scopes: found.apiKey.scopes,
+    };
   }
 }

@@ -48,7 +48,7 @@ export class ProjectService {
         { key: 'default', name: 'Default', description: 'Created on first start' },
         trx,
       );
-      const { secret } = await this.deps.apiKeys.create(project.id, 'first key', trx);
+      const { secret } = await this.deps.apiKeys.create(project.id, 'first key', {}, trx);
       return { projectKey: project.key, secret };
     });
   }

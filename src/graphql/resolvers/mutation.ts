@@ -36,9 +36,14 @@ export const Mutation: MutationResolvers = {
     return services.projects.archive(id);
   },
 
-  createApiKey: (_root, { projectId, name }, { principal, services }) => {
+  createApiKey: (_root, { projectId, name, scopes, expiresAt }, { principal, services }) => {
     requireAdmin(principal);
-    return services.apiKeys.create(projectId, name);
+    return services.apiKeys.create(projectId, name, { scopes, expiresAt });
+  },
+
+  rotateApiKey: (_root, { id, overlap, expiresAt }, { principal, services }) => {
+    requireAdmin(principal);
+    return services.apiKeys.rotate(id, overlap, { expiresAt });
   },
 
   revokeApiKey: (_root, { id }, { principal, services }) => {
