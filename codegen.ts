@@ -53,6 +53,7 @@ const config: CodegenConfig = {
           PriceSource: '../domain/types#PriceSource',
           TokenType: '../pricing/formula#LineType',
           ApiKeyScope: '../domain/access#ApiKeyScope',
+          OperatorRole: '../domain/access#OperatorRole',
         },
         // Parent and result types of the resolvers: what the services return.
         mapperTypeSuffix: 'Model',
@@ -78,6 +79,8 @@ const config: CodegenConfig = {
           LogUsageResult: './mappers#LogUsageResultParent',
           ReceiptPublicKey: './mappers#ReceiptPublicKeyParent',
           RotatedApiKey: '../services/apiKeys#RotatedKey',
+          Operator: '../domain/access#Operator',
+          AuditEntry: '../domain/access#AuditEntry',
         },
       },
     },

@@ -27,7 +27,7 @@ import { ChangeType, CriticalityLevel, diff, type Change } from '@graphql-inspec
 import type { CostSource, PriceSource, TimeBucket, UsageDimension } from '../src/domain/types';
 import { LINE_TYPES, type LineType } from '../src/pricing/formula';
 import { enumResolvers } from '../src/graphql/mappers';
-import { API_KEY_SCOPES, type ApiKeyScope } from '../src/domain/access';
+import { API_KEY_SCOPES, OPERATOR_ROLES, type ApiKeyScope, type OperatorRole } from '../src/domain/access';
 
 const ROOT = path.resolve(__dirname, '..');
 const CONTRACT_PATH = path.join(ROOT, 'test', 'fixtures', 'api-contract.graphql');
@@ -213,6 +213,7 @@ describe('enum values map one-to-one onto domain values', () => {
   // The domain unions of src/domain/types.ts; the type annotations make the compiler check them.
   const domain: {
     ApiKeyScope: ApiKeyScope[];
+    OperatorRole: OperatorRole[];
     CostSource: CostSource[];
     PriceSource: PriceSource[];
     TokenType: LineType[];
@@ -220,6 +221,7 @@ describe('enum values map one-to-one onto domain values', () => {
     UsageDimension: UsageDimension[];
   } = {
     ApiKeyScope: [...API_KEY_SCOPES],
+    OperatorRole: [...OPERATOR_ROLES],
     CostSource: ['client', 'registry', 'price_book', 'unpriced'],
     PriceSource: ['registry', 'price_book'],
     TokenType: [...LINE_TYPES],

@@ -19,3 +19,41 @@ export function normalizeScopes(scopes: Iterable<ApiKeyScope>): ApiKeyScope[] {
   const set = new Set(scopes);
   return API_KEY_SCOPES.filter((s) => set.has(s));
 }
+
+/**
+ * An operator's role. 'admin': everything the admin token may do; 'viewer': read every project,
+ * change nothing; 'billing': read every project, and prices, re-pricing, budgets and exports.
+ */
+export const OPERATOR_ROLES = ['admin', 'viewer', 'billing'] as const;
+export type OperatorRole = (typeof OPERATOR_ROLES)[number];
+
+export interface Operator {
+  id: string;
+  name: string;
+  role: OperatorRole;
+  prefix: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+/** Who made a change, for the audit log. */
+export type Actor =
+  | { kind: 'admin_token' }
+  | { kind: 'operator'; id: string; name: string }
+  /** Someone running the CLI with the database's credentials. */
+  | { kind: 'cli' };
+
+export const CLI_ACTOR: Actor = { kind: 'cli' };
+
+export interface AuditEntry {
+  id: string;
+  at: Date;
+  actorKind: Actor['kind'];
+  actorOperatorId: string | null;
+  actorName: string;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  details: Record<string, unknown>;
+}

@@ -6,6 +6,7 @@ import type { UsageDimension } from '../domain/types';
 import type { PriceSource } from '../domain/types';
 import type { LineType as TokenType } from '../pricing/formula';
 import type { ApiKeyScope } from '../domain/access';
+import type { OperatorRole } from '../domain/access';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsageAdjustment as UsageAdjustmentModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
 import type { UsagePricingParent as UsagePricingParentModel, UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
@@ -13,6 +14,7 @@ import type { PriceBookEntry as PriceBookEntryModel } from '../pricing/priceBook
 import type { RepriceResult as RepriceResultModel, RepriceGroup as RepriceGroupModel } from '../services/reprice';
 import type { ChargeLine as ChargeLineModel } from '../pricing/formula';
 import type { RotatedKey as RotatedKeyModel } from '../services/apiKeys';
+import type { Operator as OperatorModel, AuditEntry as AuditEntryModel } from '../domain/access';
 import type { GraphQLContext } from './context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -112,6 +114,27 @@ export type ApiKey = {
 
 export { ApiKeyScope };
 
+/** One change an admin or operator made: who, what and when. The audit log is append-only. */
+export type AuditEntry = {
+  __typename?: 'AuditEntry';
+  /** The operation, as the API names it, for example `createProject` or `rotateApiKey`. */
+  action: Scalars['String']['output'];
+  /** Who made it: `admin token`, `cli` (someone with the database's credentials), or the operator's name. */
+  actor: Scalars['String']['output'];
+  /** The operator who made it; null for the admin token and the CLI. */
+  actorOperatorId?: Maybe<Scalars['UUID']['output']>;
+  /** When the change was made. */
+  at: Scalars['DateTime']['output'];
+  /** What changed (names, scopes, prices, counts); never a secret. */
+  details: Scalars['JSONObject']['output'];
+  /** Increasing with time: pass the last one of a page as `before` for the next page. */
+  id: Scalars['ID']['output'];
+  /** The id of what changed; null when none. */
+  targetId?: Maybe<Scalars['String']['output']>;
+  /** What kind of thing changed, for example `project`, `api_key`, `model_price`; null when none. */
+  targetType?: Maybe<Scalars['String']['output']>;
+};
+
 /** One line of a bill: a token type, its tokens, its price per million and its amount. */
 export type ChargeLine = {
   __typename?: 'ChargeLine';
@@ -147,6 +170,15 @@ export type CreatedApiKey = {
   apiKey: ApiKey;
   /** Shown once: store it now. Send it as `X-API-Key: <secret>` or `Authorization: Bearer <secret>`. */
   secret: Scalars['String']['output'];
+};
+
+/** A newly created operator with its token. */
+export type CreatedOperator = {
+  __typename?: 'CreatedOperator';
+  /** The operator. */
+  operator: Operator;
+  /** Shown once: store it now. Send it as `Authorization: Bearer <token>`. */
+  token: Scalars['String']['output'];
 };
 
 /** The outcome of logUsageBatch. */
@@ -344,6 +376,11 @@ export type Mutation = {
    * as a hash: it cannot be shown again. An archived project gets no new key (BAD_USER_INPUT).
    */
   createApiKey: CreatedApiKey;
+  /**
+   * Admin only. Creates an operator token with a role. The token is returned once, here, and stored
+   * only as a hash. A name already used by a working operator is refused (BAD_USER_INPUT).
+   */
+  createOperator: CreatedOperator;
   /** Admin only. Creates a project. A key that is already taken fails with BAD_USER_INPUT. */
   createProject: Project;
   /**
@@ -373,6 +410,8 @@ export type Mutation = {
    * Revoking a revoked key changes nothing and keeps the first revokedAt.
    */
   revokeApiKey: ApiKey;
+  /** Admin only. Revokes an operator token: from then on requests with it fail with UNAUTHENTICATED. */
+  revokeOperator: Operator;
   /**
    * Admin only. Rotates an API key: a new secret for the same project, name and scopes, while the
    * old secret keeps working until the overlap has passed (then UNAUTHENTICATED, expired). A key is
@@ -413,6 +452,17 @@ export type MutationCreateApiKeyArgs = {
   name: Scalars['String']['input'];
   projectId: Scalars['UUID']['input'];
   scopes?: InputMaybe<Array<ApiKeyScope>>;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationCreateOperatorArgs = {
+  name: Scalars['String']['input'];
+  role: OperatorRole;
 };
 
 
@@ -472,6 +522,16 @@ export type MutationRevokeApiKeyArgs = {
  * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
+export type MutationRevokeOperatorArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
 export type MutationRotateApiKeyArgs = {
   expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
   id: Scalars['UUID']['input'];
@@ -498,6 +558,27 @@ export type MutationUpdateProjectArgs = {
   id: Scalars['UUID']['input'];
   input: UpdateProjectInput;
 };
+
+/** A named operator token with a role. The token is shown once, by createOperator, and stored only as a hash. */
+export type Operator = {
+  __typename?: 'Operator';
+  /** When the operator was created. */
+  createdAt: Scalars['DateTime']['output'];
+  /** The operator's id. */
+  id: Scalars['UUID']['output'];
+  /** When the token was last used, to within about a minute; null when never used. */
+  lastUsedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Who the operator is, as the audit log names them; unique among working operators. */
+  name: Scalars['String']['output'];
+  /** The first characters of the token, to recognise it. */
+  prefix: Scalars['String']['output'];
+  /** When the operator was revoked; null while the token works. */
+  revokedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** What the operator may do. */
+  role: OperatorRole;
+};
+
+export { OperatorRole };
 
 /** Usage from one origin. */
 export type OriginUsage = {
@@ -656,6 +737,8 @@ export type ProjectUsageArgs = {
  */
 export type Query = {
   __typename?: 'Query';
+  /** Admin only. The audit log, newest first. */
+  auditLog: Array<AuditEntry>;
   /** The project of the calling API key. Null for the admin token, which belongs to no project. */
   currentProject?: Maybe<Project>;
   /**
@@ -674,6 +757,8 @@ export type Query = {
    * tokens), from its model registry. Public data: no authentication is needed.
    */
   modelPricing: Array<ModelPrice>;
+  /** Admin only (the admin token or an ADMIN operator). Every operator, revoked ones included, oldest first. */
+  operators: Array<Operator>;
   /**
    * One project by id. Admin callers may ask for any project and get null when no project has this
    * id. A project caller may only ask for its own project; any other id fails with FORBIDDEN.
@@ -719,6 +804,27 @@ export type Query = {
    * reason, not an error. Reads no project's data, so no authentication is needed.
    */
   verifyReceipt: ReceiptVerification;
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryAuditLogArgs = {
+  before?: InputMaybe<Scalars['ID']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -1459,15 +1565,18 @@ export type ResolversTypes = ResolversObject<{
   AliasUsage: ResolverTypeWrapper<AliasUsageModel>;
   ApiKey: ResolverTypeWrapper<ApiKeyModel>;
   ApiKeyScope: ApiKeyScope;
+  AuditEntry: ResolverTypeWrapper<AuditEntryModel>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ChargeLine: ResolverTypeWrapper<ChargeLineModel>;
   CostSource: CostSource;
   CreateProjectInput: CreateProjectInput;
   CreatedApiKey: ResolverTypeWrapper<Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversTypes['ApiKey'] }>;
+  CreatedOperator: ResolverTypeWrapper<Omit<CreatedOperator, 'operator'> & { operator: ResolversTypes['Operator'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   Duration: ResolverTypeWrapper<Scalars['Duration']['output']>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
   LogUsageBatchResult: ResolverTypeWrapper<Omit<LogUsageBatchResult, 'results'> & { results: Array<ResolversTypes['LogUsageResult']> }>;
@@ -1481,6 +1590,8 @@ export type ResolversTypes = ResolversObject<{
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   NonNegativeFloat: ResolverTypeWrapper<Scalars['NonNegativeFloat']['output']>;
   NonNegativeInt: ResolverTypeWrapper<Scalars['NonNegativeInt']['output']>;
+  Operator: ResolverTypeWrapper<OperatorModel>;
+  OperatorRole: OperatorRole;
   OriginUsage: ResolverTypeWrapper<OriginUsageModel>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PeriodUsage: ResolverTypeWrapper<PeriodUsageModel>;
@@ -1519,14 +1630,17 @@ export type ResolversTypes = ResolversObject<{
 export type ResolversParentTypes = ResolversObject<{
   AliasUsage: AliasUsageModel;
   ApiKey: ApiKeyModel;
+  AuditEntry: AuditEntryModel;
   Boolean: Scalars['Boolean']['output'];
   ChargeLine: ChargeLineModel;
   CreateProjectInput: CreateProjectInput;
   CreatedApiKey: Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversParentTypes['ApiKey'] };
+  CreatedOperator: Omit<CreatedOperator, 'operator'> & { operator: ResolversParentTypes['Operator'] };
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
   Duration: Scalars['Duration']['output'];
   Float: Scalars['Float']['output'];
+  ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   JSONObject: Scalars['JSONObject']['output'];
   LogUsageBatchResult: Omit<LogUsageBatchResult, 'results'> & { results: Array<ResolversParentTypes['LogUsageResult']> };
@@ -1540,6 +1654,7 @@ export type ResolversParentTypes = ResolversObject<{
   Mutation: Record<PropertyKey, never>;
   NonNegativeFloat: Scalars['NonNegativeFloat']['output'];
   NonNegativeInt: Scalars['NonNegativeInt']['output'];
+  Operator: OperatorModel;
   OriginUsage: OriginUsageModel;
   PageInfo: PageInfo;
   PeriodUsage: PeriodUsageModel;
@@ -1598,6 +1713,17 @@ export type ApiKeyResolvers<ContextType = GraphQLContext, ParentType extends Res
 
 export type ApiKeyScopeResolvers = EnumResolverSignature<{ INGEST?: any, READ?: any }, ResolversTypes['ApiKeyScope']>;
 
+export type AuditEntryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuditEntry'] = ResolversParentTypes['AuditEntry']> = ResolversObject<{
+  action?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  actor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  actorOperatorId?: Resolver<Maybe<ResolversTypes['UUID']>, ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  details?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  targetId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  targetType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type ChargeLineResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ChargeLine'] = ResolversParentTypes['ChargeLine']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   perMillion?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
@@ -1610,6 +1736,11 @@ export type CostSourceResolvers = EnumResolverSignature<{ CLIENT?: any, PRICE_BO
 export type CreatedApiKeyResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['CreatedApiKey'] = ResolversParentTypes['CreatedApiKey']> = ResolversObject<{
   apiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
   secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type CreatedOperatorResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['CreatedOperator'] = ResolversParentTypes['CreatedOperator']> = ResolversObject<{
+  operator?: Resolver<ResolversTypes['Operator'], ParentType, ContextType>;
+  token?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1688,11 +1819,13 @@ export type ModelUsageResolvers<ContextType = GraphQLContext, ParentType extends
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   archiveProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationArchiveProjectArgs, 'id'>>;
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'projectId'>>;
+  createOperator?: Resolver<ResolversTypes['CreatedOperator'], ParentType, ContextType, RequireFields<MutationCreateOperatorArgs, 'name' | 'role'>>;
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'input'>>;
   logUsage?: Resolver<ResolversTypes['LogUsageResult'], ParentType, ContextType, RequireFields<MutationLogUsageArgs, 'input'>>;
   logUsageBatch?: Resolver<ResolversTypes['LogUsageBatchResult'], ParentType, ContextType, RequireFields<MutationLogUsageBatchArgs, 'inputs'>>;
   repriceUsage?: Resolver<ResolversTypes['RepriceResult'], ParentType, ContextType, RequireFields<MutationRepriceUsageArgs, 'dryRun'>>;
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  revokeOperator?: Resolver<ResolversTypes['Operator'], ParentType, ContextType, RequireFields<MutationRevokeOperatorArgs, 'id'>>;
   rotateApiKey?: Resolver<ResolversTypes['RotatedApiKey'], ParentType, ContextType, RequireFields<MutationRotateApiKeyArgs, 'id' | 'overlap'>>;
   setModelPrice?: Resolver<ResolversTypes['PriceBookEntry'], ParentType, ContextType, RequireFields<MutationSetModelPriceArgs, 'input'>>;
   updateProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationUpdateProjectArgs, 'id' | 'input'>>;
@@ -1705,6 +1838,18 @@ export interface NonNegativeFloatScalarConfig extends GraphQLScalarTypeConfig<Re
 export interface NonNegativeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['NonNegativeInt'], any> {
   name: 'NonNegativeInt';
 }
+
+export type OperatorResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Operator'] = ResolversParentTypes['Operator']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  lastUsedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  prefix?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['OperatorRole'], ParentType, ContextType>;
+}>;
+
+export type OperatorRoleResolvers = EnumResolverSignature<{ ADMIN?: any, BILLING?: any, VIEWER?: any }, ResolversTypes['OperatorRole']>;
 
 export type OriginUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['OriginUsage'] = ResolversParentTypes['OriginUsage']> = ResolversObject<{
   cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
@@ -1774,10 +1919,12 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
 }>;
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  auditLog?: Resolver<Array<ResolversTypes['AuditEntry']>, ParentType, ContextType, RequireFields<QueryAuditLogArgs, 'first'>>;
   currentProject?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType>;
   metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   modelPrices?: Resolver<Array<ResolversTypes['PriceBookEntry']>, ParentType, ContextType, RequireFields<QueryModelPricesArgs, 'model' | 'provider'>>;
   modelPricing?: Resolver<Array<ResolversTypes['ModelPrice']>, ParentType, ContextType, Partial<QueryModelPricingArgs>>;
+  operators?: Resolver<Array<ResolversTypes['Operator']>, ParentType, ContextType>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
   projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'includeArchived'>>;
   receipt?: Resolver<Maybe<ResolversTypes['Receipt']>, ParentType, ContextType, RequireFields<QueryReceiptArgs, 'receiptId'>>;
@@ -1988,9 +2135,11 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AliasUsage?: AliasUsageResolvers<ContextType>;
   ApiKey?: ApiKeyResolvers<ContextType>;
   ApiKeyScope?: ApiKeyScopeResolvers;
+  AuditEntry?: AuditEntryResolvers<ContextType>;
   ChargeLine?: ChargeLineResolvers<ContextType>;
   CostSource?: CostSourceResolvers;
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
+  CreatedOperator?: CreatedOperatorResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
   Duration?: GraphQLScalarType;
@@ -2004,6 +2153,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Mutation?: MutationResolvers<ContextType>;
   NonNegativeFloat?: GraphQLScalarType;
   NonNegativeInt?: GraphQLScalarType;
+  Operator?: OperatorResolvers<ContextType>;
+  OperatorRole?: OperatorRoleResolvers;
   OriginUsage?: OriginUsageResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   PeriodUsage?: PeriodUsageResolvers<ContextType>;

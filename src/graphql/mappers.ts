@@ -8,6 +8,7 @@ import type { TokenCounts } from '../pricing/formula';
 import type { StatsRequest, StatsResult } from '../services/stats';
 import type {
   ApiKeyScopeResolvers,
+  OperatorRoleResolvers,
   CostSourceResolvers,
   PriceSourceResolvers,
   TimeBucketResolvers,
@@ -78,8 +79,10 @@ export const enumResolvers = {
     PROJECT: 'project',
   },
   ApiKeyScope: { INGEST: 'ingest', READ: 'read' },
+  OperatorRole: { ADMIN: 'admin', VIEWER: 'viewer', BILLING: 'billing' },
 } as const satisfies {
   ApiKeyScope: Required<ApiKeyScopeResolvers>;
+  OperatorRole: Required<OperatorRoleResolvers>;
   CostSource: Required<CostSourceResolvers>;
   PriceSource: Required<PriceSourceResolvers>;
   TokenType: Required<TokenTypeResolvers>;

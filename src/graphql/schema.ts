@@ -15,6 +15,7 @@ import { Query } from './resolvers/query';
 import { Mutation } from './resolvers/mutation';
 import { typeResolvers } from './resolvers/types';
 import { pricingResolvers } from './resolvers/pricing';
+import { operatorResolvers } from './resolvers/operators';
 import { enumResolvers } from './mappers';
 import { PROTOTYPE_KEY_RULE, findPrototypeKey } from '../domain/json';
 
@@ -144,6 +145,7 @@ export function buildSchema(): GraphQLSchema {
       { Query, Mutation },
       typeResolvers,
       pricingResolvers,
+      operatorResolvers,
     ],
   });
 }

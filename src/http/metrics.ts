@@ -168,6 +168,7 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
       operationName: info.operationName,
       projectKey: info.projectKey,
       admin: info.admin,
+      operator: info.operator,
       errors: info.errorCodes,
     };
     if (QUIET_ROUTES.has(route)) request.log.debug(line, 'request completed');

@@ -155,12 +155,13 @@ export class ApiKeyService {
     id: string,
     overlap: string,
     options: Pick<KeyOptions, 'expiresAt'> = {},
+    db: Knex | Knex.Transaction = this.deps.db,
   ): Promise<RotatedKey> {
     const now = this.now();
     const overlapEnd = overlapEndOf(overlap, now);
     const expiresAt = this.checkExpiry('expiresAt', options.expiresAt);
     if (!isUuid(id)) throw notFound('API key');
-    const rotated = await this.deps.db
+    const rotated = await db
       .transaction(async (trx) => {
         const old = await trx<ApiKeyRow>('api_keys').where({ id }).forUpdate().first();
         if (!old) throw notFound('API key');
@@ -280,12 +281,12 @@ export class ApiKeyService {
       .catch(() => this.lastUsedWritten.delete(apiKeyId));
   }
 
-  async revoke(id: string): Promise<ApiKey> {
+  /** Inside a caller's transaction, the caller calls forgetKey(id) again after it commits. */
+  async revoke(id: string, db: Knex | Knex.Transaction = this.deps.db): Promise<ApiKey> {
     if (!isUuid(id)) throw notFound('API key');
-    const [row] = await this.deps
-      .db<ApiKeyRow>('api_keys')
+    const [row] = await db<ApiKeyRow>('api_keys')
       .where({ id })
-      .update({ revoked_at: this.deps.db.raw('COALESCE(revoked_at, now())') as unknown as Date })
+      .update({ revoked_at: db.raw('COALESCE(revoked_at, now())') as unknown as Date })
       .returning('*');
     if (!row) throw notFound('API key');
     this.forget((entry) => entry.apiKey.id === id);
@@ -311,6 +312,11 @@ export class ApiKeyService {
     const byProject = new Map<string, ApiKey[]>(projectIds.map((id) => [id, []]));
     for (const row of rows) byProject.get(row.project_id)?.push(toApiKey(row));
     return projectIds.map((id) => byProject.get(id) ?? []);
+  }
+
+  /** Forget the cached lookup of one key (after a change to it commits). */
+  forgetKey(id: string): void {
+    this.forget((entry) => entry.apiKey.id === id);
   }
 
   /** Forget the cached lookups of one project's keys (after archiving it: they stop working at once). */

@@ -19,6 +19,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Principal } from '../domain/principal';
 import { ADMIN, ANONYMOUS } from '../domain/principal';
 import type { ApiKeyService } from './apiKeys';
+import { OPERATOR_TOKEN_PREFIX, type OperatorService } from './operators';
 import type { ProjectService } from './projects';
 import { unauthenticated } from './errors';
 
@@ -55,6 +56,8 @@ export class AuthService {
   constructor(
     private readonly deps: {
       apiKeys: ApiKeyService;
+      /** Named operator tokens (lro_...), sent as Authorization: Bearer. */
+      operators?: Pick<OperatorService, 'authenticate'>;
       adminToken?: string;
       /** With LLMRING_ACCEPT_CLIENT_KEYS: creates the project of an unknown client-made key. */
       clientKeys?: Pick<ProjectService, 'adoptClientKey'>;
@@ -81,6 +84,14 @@ export class AuthService {
       secretsEqual(secret, adminToken)
     ) {
       return ADMIN;
+    }
+    if (this.deps.operators && secret.startsWith(OPERATOR_TOKEN_PREFIX)) {
+      if (!credentials.some((c) => c.where === 'Authorization')) {
+        throw unauthenticated('send an operator token as Authorization: Bearer <token>');
+      }
+      const operator = await this.deps.operators.authenticate(secret);
+      if (!operator) throw unauthenticated('the operator token is unknown or revoked');
+      return { kind: 'operator', operator: { id: operator.id, name: operator.name, role: operator.role } };
     }
     const found =
       (await this.deps.apiKeys.authenticate(secret)) ??

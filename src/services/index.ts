@@ -5,7 +5,10 @@ import { databaseKind, type DatabaseKind } from '../db/connection';
 import type { Logger } from '../logger';
 import { PricingService } from '../pricing/service';
 import { ReceiptKeyring } from '../receipts';
+import { AdminService } from './admin';
 import { ApiKeyService } from './apiKeys';
+import { AuditService } from './audit';
+import { OperatorService } from './operators';
 import { AuthService } from './auth';
 import { DimensionService } from './dimensions';
 import { PriceBookService } from './priceBook';
@@ -39,6 +42,10 @@ export interface Services {
   priceBook: PriceBookService;
   reprice: RepriceService;
   rollups: RollupService;
+  /** Changes by admins and operators, each with its audit entry (issue 21). */
+  admin: AdminService;
+  audit: AuditService;
+  operators: OperatorService;
 }
 
 export async function createServices(deps: {
@@ -65,12 +72,16 @@ export async function createServices(deps: {
   const projects = new ProjectService({ db, apiKeys });
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
+  const reprice = new RepriceService({ db, pricing, keyring });
+  const audit = new AuditService({ db });
+  const operators = new OperatorService({ db, audit });
   return {
     db,
     readDb,
     dbKind,
     auth: new AuthService({
       apiKeys,
+      operators,
       adminToken: config.adminToken,
       clientKeys: config.acceptClientKeys ? projects : undefined,
     }),
@@ -93,7 +104,10 @@ export async function createServices(deps: {
     receipts,
     pricing,
     priceBook,
-    reprice: new RepriceService({ db, pricing, keyring }),
+    reprice,
     rollups,
+    admin: new AdminService({ db, audit, projects, apiKeys, priceBook, reprice }),
+    audit,
+    operators,
   };
 }

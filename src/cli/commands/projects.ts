@@ -1,7 +1,7 @@
 /** `project create|list|archive` and `key create|list|rotate|revoke`, over ProjectService and ApiKeyService. */
 import type { Command } from 'commander';
 import { end as durationEnd, parse as parseDuration } from 'iso8601-duration';
-import { API_KEY_SCOPES, isApiKeyScope, type ApiKeyScope } from '../../domain/access';
+import { API_KEY_SCOPES, CLI_ACTOR, isApiKeyScope, type ApiKeyScope } from '../../domain/access';
 import { parseIsoDate } from '../../domain/dates';
 import { slugify } from '../../domain/slug';
 import { ServiceError } from '../../services/errors';
@@ -96,8 +96,8 @@ export function registerProjectCommands(program: Command, act: Act): void {
     .addHelpText('after', `\nExample:\n  $ llmring-server project create 'Client A' --key client-a`)
     .action(
       act(async (ctx, [name], opts: { key?: string; description?: string; json?: boolean }) => {
-        const { projects } = await ctx.services();
-        const created = await projects.create({
+        const { admin } = await ctx.services();
+        const created = await admin.createProject(CLI_ACTOR, {
           key: opts.key ?? slugify(name),
           name,
           description: opts.description ?? null,
@@ -137,8 +137,8 @@ export function registerProjectCommands(program: Command, act: Act): void {
     .argument('<project>', 'project key or id')
     .action(
       act(async (ctx, [ref]) => {
-        const { projects } = await ctx.services();
-        const archived = await projects.archive((await ctx.project(ref)).id);
+        const { admin } = await ctx.services();
+        const archived = await admin.archiveProject(CLI_ACTOR, (await ctx.project(ref)).id);
         ctx.out(
           `Archived project '${archived.key}' at ${when(archived.archivedAt)} UTC: its API keys stop working ` +
             `(running servers notice within ${KEY_CACHE_SECONDS} seconds).`,
@@ -172,10 +172,10 @@ A key for an app that only reports usage, valid 90 days:
       act(async (ctx, [ref], opts: { name: string; scope?: string[]; expires?: string; json?: boolean }) => {
         const scopes = scopesOption(opts.scope);
         const expiresAt = expiresOption(opts.expires);
-        const { apiKeys } = await ctx.services();
+        const { admin } = await ctx.services();
         const target = await ctx.project(ref);
-        const { apiKey, secret } = await apiKeys
-          .create(target.id, opts.name, { scopes, expiresAt })
+        const { apiKey, secret } = await admin
+          .createApiKey(CLI_ACTOR, target.id, opts.name, { scopes, expiresAt })
           .catch((err: unknown) => {
             throw keyOptionError(err);
           });
@@ -211,10 +211,12 @@ The new secret goes to stdout alone (details to stderr):
       act(async (ctx, [id], opts: { overlap: string; expires?: string; json?: boolean }) => {
         if (!UUID.test(id)) throw new CliError(`'${id}' is not a key id (a UUID, as 'key list' shows it)`, 2);
         const expiresAt = expiresOption(opts.expires);
-        const { apiKeys } = await ctx.services();
-        const rotated = await apiKeys.rotate(id, opts.overlap, { expiresAt }).catch((err: unknown) => {
-          throw keyOptionError(err);
-        });
+        const { admin } = await ctx.services();
+        const rotated = await admin
+          .rotateApiKey(CLI_ACTOR, id, opts.overlap, { expiresAt })
+          .catch((err: unknown) => {
+            throw keyOptionError(err);
+          });
         if (opts.json) {
           return ctx.out(
             json({ ...keyJson(rotated.apiKey), secret: rotated.secret, previous: keyJson(rotated.previous) }),
@@ -262,8 +264,8 @@ The new secret goes to stdout alone (details to stderr):
     .action(
       act(async (ctx, [id]) => {
         if (!UUID.test(id)) throw new CliError(`'${id}' is not a key id (a UUID, as 'key list' shows it)`, 2);
-        const { apiKeys } = await ctx.services();
-        const revoked = await apiKeys.revoke(id);
+        const { admin } = await ctx.services();
+        const revoked = await admin.revokeApiKey(CLI_ACTOR, id);
         ctx.out(
           `Revoked API key '${revoked.name}' (prefix ${revoked.prefix}) at ${when(revoked.revokedAt)} UTC ` +
             `(running servers refuse it within ${KEY_CACHE_SECONDS} seconds).`,

@@ -1,7 +1,7 @@
 /** Root queries: read the arguments, call one service, return. */
 import type { QueryResolvers } from '../generated';
 import { readableProjects, resolveUsageQuery } from '../../services/scope';
-import { canRead, requireReadable, requireReader } from '../../services/authz';
+import { canRead, readsEveryProject, requireReadable, requireReader } from '../../services/authz';
 
 export const Query: QueryResolvers = {
   // The principal's project comes from the API-key lookup cache and may be seconds old (a
@@ -62,7 +62,7 @@ export const Query: QueryResolvers = {
   modelPrices: (_root, { provider, model, projectId }, { principal, services }) => {
     requireReader(principal);
     const projects =
-      principal.kind === 'admin' && !projectId ? null : (readableProjects(principal, projectId) ?? []);
+      readsEveryProject(principal) && !projectId ? null : (readableProjects(principal, projectId) ?? []);
     return services.priceBook.history(provider, model, projects);
   },
 };
