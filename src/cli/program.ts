@@ -18,6 +18,7 @@ import { registerDatabaseCommands } from './commands/database';
 import { registerProjectCommands } from './commands/projects';
 import { registerUsageCommands } from './commands/usage';
 import { registerPricingCommands } from './commands/pricing';
+import { registerOperatorCommands } from './commands/operators';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -111,6 +112,7 @@ Examples:
   registerProjectCommands(program, act);
   registerUsageCommands(program, act);
   registerPricingCommands(program, act);
+  registerOperatorCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

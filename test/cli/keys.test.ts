@@ -137,3 +137,38 @@ test('key rotate prints the new secret alone; the old one works until the overla
   expect(bad.err).toContain('--overlap: must be an ISO 8601 duration');
   expect((await cli('key', 'rotate', 'nope')).code).toBe(2);
 });
+
+test('operator create|list|revoke and audit: tokens printed once, every change in the audit log as the cli', async () => {
+  const run = await cli('operator', 'create', 'alice', '--role', 'viewer');
+  expect(run.code).toBe(0);
+  expect(run.out).toMatch(/^lro_\S+\n$/);
+  const token = run.out.trim();
+  const s = await services();
+  expect(await s.operators.authenticate(token)).toMatchObject({ name: 'alice', role: 'viewer' });
+  expect((await cli('operator', 'create', 'bob', '--role', 'root')).code).toBe(2);
+
+  const listed = JSON.parse((await cli('operator', 'list', '--json')).out);
+  expect(listed).toEqual([expect.objectContaining({ name: 'alice', role: 'VIEWER', revokedAt: null })]);
+  expect(JSON.stringify(listed)).not.toContain(token);
+
+  expect((await cli('operator', 'revoke', listed[0].id)).code).toBe(0);
+  expect(await s.operators.authenticate(token)).toBeNull();
+
+  const audit = (await cli('audit', '--json')).out
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  // Newest first: everything this file's CLI commands changed, each by 'cli'.
+  expect(audit.map((e: { action: string }) => e.action).reverse()).toEqual([
+    'createProject',
+    'createApiKey',
+    'createApiKey',
+    'createApiKey',
+    'rotateApiKey',
+    'createOperator',
+    'revokeOperator',
+  ]);
+  expect(new Set(audit.map((e: { actor: string }) => e.actor))).toEqual(new Set(['cli']));
+  expect((await cli('audit')).out).toMatch(/ID\s+AT\s+WHO\s+ACTION\s+TARGET/);
+  expect((await cli('audit', '--limit', 'lots')).code).toBe(2);
+});
