@@ -12,6 +12,12 @@
  *
  * audit_log: every change an operator makes, who, what and when. Append-only: a trigger refuses
  * UPDATE, DELETE and TRUNCATE, so not even a bug in the server can rewrite it.
+ *
+ * Rate limits: project_rate_limits holds a project's own limits (NULL: the server's default);
+ * rate_counters one fixed-window counter per key or project and limit, shared by every
+ * instance. UNLOGGED: a counter is worth nothing after a crash, and a transaction that writes
+ * only unlogged tables does not wait for a WAL flush, so the counter's row is locked for
+ * microseconds, not for a disk write.
  */
 import type { Knex } from 'knex';
 
@@ -61,9 +67,26 @@ export async function up(knex: Knex): Promise<void> {
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()`);
   await knex.raw(`CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()`);
+
+  await knex.schema.createTable('project_rate_limits', (t) => {
+    t.uuid('project_id').primary().references('id').inTable('projects').onDelete('CASCADE');
+    t.integer('key_requests_per_second');
+    t.integer('project_requests_per_second');
+    t.integer('key_logs_per_minute');
+    t.integer('project_logs_per_minute');
+    t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+  });
+  await knex.raw(`
+    CREATE UNLOGGED TABLE rate_counters (
+      bucket text PRIMARY KEY,
+      window_start bigint NOT NULL,
+      count bigint NOT NULL
+    )`);
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.schema.dropTable('rate_counters');
+  await knex.schema.dropTable('project_rate_limits');
   // Rolling back drops the audit log with the operators it names: an export comes first.
   await knex.schema.dropTable('audit_log');
   await knex.raw('DROP FUNCTION audit_log_append_only()');

@@ -427,6 +427,8 @@ export type Mutation = {
    * fails with BAD_USER_INPUT naming the field.
    */
   setModelPrice: PriceBookEntry;
+  /** Admin only. Sets a project's own rate limits; every instance applies them within 5 seconds. */
+  setProjectRateLimits: Project;
   /** Admin only. Changes a project's name or description; its key never changes. */
   updateProject: Project;
 };
@@ -546,6 +548,17 @@ export type MutationRotateApiKeyArgs = {
  */
 export type MutationSetModelPriceArgs = {
   input: SetModelPriceInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationSetProjectRateLimitsArgs = {
+  input: RateLimitsInput;
+  projectId: Scalars['UUID']['input'];
 };
 
 
@@ -709,6 +722,8 @@ export type Project = {
   key: Scalars['String']['output'];
   /** Display name. */
   name: Scalars['String']['output'];
+  /** The rate limits in force: the project's own, else the server's defaults. */
+  rateLimits: RateLimits;
   /** Usage summary of this project over [startDate, endDate) (default: the last 30 days). */
   usage: UsageSummary;
 };
@@ -1014,6 +1029,34 @@ export type QueryUsageStatsArgs = {
  */
 export type QueryVerifyReceiptArgs = {
   document: Scalars['JSONObject']['input'];
+};
+
+/**
+ * The rate limits of a project and of each of its API keys; 0 is no limit. Requests over one get
+ * RATE_LIMITED (HTTP 429 with Retry-After) and store nothing.
+ */
+export type RateLimits = {
+  __typename?: 'RateLimits';
+  /** Usage logs per minute of each API key (a batch counts its items). */
+  keyLogsPerMinute: Scalars['Int']['output'];
+  /** Requests per second of each API key of the project. */
+  keyRequestsPerSecond: Scalars['Int']['output'];
+  /** Usage logs per minute of the whole project. */
+  projectLogsPerMinute: Scalars['Int']['output'];
+  /** Requests per second of all the project's keys together. */
+  projectRequestsPerSecond: Scalars['Int']['output'];
+};
+
+/** A project's own rate limits: an absent field keeps its value, null returns it to the server's default (LLMRING_RATE_LIMIT_*), 0 is no limit. */
+export type RateLimitsInput = {
+  /** Usage logs per minute of each API key. */
+  keyLogsPerMinute?: InputMaybe<Scalars['Int']['input']>;
+  /** Requests per second of each API key. */
+  keyRequestsPerSecond?: InputMaybe<Scalars['Int']['input']>;
+  /** Usage logs per minute of the whole project. */
+  projectLogsPerMinute?: InputMaybe<Scalars['Int']['input']>;
+  /** Requests per second of the whole project. */
+  projectRequestsPerSecond?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /**
@@ -1599,6 +1642,8 @@ export type ResolversTypes = ResolversObject<{
   PriceSource: PriceSource;
   Project: ResolverTypeWrapper<ProjectModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RateLimits: ResolverTypeWrapper<RateLimits>;
+  RateLimitsInput: RateLimitsInput;
   Receipt: ResolverTypeWrapper<ReceiptModel>;
   ReceiptConnection: ResolverTypeWrapper<Omit<ReceiptConnection, 'edges'> & { edges: Array<ResolversTypes['ReceiptEdge']> }>;
   ReceiptEdge: ResolverTypeWrapper<Omit<ReceiptEdge, 'node'> & { node: ResolversTypes['Receipt'] }>;
@@ -1661,6 +1706,8 @@ export type ResolversParentTypes = ResolversObject<{
   PriceBookEntry: PriceBookEntryModel;
   Project: ProjectModel;
   Query: Record<PropertyKey, never>;
+  RateLimits: RateLimits;
+  RateLimitsInput: RateLimitsInput;
   Receipt: ReceiptModel;
   ReceiptConnection: Omit<ReceiptConnection, 'edges'> & { edges: Array<ResolversParentTypes['ReceiptEdge']> };
   ReceiptEdge: Omit<ReceiptEdge, 'node'> & { node: ResolversParentTypes['Receipt'] };
@@ -1828,6 +1875,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   revokeOperator?: Resolver<ResolversTypes['Operator'], ParentType, ContextType, RequireFields<MutationRevokeOperatorArgs, 'id'>>;
   rotateApiKey?: Resolver<ResolversTypes['RotatedApiKey'], ParentType, ContextType, RequireFields<MutationRotateApiKeyArgs, 'id' | 'overlap'>>;
   setModelPrice?: Resolver<ResolversTypes['PriceBookEntry'], ParentType, ContextType, RequireFields<MutationSetModelPriceArgs, 'input'>>;
+  setProjectRateLimits?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationSetProjectRateLimitsArgs, 'input' | 'projectId'>>;
   updateProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationUpdateProjectArgs, 'id' | 'input'>>;
 }>;
 
@@ -1915,6 +1963,7 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
   id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
   key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  rateLimits?: Resolver<ResolversTypes['RateLimits'], ParentType, ContextType>;
   usage?: Resolver<ResolversTypes['UsageSummary'], ParentType, ContextType, Partial<ProjectUsageArgs>>;
 }>;
 
@@ -1933,6 +1982,13 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   usageLogs?: Resolver<ResolversTypes['UsageLogConnection'], ParentType, ContextType, RequireFields<QueryUsageLogsArgs, 'first'>>;
   usageStats?: Resolver<ResolversTypes['UsageStats'], ParentType, ContextType, RequireFields<QueryUsageStatsArgs, 'groupBy' | 'timeZone'>>;
   verifyReceipt?: Resolver<ResolversTypes['ReceiptVerification'], ParentType, ContextType, RequireFields<QueryVerifyReceiptArgs, 'document'>>;
+}>;
+
+export type RateLimitsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RateLimits'] = ResolversParentTypes['RateLimits']> = ResolversObject<{
+  keyLogsPerMinute?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  keyRequestsPerSecond?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  projectLogsPerMinute?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  projectRequestsPerSecond?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type ReceiptResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Receipt'] = ResolversParentTypes['Receipt']> = ResolversObject<{
@@ -2162,6 +2218,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   PriceSource?: PriceSourceResolvers;
   Project?: ProjectResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RateLimits?: RateLimitsResolvers<ContextType>;
   Receipt?: ReceiptResolvers<ContextType>;
   ReceiptConnection?: ReceiptConnectionResolvers<ContextType>;
   ReceiptEdge?: ReceiptEdgeResolvers<ContextType>;

@@ -85,6 +85,15 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
   for (const outcome of ['stored', 'replayed', 'rejected', 'failed'] as const) usageLogs.inc({ outcome }, 0);
   // Whichever way a call came in (GraphQL, REST), the usage service reports its outcome.
   services.usage.onOutcome((outcome, n) => usageLogs.inc({ outcome }, n));
+  const rateLimited = new Counter({
+    name: 'llmring_rate_limited_total',
+    help: 'Calls refused with 429 for a rate limit, by limit (key_requests, project_requests, key_logs, project_logs)',
+    labelNames: ['limit'] as const,
+    registers,
+  });
+  for (const limit of ['key_requests', 'project_requests', 'key_logs', 'project_logs'])
+    rateLimited.inc({ limit }, 0);
+  services.rateLimits.onRefused((limit) => rateLimited.inc({ limit }));
 
   const db = services.db;
   new Gauge({

@@ -20,6 +20,7 @@ import type { Principal } from '../domain/principal';
 import { ADMIN, ANONYMOUS } from '../domain/principal';
 import type { ApiKeyService } from './apiKeys';
 import { OPERATOR_TOKEN_PREFIX, type OperatorService } from './operators';
+import type { RateLimitService } from './rateLimits';
 import type { ProjectService } from './projects';
 import { unauthenticated } from './errors';
 
@@ -58,6 +59,8 @@ export class AuthService {
       apiKeys: ApiKeyService;
       /** Named operator tokens (lro_...), sent as Authorization: Bearer. */
       operators?: Pick<OperatorService, 'authenticate'>;
+      /** Requests per second of keys and projects: RATE_LIMITED before anything else is done. */
+      rateLimits?: Pick<RateLimitService, 'admitRequest'>;
       adminToken?: string;
       /** With LLMRING_ACCEPT_CLIENT_KEYS: creates the project of an unknown client-made key. */
       clientKeys?: Pick<ProjectService, 'adoptClientKey'>;
@@ -99,6 +102,7 @@ export class AuthService {
         ? await this.deps.clientKeys.adoptClientKey(secret)
         : null);
     if (!found) throw unauthenticated('The API key is unknown or revoked, or its project is archived');
+    await this.deps.rateLimits?.admitRequest(found.project.id, found.apiKey.id);
     return {
       kind: 'project',
       project: found.project,

@@ -9,6 +9,7 @@ import { AdminService } from './admin';
 import { ApiKeyService } from './apiKeys';
 import { AuditService } from './audit';
 import { OperatorService } from './operators';
+import { RateLimitService } from './rateLimits';
 import { AuthService } from './auth';
 import { DimensionService } from './dimensions';
 import { PriceBookService } from './priceBook';
@@ -46,6 +47,7 @@ export interface Services {
   admin: AdminService;
   audit: AuditService;
   operators: OperatorService;
+  rateLimits: RateLimitService;
 }
 
 export async function createServices(deps: {
@@ -75,6 +77,7 @@ export async function createServices(deps: {
   const reprice = new RepriceService({ db, pricing, keyring });
   const audit = new AuditService({ db });
   const operators = new OperatorService({ db, audit });
+  const rateLimits = new RateLimitService({ db, defaults: config.rateLimits, audit });
   return {
     db,
     readDb,
@@ -82,6 +85,7 @@ export async function createServices(deps: {
     auth: new AuthService({
       apiKeys,
       operators,
+      rateLimits,
       adminToken: config.adminToken,
       clientKeys: config.acceptClientKeys ? projects : undefined,
     }),
@@ -93,6 +97,7 @@ export async function createServices(deps: {
       receipts,
       dimensions,
       limits: { batchSize: config.limits.batchSize },
+      rateLimits,
       // PGlite runs one statement at a time anyway.
       ingestStatements: dbKind === 'pglite' ? 1 : config.database.ingestStatements,
     }),
@@ -109,5 +114,6 @@ export async function createServices(deps: {
     admin: new AdminService({ db, audit, projects, apiKeys, priceBook, reprice }),
     audit,
     operators,
+    rateLimits,
   };
 }

@@ -1,6 +1,9 @@
-/** Operators and the audit log (issue 21): read the arguments, check the caller, call one service. */
+/**
+ * Operators, the audit log and rate limits (issue 21): read the arguments, check the caller,
+ * call one service.
+ */
 import type { MutationResolvers, QueryResolvers, Resolvers } from '../generated';
-import { actorOf, requireAdmin } from '../../services/authz';
+import { actorOf, requireAdmin, requireReadable } from '../../services/authz';
 
 const Query: QueryResolvers = {
   operators: (_root, _args, { principal, services }) => {
@@ -24,6 +27,12 @@ const Mutation: MutationResolvers = {
     requireAdmin(principal);
     return services.operators.revoke(id, actorOf(principal));
   },
+
+  setProjectRateLimits: async (_root, { projectId, input }, { principal, services, loaders }) => {
+    requireAdmin(principal);
+    await services.rateLimits.setProjectLimits(actorOf(principal), projectId, input);
+    return (await loaders.projectById.load(projectId))!;
+  },
 };
 
 export const operatorResolvers: Resolvers = {
@@ -31,5 +40,11 @@ export const operatorResolvers: Resolvers = {
   Mutation,
   AuditEntry: {
     actor: (entry) => entry.actorName,
+  },
+  Project: {
+    rateLimits: (project, _args, { principal, services }) => {
+      requireReadable(principal, project.id);
+      return services.rateLimits.limitsOf(project.id);
+    },
   },
 };
