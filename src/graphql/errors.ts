@@ -21,6 +21,7 @@ const CLIENT_CODES = new Set([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'NOT_FOUND',
+  'RATE_LIMITED',
 ]);
 
 /** graphql-js's parser message when a document has more tokens than parseOptions.maxTokens. */
