@@ -456,6 +456,41 @@ const OPERATIONS: Operation[] = [
       }),
   },
   {
+    name: 'operators',
+    request: () => ({ query: '{ operators { id name role lastUsedAt } }' }),
+    expect: (p) => adminOnly(p, (d) => expect(Array.isArray(d.operators)).toBe(true)),
+  },
+  {
+    name: 'auditLog',
+    request: () => ({ query: '{ auditLog(first: 500) { id actor action targetId details } }' }),
+    expect: (p) =>
+      adminOnly(p, (d) => {
+        const actions = (d.auditLog as Array<{ action: string }>).map((e) => e.action);
+        expect(actions).toEqual(expect.arrayContaining(['createProject', 'createApiKey', 'revokeApiKey']));
+      }),
+  },
+  {
+    name: 'createOperator',
+    request: (p) => ({
+      query: 'mutation($n: String!) { createOperator(name: $n, role: VIEWER) { token operator { name } } }',
+      variables: { n: `operator-by-${p}` },
+    }),
+    expect: (p) =>
+      adminOnly(p, (d) =>
+        expect((d.createOperator as { operator: { name: string } }).operator.name).toBe('operator-by-admin'),
+      ),
+  },
+  {
+    name: 'setProjectRateLimits (A; a scratch project for the admin)',
+    request: (p) => ({
+      query: `mutation($id: UUID!) { setProjectRateLimits(projectId: $id, input: { keyLogsPerMinute: 1 }) {
+        rateLimits { keyLogsPerMinute } } }`,
+      variables: { id: p === 'admin' ? scratch.update : a.id },
+    }),
+    expect: (p) =>
+      adminOnly(p, (d) => expect(d.setProjectRateLimits).toEqual({ rateLimits: { keyLogsPerMinute: 1 } })),
+  },
+  {
     name: "revokeApiKey (A's key; a scratch key for the admin)",
     request: (p) => ({
       query: 'mutation($id: UUID!) { revokeApiKey(id: $id) { id revokedAt } }',
@@ -590,7 +625,7 @@ describe('secrets', () => {
     expect(found).toEqual([]);
   });
 
-  test('no secret is in any answer of the run, except a new key in the createApiKey or rotateApiKey answer that returns it', async () => {
+  test('no secret is in any answer of the run, except a new key or token in the createApiKey, rotateApiKey or createOperator answer that returns it', async () => {
     // Provoke a few errors too: they must not echo what was sent.
     const bad: Array<Record<string, string>> = [
       withKey(`${a.secret}x`),
@@ -604,9 +639,11 @@ describe('secrets', () => {
     const leaks: string[] = [];
     for (const { principal, op, text } of answers) {
       let rest = text;
-      const field = ['createApiKey', 'rotateApiKey'].find((f) => op.startsWith(f));
+      const field = ['createApiKey', 'rotateApiKey', 'createOperator'].find((f) => op.startsWith(f));
       if (field && principal === 'admin') {
-        const secret = (JSON.parse(text) as { data: Record<string, { secret: string }> }).data[field].secret;
+        const created = (JSON.parse(text) as { data: Record<string, { secret?: string; token?: string }> })
+          .data[field];
+        const secret = created.secret ?? created.token!;
         secrets.push(secret);
         rest = text.replace(secret, '');
       }
