@@ -39,6 +39,7 @@ const config: CodegenConfig = {
           NonNegativeFloat: 'number',
           SafeInt: 'number',
           Decimal: 'string',
+          Duration: 'string',
         },
         // GraphQL enums are typed as the domain string unions ('client' | 'registry' | ...), so
         // resolvers receive and return domain values; enumResolvers in src/graphql/mappers.ts
@@ -58,6 +59,8 @@ const config: CodegenConfig = {
           ExportFormat: '../services/exportSchedules#ExportFormat',
           ExportPeriod: '../services/exportSchedules#ExportPeriod',
           ExportRunStatus: '../services/exportSchedules#ExportRunStatus',
+          ApiKeyScope: '../domain/access#ApiKeyScope',
+          OperatorRole: '../domain/access#OperatorRole',
         },
         // Parent and result types of the resolvers: what the services return.
         mapperTypeSuffix: 'Model',
@@ -91,6 +94,9 @@ const config: CodegenConfig = {
           WebhookAttempt: '../domain/alerts#WebhookAttempt',
           ExportSchedule: '../services/exportSchedules#ExportSchedule',
           ExportRun: '../services/exportSchedules#ExportRun',
+          RotatedApiKey: '../services/apiKeys#RotatedKey',
+          Operator: '../domain/access#Operator',
+          AuditEntry: '../domain/access#AuditEntry',
         },
       },
     },

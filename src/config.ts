@@ -82,6 +82,11 @@ const envSchema = z.object({
     .max(1024 ** 3)
     .default(4 * 1024 * 1024),
   LLMRING_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
+  // Rate limits (issue 21): 0 is no limit; a project may override each (setProjectRateLimits).
+  LLMRING_RATE_LIMIT_KEY_RPS: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  LLMRING_RATE_LIMIT_PROJECT_RPS: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  LLMRING_RATE_LIMIT_KEY_LOGS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
+  LLMRING_RATE_LIMIT_PROJECT_LOGS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
   LLMRING_MAX_QUERY_DEPTH: z.coerce.number().int().min(1).max(1000).default(10),
   LLMRING_MAX_ALIASES: z.coerce.number().int().min(0).max(100_000).default(200),
   LLMRING_MAX_TOKENS: z.coerce.number().int().min(10).max(10_000_000).default(100_000),
@@ -174,6 +179,8 @@ export interface Config {
     retryBaseMs: number;
     retryForMs: number;
   };
+  /** Default rate limits of every key and project (0: none); see src/services/rateLimits.ts. */
+  rateLimits: import('./services/rateLimits').RateLimits;
   /** What one request may ask for; each excess is rejected with a message naming the limit. */
   limits: {
     /** Largest request body in bytes (HTTP 413 beyond). */
@@ -267,6 +274,12 @@ export function loadConfig(env: Env = process.env): Config {
       pollMs: e.LLMRING_WEBHOOK_POLL_MS,
       retryBaseMs: e.LLMRING_WEBHOOK_RETRY_BASE_MS,
       retryForMs: e.LLMRING_WEBHOOK_RETRY_FOR_MS,
+    },
+    rateLimits: {
+      keyRequestsPerSecond: e.LLMRING_RATE_LIMIT_KEY_RPS,
+      projectRequestsPerSecond: e.LLMRING_RATE_LIMIT_PROJECT_RPS,
+      keyLogsPerMinute: e.LLMRING_RATE_LIMIT_KEY_LOGS_PER_MINUTE,
+      projectLogsPerMinute: e.LLMRING_RATE_LIMIT_PROJECT_LOGS_PER_MINUTE,
     },
     limits: {
       bodyBytes: e.LLMRING_MAX_BODY_BYTES,

@@ -34,6 +34,7 @@ import type { CostSource, PriceSource, TimeBucket, UsageDimension } from '../src
 import { LINE_TYPES, type LineType } from '../src/pricing/formula';
 import { enumResolvers } from '../src/graphql/mappers';
 import { EXPORT_FORMATS, EXPORT_PERIODS, EXPORT_RUN_STATUSES } from '../src/services/exportSchedules';
+import { API_KEY_SCOPES, OPERATOR_ROLES, type ApiKeyScope, type OperatorRole } from '../src/domain/access';
 
 const ROOT = path.resolve(__dirname, '..');
 const CONTRACT_PATH = path.join(ROOT, 'test', 'fixtures', 'api-contract.graphql');
@@ -218,6 +219,8 @@ describe('descriptions', () => {
 describe('enum values map one-to-one onto domain values', () => {
   // The domain unions of src/domain/types.ts; the type annotations make the compiler check them.
   const domain: {
+    ApiKeyScope: ApiKeyScope[];
+    OperatorRole: OperatorRole[];
     CostSource: CostSource[];
     PriceSource: PriceSource[];
     TokenType: LineType[];
@@ -227,6 +230,8 @@ describe('enum values map one-to-one onto domain values', () => {
     WebhookEvent: WebhookEventType[];
     DeliveryStatus: DeliveryStatus[];
   } = {
+    ApiKeyScope: [...API_KEY_SCOPES],
+    OperatorRole: [...OPERATOR_ROLES],
     CostSource: ['client', 'registry', 'price_book', 'unpriced'],
     PriceSource: ['registry', 'price_book'],
     TokenType: [...LINE_TYPES],

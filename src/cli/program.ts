@@ -21,6 +21,7 @@ import { registerPricingCommands } from './commands/pricing';
 import { registerAlertCommands } from './commands/alerts';
 import { registerExportScheduleCommands } from './commands/exportSchedules';
 import { registerLedgerCommands } from './commands/ledger';
+import { registerOperatorCommands } from './commands/operators';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -120,6 +121,7 @@ Examples:
   registerAlertCommands(program, act);
   registerExportScheduleCommands(program, act);
   registerLedgerCommands(program, act);
+  registerOperatorCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

@@ -2,6 +2,7 @@
 import type { ApiKeyRow, ProjectRow, ReceiptRow, UsageLogRow } from './tables';
 import type { ApiKey, Project, Receipt, UsageLog, UsagePricing } from '../domain/types';
 import { normalizePrice } from '../pricing/formula';
+import { isApiKeyScope, normalizeScopes, type ApiKeyScope } from '../domain/access';
 import { toDate, toDateOrNull, toDecimalString, toInt, toIntOrNull } from './normalize';
 
 export function toProject(row: ProjectRow): Project {
@@ -15,6 +16,13 @@ export function toProject(row: ProjectRow): Project {
   };
 }
 
+/** A key's stored scopes; an unknown one (a later version's) is dropped rather than trusted. */
+function toScopes(stored: string[] | string): ApiKeyScope[] {
+  // node-postgres parses text[]; a driver that does not hands over the literal '{ingest,read}'.
+  const list = Array.isArray(stored) ? stored : stored.replace(/^\{|\}$/g, '').split(',');
+  return normalizeScopes(list.filter(isApiKeyScope));
+}
+
 export function toApiKey(row: ApiKeyRow): ApiKey {
   return {
     id: row.id,
@@ -24,6 +32,9 @@ export function toApiKey(row: ApiKeyRow): ApiKey {
     createdAt: toDate(row.created_at),
     lastUsedAt: toDateOrNull(row.last_used_at),
     revokedAt: toDateOrNull(row.revoked_at),
+    scopes: toScopes(row.scopes),
+    expiresAt: toDateOrNull(row.expires_at),
+    rotatedFrom: row.rotated_from,
   };
 }
 

@@ -18,6 +18,10 @@ export interface ApiKeyRow {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  /** 'ingest' and/or 'read' (src/domain/principal.ts API_KEY_SCOPES). */
+  scopes: string[];
+  expires_at: Date | null;
+  rotated_from: string | null;
 }
 
 export type CostSourceValue = 'client' | 'registry' | 'price_book' | 'unpriced';

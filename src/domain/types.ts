@@ -2,6 +2,7 @@
  * Domain objects: what services return and resolvers expose (codegen maps GraphQL types
  * onto these). Money is carried as an exact decimal string; the API turns it into a Float.
  */
+import type { ApiKeyScope } from './access';
 
 export type CostSource = 'client' | 'registry' | 'price_book' | 'unpriced';
 
@@ -25,6 +26,12 @@ export interface ApiKey {
   createdAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** What the key may do, in API_KEY_SCOPES order. */
+  scopes: ApiKeyScope[];
+  /** When the key stops working (set by rotation to the end of the overlap); null: never. */
+  expiresAt: Date | null;
+  /** The key this one replaced by rotation; null for a key created as such. */
+  rotatedFrom: string | null;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from '../logger';
-import { ServiceError } from '../services/errors';
+import { RateLimitedError, ServiceError } from '../services/errors';
 
 /** Codes that Apollo or graphql-js themselves produce for bad requests: passed through. */
 const CLIENT_CODES = new Set([
@@ -21,6 +21,7 @@ const CLIENT_CODES = new Set([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'NOT_FOUND',
+  'RATE_LIMITED',
 ]);
 
 /** graphql-js's parser message when a document has more tokens than parseOptions.maxTokens. */
@@ -37,6 +38,13 @@ export function asGraphQLError(err: ServiceError): GraphQLError {
       code: err.code,
       ...(err.field ? { field: err.field } : {}),
       ...(err.code === 'UNAUTHENTICATED' ? { http: { status: 401 } } : {}),
+      ...(err instanceof RateLimitedError
+        ? {
+            retryAfterSeconds: err.retryAfterSeconds,
+            limit: err.limit,
+            http: { status: 429, headers: new Map([['retry-after', String(err.retryAfterSeconds)]]) },
+          }
+        : {}),
     },
   });
 }
@@ -80,7 +88,13 @@ function clientError(logger: Logger) {
         message: original.message,
         locations: formatted.locations,
         path: formatted.path,
-        extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
+        extensions: {
+          code: original.code,
+          ...(original.field ? { field: original.field } : {}),
+          ...(original instanceof RateLimitedError
+            ? { retryAfterSeconds: original.retryAfterSeconds, limit: original.limit }
+            : {}),
+        },
       };
     }
     const code = scalarCode(error) ?? formatted.extensions?.code;
@@ -107,7 +121,10 @@ function clientError(logger: Logger) {
   };
 }
 
-/** UNAUTHENTICATED answers with HTTP 401 wherever it was raised (context or resolver). */
+/**
+ * UNAUTHENTICATED answers with HTTP 401 wherever it was raised (context or resolver), and
+ * RATE_LIMITED with 429 and Retry-After.
+ */
 export function httpStatusPlugin<T extends object>(): ApolloServerPlugin<T> {
   return {
     async requestDidStart() {
@@ -121,6 +138,14 @@ export function httpStatusPlugin<T extends object>(): ApolloServerPlugin<T> {
             );
           });
           if (unauthenticated && response.http) response.http.status = 401;
+          // Over a rate limit (raised by the context or a resolver): 429 and when to retry.
+          const limited = errors
+            .map((e) => unwrapResolverError(e))
+            .find((e): e is RateLimitedError => e instanceof RateLimitedError);
+          if (limited && response.http) {
+            response.http.status = 429;
+            response.http.headers.set('retry-after', String(limited.retryAfterSeconds));
+          }
         },
       };
     },

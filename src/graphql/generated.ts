@@ -11,6 +11,8 @@ import type { DeliveryStatus } from '../domain/alerts';
 import type { ExportFormat } from '../services/exportSchedules';
 import type { ExportPeriod } from '../services/exportSchedules';
 import type { ExportRunStatus } from '../services/exportSchedules';
+import type { ApiKeyScope } from '../domain/access';
+import type { OperatorRole } from '../domain/access';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Project as ProjectModel, ApiKey as ApiKeyModel, UsageLog as UsageLogModel, UsageAdjustment as UsageAdjustmentModel, Receipt as ReceiptModel, UsageSummary as UsageSummaryModel, PeriodUsage as PeriodUsageModel, AliasUsage as AliasUsageModel, ModelUsage as ModelUsageModel, OriginUsage as OriginUsageModel, UsageGroup as UsageGroupModel, ModelPrice as ModelPriceModel } from '../domain/types';
 import type { UsagePricingParent as UsagePricingParentModel, UsageStatsParent as UsageStatsParentModel, LogUsageResultParent as LogUsageResultParentModel, ReceiptPublicKeyParent as ReceiptPublicKeyParentModel } from './mappers';
@@ -19,6 +21,8 @@ import type { RepriceResult as RepriceResultModel, RepriceGroup as RepriceGroupM
 import type { ChargeLine as ChargeLineModel } from '../pricing/formula';
 import type { Budget as BudgetModel, BudgetStatus as BudgetStatusModel, BudgetFilter as BudgetFilterModel, SpikeAlert as SpikeAlertModel, Webhook as WebhookModel, WebhookDelivery as WebhookDeliveryModel, WebhookAttempt as WebhookAttemptModel } from '../domain/alerts';
 import type { ExportSchedule as ExportScheduleModel, ExportRun as ExportRunModel } from '../services/exportSchedules';
+import type { RotatedKey as RotatedKeyModel } from '../services/apiKeys';
+import type { Operator as OperatorModel, AuditEntry as AuditEntryModel } from '../domain/access';
 import type { GraphQLContext } from './context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -43,6 +47,11 @@ export type Scalars = {
    * optionally one point and more digits), non-negative where a price is meant.
    */
   Decimal: { input: string; output: string; }
+  /**
+   * A length of time as an ISO 8601 duration, for example `PT1H` (an hour), `P7D` (a week) or `PT0S`
+   * (none).
+   */
+  Duration: { input: string; output: string; }
   /** A JSON object (`{ ... }`); arrays, strings, numbers and null are not accepted where a JSONObject is required. */
   JSONObject: { input: Record<string, unknown>; output: Record<string, unknown>; }
   /** A number greater than or equal to 0. */
@@ -90,6 +99,11 @@ export type ApiKey = {
   __typename?: 'ApiKey';
   /** When the key was created. */
   createdAt: Scalars['DateTime']['output'];
+  /**
+   * When the key stops working; null when it never expires. A rotated key's is the end of its
+   * overlap.
+   */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
   /** The key's id. */
   id: Scalars['UUID']['output'];
   /** When the key was last used, to within about a minute; null when never used. */
@@ -100,6 +114,33 @@ export type ApiKey = {
   prefix: Scalars['String']['output'];
   /** When the key was revoked; null while it works. */
   revokedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The id of the key this one replaced by rotateApiKey; null for a key created by createApiKey. */
+  rotatedFrom?: Maybe<Scalars['UUID']['output']>;
+  /** What the key may do. */
+  scopes: Array<ApiKeyScope>;
+};
+
+export { ApiKeyScope };
+
+/** One change an admin or operator made: who, what and when. The audit log is append-only. */
+export type AuditEntry = {
+  __typename?: 'AuditEntry';
+  /** The operation, as the API names it, for example `createProject` or `rotateApiKey`. */
+  action: Scalars['String']['output'];
+  /** Who made it: `admin token`, `cli` (someone with the database's credentials), or the operator's name. */
+  actor: Scalars['String']['output'];
+  /** The operator who made it; null for the admin token and the CLI. */
+  actorOperatorId?: Maybe<Scalars['UUID']['output']>;
+  /** When the change was made. */
+  at: Scalars['DateTime']['output'];
+  /** What changed (names, scopes, prices, counts); never a secret. */
+  details: Scalars['JSONObject']['output'];
+  /** Increasing with time: pass the last one of a page as `before` for the next page. */
+  id: Scalars['ID']['output'];
+  /** The id of what changed; null when none. */
+  targetId?: Maybe<Scalars['String']['output']>;
+  /** What kind of thing changed, for example `project`, `api_key`, `model_price`; null when none. */
+  targetType?: Maybe<Scalars['String']['output']>;
 };
 
 /** An amount a project's spending is held against, per period. */
@@ -271,6 +312,15 @@ export type CreatedApiKey = {
   apiKey: ApiKey;
   /** Shown once: store it now. Send it as `X-API-Key: <secret>` or `Authorization: Bearer <secret>`. */
   secret: Scalars['String']['output'];
+};
+
+/** A newly created operator with its token. */
+export type CreatedOperator = {
+  __typename?: 'CreatedOperator';
+  /** The operator. */
+  operator: Operator;
+  /** Shown once: store it now. Send it as `Authorization: Bearer <token>`. */
+  token: Scalars['String']['output'];
 };
 
 /** A webhook just created, with its secret. */
@@ -596,6 +646,11 @@ export type Mutation = {
    * (rows, sum of cost, SHA-256).
    */
   createExportSchedule: ExportSchedule;
+  /**
+   * Admin only. Creates an operator token with a role. The token is returned once, here, and stored
+   * only as a hash. A name already used by a working operator is refused (BAD_USER_INPUT).
+   */
+  createOperator: CreatedOperator;
   /** Admin only. Creates a project. A key that is already taken fails with BAD_USER_INPUT. */
   createProject: Project;
   /** Admin only. A spike alert for a project, or for one of its alias names. */
@@ -641,6 +696,15 @@ export type Mutation = {
    * Revoking a revoked key changes nothing and keeps the first revokedAt.
    */
   revokeApiKey: ApiKey;
+  /** Admin only. Revokes an operator token: from then on requests with it fail with UNAUTHENTICATED. */
+  revokeOperator: Operator;
+  /**
+   * Admin only. Rotates an API key: a new secret for the same project, name and scopes, while the
+   * old secret keeps working until the overlap has passed (then UNAUTHENTICATED, expired). A key is
+   * rotated once (rotate its successor next); a revoked or expired key cannot be (BAD_USER_INPUT).
+   * Across instances, an overlap shorter than the key cache (5 s) may end up to that much later.
+   */
+  rotateApiKey: RotatedApiKey;
   /**
    * Admin only. Puts a price in the operator's price book (see PriceBookEntry): new calls of that
    * model (and project) with an occurredAt in its range are priced from it, at once on this server
@@ -649,6 +713,8 @@ export type Mutation = {
    * fails with BAD_USER_INPUT naming the field.
    */
   setModelPrice: PriceBookEntry;
+  /** Admin only. Sets a project's own rate limits; every instance applies them within 5 seconds. */
+  setProjectRateLimits: Project;
   /** Admin only. Queues a `webhook.test` event to the webhook and returns its delivery. */
   testWebhook: WebhookDelivery;
   /**
@@ -677,8 +743,10 @@ export type MutationArchiveProjectArgs = {
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
 export type MutationCreateApiKeyArgs = {
+  expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
   name: Scalars['String']['input'];
   projectId: Scalars['UUID']['input'];
+  scopes?: InputMaybe<Array<ApiKeyScope>>;
 };
 
 
@@ -699,6 +767,17 @@ export type MutationCreateBudgetArgs = {
  */
 export type MutationCreateExportScheduleArgs = {
   input: CreateExportScheduleInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationCreateOperatorArgs = {
+  name: Scalars['String']['input'];
+  role: OperatorRole;
 };
 
 
@@ -818,8 +897,41 @@ export type MutationRevokeApiKeyArgs = {
  * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
  * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
  */
+export type MutationRevokeOperatorArgs = {
+  id: Scalars['UUID']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationRotateApiKeyArgs = {
+  expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
+  id: Scalars['UUID']['input'];
+  overlap?: Scalars['Duration']['input'];
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
 export type MutationSetModelPriceArgs = {
   input: SetModelPriceInput;
+};
+
+
+/**
+ * Write operations. logUsage and logUsageBatch need a project API key; every other mutation needs
+ * the admin token and fails with FORBIDDEN for a project key. Invalid input fails with
+ * BAD_USER_INPUT and a message that names the field; an unknown id fails with NOT_FOUND.
+ */
+export type MutationSetProjectRateLimitsArgs = {
+  input: RateLimitsInput;
+  projectId: Scalars['UUID']['input'];
 };
 
 
@@ -853,6 +965,27 @@ export type MutationUpdateProjectArgs = {
   id: Scalars['UUID']['input'];
   input: UpdateProjectInput;
 };
+
+/** A named operator token with a role. The token is shown once, by createOperator, and stored only as a hash. */
+export type Operator = {
+  __typename?: 'Operator';
+  /** When the operator was created. */
+  createdAt: Scalars['DateTime']['output'];
+  /** The operator's id. */
+  id: Scalars['UUID']['output'];
+  /** When the token was last used, to within about a minute; null when never used. */
+  lastUsedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Who the operator is, as the audit log names them; unique among working operators. */
+  name: Scalars['String']['output'];
+  /** The first characters of the token, to recognise it. */
+  prefix: Scalars['String']['output'];
+  /** When the operator was revoked; null while the token works. */
+  revokedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** What the operator may do. */
+  role: OperatorRole;
+};
+
+export { OperatorRole };
 
 /** Usage from one origin. */
 export type OriginUsage = {
@@ -983,6 +1116,8 @@ export type Project = {
   key: Scalars['String']['output'];
   /** Display name. */
   name: Scalars['String']['output'];
+  /** The rate limits in force: the project's own, else the server's defaults. */
+  rateLimits: RateLimits;
   /** Usage summary of this project over [startDate, endDate) (default: the last 30 days). */
   usage: UsageSummary;
 };
@@ -1011,6 +1146,8 @@ export type ProjectUsageArgs = {
  */
 export type Query = {
   __typename?: 'Query';
+  /** Admin only. The audit log, newest first. */
+  auditLog: Array<AuditEntry>;
   /** A budget by id; null when there is none the caller may read. */
   budget?: Maybe<Budget>;
   /**
@@ -1056,6 +1193,8 @@ export type Query = {
    * tokens), from its model registry. Public data: no authentication is needed.
    */
   modelPricing: Array<ModelPrice>;
+  /** Admin only (the admin token or an ADMIN operator). Every operator, revoked ones included, oldest first. */
+  operators: Array<Operator>;
   /**
    * One project by id. Admin callers may ask for any project and get null when no project has this
    * id. A project caller may only ask for its own project; any other id fails with FORBIDDEN.
@@ -1114,6 +1253,27 @@ export type Query = {
   webhookDeliveries: Array<WebhookDelivery>;
   /** Admin only. Webhooks, oldest first: one project's (projectId), or all, global ones included. */
   webhooks: Array<Webhook>;
+};
+
+
+/**
+ * Read operations.
+ *
+ * Authentication (HTTP headers): a project API key as `X-API-Key: <secret>` or
+ * `Authorization: Bearer <secret>` (the legacy `X-Project-Key: <secret>` works too), or the admin
+ * token as `Authorization: Bearer <LLMRING_ADMIN_TOKEN>`. Every operation needs one of them unless
+ * its description says otherwise. A missing, unknown or revoked key, or a key of an archived project,
+ * fails with `extensions.code` UNAUTHENTICATED (HTTP 401).
+ *
+ * A project caller sees only its own project: naming another project fails with FORBIDDEN, and
+ * another project's data never appears in a response. An admin caller may read every project.
+ *
+ * Money is in USD; token counts are as the provider reported them. Date ranges are half-open:
+ * [startDate, endDate).
+ */
+export type QueryAuditLogArgs = {
+  before?: InputMaybe<Scalars['ID']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -1510,6 +1670,34 @@ export type QueryWebhooksArgs = {
 };
 
 /**
+ * The rate limits of a project and of each of its API keys; 0 is no limit. Requests over one get
+ * RATE_LIMITED (HTTP 429 with Retry-After) and store nothing.
+ */
+export type RateLimits = {
+  __typename?: 'RateLimits';
+  /** Usage logs per minute of each API key (a batch counts its items). */
+  keyLogsPerMinute: Scalars['Int']['output'];
+  /** Requests per second of each API key of the project. */
+  keyRequestsPerSecond: Scalars['Int']['output'];
+  /** Usage logs per minute of the whole project. */
+  projectLogsPerMinute: Scalars['Int']['output'];
+  /** Requests per second of all the project's keys together. */
+  projectRequestsPerSecond: Scalars['Int']['output'];
+};
+
+/** A project's own rate limits: an absent field keeps its value, null returns it to the server's default (LLMRING_RATE_LIMIT_*), 0 is no limit. */
+export type RateLimitsInput = {
+  /** Usage logs per minute of each API key. */
+  keyLogsPerMinute?: InputMaybe<Scalars['Int']['input']>;
+  /** Requests per second of each API key. */
+  keyRequestsPerSecond?: InputMaybe<Scalars['Int']['input']>;
+  /** Usage logs per minute of the whole project. */
+  projectLogsPerMinute?: InputMaybe<Scalars['Int']['input']>;
+  /** Requests per second of the whole project. */
+  projectRequestsPerSecond?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/**
  * An Ed25519-signed record of one logged call, verifiable offline with the server's public key (see
  * receiptPublicKeys) and no access to the server.
  */
@@ -1637,6 +1825,17 @@ export type RepriceResult = {
   groups: Array<RepriceGroup>;
   /** The price book's version the new costs come from. */
   priceBookVersion: Scalars['SafeInt']['output'];
+};
+
+/** A key made by rotateApiKey, with its secret, and the key it replaces. */
+export type RotatedApiKey = {
+  __typename?: 'RotatedApiKey';
+  /** The new key: the old key's project, name and scopes. */
+  apiKey: ApiKey;
+  /** The old key, which works until its expiresAt (the end of the overlap). */
+  previous: ApiKey;
+  /** Shown once: store it now. Send it as `X-API-Key: <secret>` or `Authorization: Bearer <secret>`. */
+  secret: Scalars['String']['output'];
 };
 
 /** A price to put in the price book (setModelPrice). */
@@ -2172,6 +2371,8 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = ResolversObject<{
   AliasUsage: ResolverTypeWrapper<AliasUsageModel>;
   ApiKey: ResolverTypeWrapper<ApiKeyModel>;
+  ApiKeyScope: ApiKeyScope;
+  AuditEntry: ResolverTypeWrapper<AuditEntryModel>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Budget: ResolverTypeWrapper<BudgetModel>;
   BudgetFilter: ResolverTypeWrapper<BudgetFilterModel>;
@@ -2185,16 +2386,19 @@ export type ResolversTypes = ResolversObject<{
   CreateSpikeAlertInput: CreateSpikeAlertInput;
   CreateWebhookInput: CreateWebhookInput;
   CreatedApiKey: ResolverTypeWrapper<Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversTypes['ApiKey'] }>;
+  CreatedOperator: ResolverTypeWrapper<Omit<CreatedOperator, 'operator'> & { operator: ResolversTypes['Operator'] }>;
   CreatedWebhook: ResolverTypeWrapper<Omit<CreatedWebhook, 'webhook'> & { webhook: ResolversTypes['Webhook'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   DeliveryStatus: DeliveryStatus;
+  Duration: ResolverTypeWrapper<Scalars['Duration']['output']>;
   ExportFormat: ExportFormat;
   ExportPeriod: ExportPeriod;
   ExportRun: ResolverTypeWrapper<ExportRunModel>;
   ExportRunStatus: ExportRunStatus;
   ExportSchedule: ResolverTypeWrapper<ExportScheduleModel>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   InclusionProof: ResolverTypeWrapper<InclusionProof>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
@@ -2212,6 +2416,8 @@ export type ResolversTypes = ResolversObject<{
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   NonNegativeFloat: ResolverTypeWrapper<Scalars['NonNegativeFloat']['output']>;
   NonNegativeInt: ResolverTypeWrapper<Scalars['NonNegativeInt']['output']>;
+  Operator: ResolverTypeWrapper<OperatorModel>;
+  OperatorRole: OperatorRole;
   OriginUsage: ResolverTypeWrapper<OriginUsageModel>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PeriodUsage: ResolverTypeWrapper<PeriodUsageModel>;
@@ -2219,6 +2425,8 @@ export type ResolversTypes = ResolversObject<{
   PriceSource: PriceSource;
   Project: ResolverTypeWrapper<ProjectModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RateLimits: ResolverTypeWrapper<RateLimits>;
+  RateLimitsInput: RateLimitsInput;
   Receipt: ResolverTypeWrapper<ReceiptModel>;
   ReceiptConnection: ResolverTypeWrapper<Omit<ReceiptConnection, 'edges'> & { edges: Array<ResolversTypes['ReceiptEdge']> }>;
   ReceiptEdge: ResolverTypeWrapper<Omit<ReceiptEdge, 'node'> & { node: ResolversTypes['Receipt'] }>;
@@ -2226,6 +2434,7 @@ export type ResolversTypes = ResolversObject<{
   ReceiptVerification: ResolverTypeWrapper<ReceiptVerification>;
   RepriceGroup: ResolverTypeWrapper<RepriceGroupModel>;
   RepriceResult: ResolverTypeWrapper<RepriceResultModel>;
+  RotatedApiKey: ResolverTypeWrapper<RotatedKeyModel>;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
   SetModelPriceInput: SetModelPriceInput;
   SpikeAlert: ResolverTypeWrapper<SpikeAlertModel>;
@@ -2255,6 +2464,7 @@ export type ResolversTypes = ResolversObject<{
 export type ResolversParentTypes = ResolversObject<{
   AliasUsage: AliasUsageModel;
   ApiKey: ApiKeyModel;
+  AuditEntry: AuditEntryModel;
   Boolean: Scalars['Boolean']['output'];
   Budget: BudgetModel;
   BudgetFilter: BudgetFilterModel;
@@ -2266,12 +2476,15 @@ export type ResolversParentTypes = ResolversObject<{
   CreateSpikeAlertInput: CreateSpikeAlertInput;
   CreateWebhookInput: CreateWebhookInput;
   CreatedApiKey: Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversParentTypes['ApiKey'] };
+  CreatedOperator: Omit<CreatedOperator, 'operator'> & { operator: ResolversParentTypes['Operator'] };
   CreatedWebhook: Omit<CreatedWebhook, 'webhook'> & { webhook: ResolversParentTypes['Webhook'] };
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
+  Duration: Scalars['Duration']['output'];
   ExportRun: ExportRunModel;
   ExportSchedule: ExportScheduleModel;
   Float: Scalars['Float']['output'];
+  ID: Scalars['ID']['output'];
   InclusionProof: InclusionProof;
   Int: Scalars['Int']['output'];
   JSONObject: Scalars['JSONObject']['output'];
@@ -2289,12 +2502,15 @@ export type ResolversParentTypes = ResolversObject<{
   Mutation: Record<PropertyKey, never>;
   NonNegativeFloat: Scalars['NonNegativeFloat']['output'];
   NonNegativeInt: Scalars['NonNegativeInt']['output'];
+  Operator: OperatorModel;
   OriginUsage: OriginUsageModel;
   PageInfo: PageInfo;
   PeriodUsage: PeriodUsageModel;
   PriceBookEntry: PriceBookEntryModel;
   Project: ProjectModel;
   Query: Record<PropertyKey, never>;
+  RateLimits: RateLimits;
+  RateLimitsInput: RateLimitsInput;
   Receipt: ReceiptModel;
   ReceiptConnection: Omit<ReceiptConnection, 'edges'> & { edges: Array<ResolversParentTypes['ReceiptEdge']> };
   ReceiptEdge: Omit<ReceiptEdge, 'node'> & { node: ResolversParentTypes['Receipt'] };
@@ -2302,6 +2518,7 @@ export type ResolversParentTypes = ResolversObject<{
   ReceiptVerification: ReceiptVerification;
   RepriceGroup: RepriceGroupModel;
   RepriceResult: RepriceResultModel;
+  RotatedApiKey: RotatedKeyModel;
   SafeInt: Scalars['SafeInt']['output'];
   SetModelPriceInput: SetModelPriceInput;
   SpikeAlert: SpikeAlertModel;
@@ -2339,11 +2556,27 @@ export type AliasUsageResolvers<ContextType = GraphQLContext, ParentType extends
 
 export type ApiKeyResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ApiKey'] = ResolversParentTypes['ApiKey']> = ResolversObject<{
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
   lastUsedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   prefix?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  rotatedFrom?: Resolver<Maybe<ResolversTypes['UUID']>, ParentType, ContextType>;
+  scopes?: Resolver<Array<ResolversTypes['ApiKeyScope']>, ParentType, ContextType>;
+}>;
+
+export type ApiKeyScopeResolvers = EnumResolverSignature<{ INGEST?: any, READ?: any }, ResolversTypes['ApiKeyScope']>;
+
+export type AuditEntryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuditEntry'] = ResolversParentTypes['AuditEntry']> = ResolversObject<{
+  action?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  actor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  actorOperatorId?: Resolver<Maybe<ResolversTypes['UUID']>, ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  details?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  targetId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  targetType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type BudgetResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Budget'] = ResolversParentTypes['Budget']> = ResolversObject<{
@@ -2395,6 +2628,11 @@ export type CreatedApiKeyResolvers<ContextType = GraphQLContext, ParentType exte
   secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type CreatedOperatorResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['CreatedOperator'] = ResolversParentTypes['CreatedOperator']> = ResolversObject<{
+  operator?: Resolver<ResolversTypes['Operator'], ParentType, ContextType>;
+  token?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type CreatedWebhookResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['CreatedWebhook'] = ResolversParentTypes['CreatedWebhook']> = ResolversObject<{
   secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   webhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType>;
@@ -2409,6 +2647,10 @@ export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
 }
 
 export type DeliveryStatusResolvers = EnumResolverSignature<{ DELIVERED?: any, FAILED?: any, PENDING?: any }, ResolversTypes['DeliveryStatus']>;
+
+export interface DurationScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Duration'], any> {
+  name: 'Duration';
+}
 
 export type ExportFormatResolvers = EnumResolverSignature<{ FOCUS_CSV?: any, FOCUS_PARQUET?: any }, ResolversTypes['ExportFormat']>;
 
@@ -2531,6 +2773,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'projectId'>>;
   createBudget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType, RequireFields<MutationCreateBudgetArgs, 'input'>>;
   createExportSchedule?: Resolver<ResolversTypes['ExportSchedule'], ParentType, ContextType, RequireFields<MutationCreateExportScheduleArgs, 'input'>>;
+  createOperator?: Resolver<ResolversTypes['CreatedOperator'], ParentType, ContextType, RequireFields<MutationCreateOperatorArgs, 'name' | 'role'>>;
   createProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationCreateProjectArgs, 'input'>>;
   createSpikeAlert?: Resolver<ResolversTypes['SpikeAlert'], ParentType, ContextType, RequireFields<MutationCreateSpikeAlertArgs, 'input'>>;
   createWebhook?: Resolver<ResolversTypes['CreatedWebhook'], ParentType, ContextType, RequireFields<MutationCreateWebhookArgs, 'input'>>;
@@ -2542,7 +2785,10 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   logUsageBatch?: Resolver<ResolversTypes['LogUsageBatchResult'], ParentType, ContextType, RequireFields<MutationLogUsageBatchArgs, 'inputs'>>;
   repriceUsage?: Resolver<ResolversTypes['RepriceResult'], ParentType, ContextType, RequireFields<MutationRepriceUsageArgs, 'dryRun'>>;
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  revokeOperator?: Resolver<ResolversTypes['Operator'], ParentType, ContextType, RequireFields<MutationRevokeOperatorArgs, 'id'>>;
+  rotateApiKey?: Resolver<ResolversTypes['RotatedApiKey'], ParentType, ContextType, RequireFields<MutationRotateApiKeyArgs, 'id' | 'overlap'>>;
   setModelPrice?: Resolver<ResolversTypes['PriceBookEntry'], ParentType, ContextType, RequireFields<MutationSetModelPriceArgs, 'input'>>;
+  setProjectRateLimits?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationSetProjectRateLimitsArgs, 'input' | 'projectId'>>;
   testWebhook?: Resolver<ResolversTypes['WebhookDelivery'], ParentType, ContextType, RequireFields<MutationTestWebhookArgs, 'id'>>;
   updateBudget?: Resolver<ResolversTypes['Budget'], ParentType, ContextType, RequireFields<MutationUpdateBudgetArgs, 'id' | 'input'>>;
   updateProject?: Resolver<ResolversTypes['Project'], ParentType, ContextType, RequireFields<MutationUpdateProjectArgs, 'id' | 'input'>>;
@@ -2555,6 +2801,18 @@ export interface NonNegativeFloatScalarConfig extends GraphQLScalarTypeConfig<Re
 export interface NonNegativeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['NonNegativeInt'], any> {
   name: 'NonNegativeInt';
 }
+
+export type OperatorResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Operator'] = ResolversParentTypes['Operator']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
+  lastUsedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  prefix?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['OperatorRole'], ParentType, ContextType>;
+}>;
+
+export type OperatorRoleResolvers = EnumResolverSignature<{ ADMIN?: any, BILLING?: any, VIEWER?: any }, ResolversTypes['OperatorRole']>;
 
 export type OriginUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['OriginUsage'] = ResolversParentTypes['OriginUsage']> = ResolversObject<{
   cacheWrite1hTokens?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
@@ -2620,10 +2878,12 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
   id?: Resolver<ResolversTypes['UUID'], ParentType, ContextType>;
   key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  rateLimits?: Resolver<ResolversTypes['RateLimits'], ParentType, ContextType>;
   usage?: Resolver<ResolversTypes['UsageSummary'], ParentType, ContextType, Partial<ProjectUsageArgs>>;
 }>;
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  auditLog?: Resolver<Array<ResolversTypes['AuditEntry']>, ParentType, ContextType, RequireFields<QueryAuditLogArgs, 'first'>>;
   budget?: Resolver<Maybe<ResolversTypes['Budget']>, ParentType, ContextType, RequireFields<QueryBudgetArgs, 'id'>>;
   budgetStatus?: Resolver<ResolversTypes['BudgetStatus'], ParentType, ContextType, RequireFields<QueryBudgetStatusArgs, 'id'>>;
   budgets?: Resolver<Array<ResolversTypes['Budget']>, ParentType, ContextType, Partial<QueryBudgetsArgs>>;
@@ -2635,6 +2895,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   metadataDimensions?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   modelPrices?: Resolver<Array<ResolversTypes['PriceBookEntry']>, ParentType, ContextType, RequireFields<QueryModelPricesArgs, 'model' | 'provider'>>;
   modelPricing?: Resolver<Array<ResolversTypes['ModelPrice']>, ParentType, ContextType, Partial<QueryModelPricingArgs>>;
+  operators?: Resolver<Array<ResolversTypes['Operator']>, ParentType, ContextType>;
   project?: Resolver<Maybe<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectArgs, 'id'>>;
   projects?: Resolver<Array<ResolversTypes['Project']>, ParentType, ContextType, RequireFields<QueryProjectsArgs, 'includeArchived'>>;
   receipt?: Resolver<Maybe<ResolversTypes['Receipt']>, ParentType, ContextType, RequireFields<QueryReceiptArgs, 'receiptId'>>;
@@ -2647,6 +2908,13 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   verifyReceipt?: Resolver<ResolversTypes['ReceiptVerification'], ParentType, ContextType, RequireFields<QueryVerifyReceiptArgs, 'document'>>;
   webhookDeliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<QueryWebhookDeliveriesArgs, 'first' | 'webhookId'>>;
   webhooks?: Resolver<Array<ResolversTypes['Webhook']>, ParentType, ContextType, Partial<QueryWebhooksArgs>>;
+}>;
+
+export type RateLimitsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RateLimits'] = ResolversParentTypes['RateLimits']> = ResolversObject<{
+  keyLogsPerMinute?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  keyRequestsPerSecond?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  projectLogsPerMinute?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  projectRequestsPerSecond?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type ReceiptResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Receipt'] = ResolversParentTypes['Receipt']> = ResolversObject<{
@@ -2712,6 +2980,12 @@ export type RepriceResultResolvers<ContextType = GraphQLContext, ParentType exte
   difference?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   groups?: Resolver<Array<ResolversTypes['RepriceGroup']>, ParentType, ContextType>;
   priceBookVersion?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+}>;
+
+export type RotatedApiKeyResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RotatedApiKey'] = ResolversParentTypes['RotatedApiKey']> = ResolversObject<{
+  apiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
+  previous?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['SafeInt'], any> {
@@ -2889,6 +3163,8 @@ export type WebhookEventResolvers = EnumResolverSignature<{ BUDGET_PERIOD_RESET?
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AliasUsage?: AliasUsageResolvers<ContextType>;
   ApiKey?: ApiKeyResolvers<ContextType>;
+  ApiKeyScope?: ApiKeyScopeResolvers;
+  AuditEntry?: AuditEntryResolvers<ContextType>;
   Budget?: BudgetResolvers<ContextType>;
   BudgetFilter?: BudgetFilterResolvers<ContextType>;
   BudgetPeriod?: BudgetPeriodResolvers;
@@ -2896,10 +3172,12 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   ChargeLine?: ChargeLineResolvers<ContextType>;
   CostSource?: CostSourceResolvers;
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
+  CreatedOperator?: CreatedOperatorResolvers<ContextType>;
   CreatedWebhook?: CreatedWebhookResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
   DeliveryStatus?: DeliveryStatusResolvers;
+  Duration?: GraphQLScalarType;
   ExportFormat?: ExportFormatResolvers;
   ExportPeriod?: ExportPeriodResolvers;
   ExportRun?: ExportRunResolvers<ContextType>;
@@ -2919,6 +3197,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Mutation?: MutationResolvers<ContextType>;
   NonNegativeFloat?: GraphQLScalarType;
   NonNegativeInt?: GraphQLScalarType;
+  Operator?: OperatorResolvers<ContextType>;
+  OperatorRole?: OperatorRoleResolvers;
   OriginUsage?: OriginUsageResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   PeriodUsage?: PeriodUsageResolvers<ContextType>;
@@ -2926,6 +3206,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   PriceSource?: PriceSourceResolvers;
   Project?: ProjectResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RateLimits?: RateLimitsResolvers<ContextType>;
   Receipt?: ReceiptResolvers<ContextType>;
   ReceiptConnection?: ReceiptConnectionResolvers<ContextType>;
   ReceiptEdge?: ReceiptEdgeResolvers<ContextType>;
@@ -2933,6 +3214,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   ReceiptVerification?: ReceiptVerificationResolvers<ContextType>;
   RepriceGroup?: RepriceGroupResolvers<ContextType>;
   RepriceResult?: RepriceResultResolvers<ContextType>;
+  RotatedApiKey?: RotatedApiKeyResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
   SpikeAlert?: SpikeAlertResolvers<ContextType>;
   TimeBucket?: TimeBucketResolvers;

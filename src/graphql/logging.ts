@@ -23,6 +23,8 @@ export interface RequestInfo {
   projectKey?: string;
   /** True when the admin token authenticated the request. */
   admin?: boolean;
+  /** The operator's name when an operator token authenticated it (never the token). */
+  operator?: string;
   /** GraphQL error codes of the response, if any. */
   errorCodes?: string[];
   /**
@@ -50,6 +52,7 @@ export function requestInfoOf(request: object): RequestInfo {
 export function noteCaller(info: RequestInfo, principal: Principal): void {
   if (principal.kind === 'project') info.projectKey = principal.project.key;
   else if (principal.kind === 'admin') info.admin = true;
+  else if (principal.kind === 'operator') info.operator = principal.operator.name;
 }
 
 const MAX_FIELDS_IN_LABEL = 3;

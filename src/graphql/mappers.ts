@@ -10,6 +10,8 @@ import type {
   BudgetPeriodResolvers,
   DeliveryStatusResolvers,
   WebhookEventResolvers,
+  ApiKeyScopeResolvers,
+  OperatorRoleResolvers,
   CostSourceResolvers,
   PriceSourceResolvers,
   TimeBucketResolvers,
@@ -88,7 +90,11 @@ export const enumResolvers = {
     PROFILE: 'profile',
     PROJECT: 'project',
   },
+  ApiKeyScope: { INGEST: 'ingest', READ: 'read' },
+  OperatorRole: { ADMIN: 'admin', VIEWER: 'viewer', BILLING: 'billing' },
 } as const satisfies {
+  ApiKeyScope: Required<ApiKeyScopeResolvers>;
+  OperatorRole: Required<OperatorRoleResolvers>;
   CostSource: Required<CostSourceResolvers>;
   PriceSource: Required<PriceSourceResolvers>;
   TokenType: Required<TokenTypeResolvers>;

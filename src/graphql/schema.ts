@@ -17,6 +17,7 @@ import { typeResolvers } from './resolvers/types';
 import { pricingResolvers } from './resolvers/pricing';
 import { alertResolvers } from './resolvers/alerts';
 import { ledgerResolvers } from './resolvers/ledger';
+import { operatorResolvers } from './resolvers/operators';
 import { enumResolvers } from './mappers';
 import { PROTOTYPE_KEY_RULE, findPrototypeKey } from '../domain/json';
 import { exportResolvers } from './resolvers/exports';
@@ -110,6 +111,23 @@ const decimalScalar: Partial<GraphQLScalarType> = {
   },
 };
 
+/**
+ * Duration: an ISO 8601 duration, carried as its text; the service that takes one parses it
+ * (iso8601-duration) and answers BAD_USER_INPUT naming its argument when it is not one.
+ */
+const durationScalar: Partial<GraphQLScalarType> = {
+  serialize: (value: unknown) => String(value),
+  parseValue(value: unknown) {
+    if (typeof value !== 'string')
+      throw new GraphQLError(`Duration must be a string such as "PT1H", not ${describe(value)}`);
+    return value;
+  },
+  parseLiteral(ast) {
+    if (ast.kind === Kind.STRING) return ast.value;
+    throw new GraphQLError('Duration must be a string such as "PT1H"');
+  },
+};
+
 export const SCHEMA_PATH = path.resolve(__dirname, '..', '..', 'schema.graphql');
 
 export function buildSchema(): GraphQLSchema {
@@ -124,6 +142,7 @@ export function buildSchema(): GraphQLSchema {
         NonNegativeFloat: strictNumber(NonNegativeFloatResolver, 'number'),
         SafeInt: scalar(SafeIntResolver),
         Decimal: decimalScalar,
+        Duration: durationScalar,
       },
       enumResolvers,
       { Query, Mutation },
@@ -132,6 +151,7 @@ export function buildSchema(): GraphQLSchema {
       alertResolvers,
       exportResolvers,
       ledgerResolvers,
+      operatorResolvers,
     ],
   });
 }

@@ -93,6 +93,15 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
   });
   for (const outcome of ['stored', 'replayed', 'ignored', 'rejected'] as const) otlpSpans.inc({ outcome }, 0);
   services.otlp.onSpans((outcome, n) => otlpSpans.inc({ outcome }, n));
+  const rateLimited = new Counter({
+    name: 'llmring_rate_limited_total',
+    help: 'Calls refused with 429 for a rate limit, by limit (key_requests, project_requests, key_logs, project_logs)',
+    labelNames: ['limit'] as const,
+    registers,
+  });
+  for (const limit of ['key_requests', 'project_requests', 'key_logs', 'project_logs'])
+    rateLimited.inc({ limit }, 0);
+  services.rateLimits.onRefused((limit) => rateLimited.inc({ limit }));
 
   const db = services.db;
   new Gauge({
@@ -196,6 +205,7 @@ export async function registerMetrics(app: FastifyInstance, deps: { services: Se
       operationName: info.operationName,
       projectKey: info.projectKey,
       admin: info.admin,
+      operator: info.operator,
       errors: info.errorCodes,
     };
     if (QUIET_ROUTES.has(route)) request.log.debug(line, 'request completed');

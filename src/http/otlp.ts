@@ -17,7 +17,7 @@ import { gunzip as gunzipCb, inflate as inflateCb } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../services';
 import { requireProjectCaller } from '../services/authz';
-import { ServiceError } from '../services/errors';
+import { RateLimitedError, ServiceError } from '../services/errors';
 import { restCaller } from './rest/common';
 import {
   decodeTraces,
@@ -44,6 +44,15 @@ function fail(reply: FastifyReply, encoding: OtlpEncoding, status: number, code:
     .code(status)
     .type(CONTENT_TYPE[encoding])
     .send(encodeStatus(encoding, code, message));
+}
+
+/**
+ * A rate limit reached: 429 with Retry-After, which OTLP exporters honour by retrying the same
+ * export later (nothing of it was stored).
+ */
+function rateLimited(reply: FastifyReply, encoding: OtlpEncoding, err: RateLimitedError) {
+  reply.header('retry-after', String(err.retryAfterSeconds));
+  return fail(reply, encoding, 429, RPC.RESOURCE_EXHAUSTED, err.message);
 }
 
 export async function registerOtlp(
@@ -89,9 +98,11 @@ export async function registerOtlp(
       try {
         caller = requireProjectCaller(await restCaller(services, request));
       } catch (err) {
+        if (err instanceof RateLimitedError) return rateLimited(reply, encoding, err);
         if (err instanceof ServiceError) {
-          const status = err.code === 'FORBIDDEN' ? 403 : 401;
-          return fail(reply, encoding, status, RPC.UNAUTHENTICATED, err.message);
+          // A key without the INGEST scope is refused like any other surface refuses it.
+          if (err.code === 'FORBIDDEN') return fail(reply, encoding, 403, RPC.PERMISSION_DENIED, err.message);
+          return fail(reply, encoding, 401, RPC.UNAUTHENTICATED, err.message);
         }
         throw err;
       }
@@ -142,7 +153,13 @@ export async function registerOtlp(
           return fail(reply, encoding, 400, RPC.INVALID_ARGUMENT, err.message);
         throw err;
       }
-      const result = await services.otlp.exportTraces(caller, spans);
+      let result;
+      try {
+        result = await services.otlp.exportTraces(caller, spans);
+      } catch (err) {
+        if (err instanceof RateLimitedError) return rateLimited(reply, encoding, err);
+        throw err;
+      }
       request.log.debug({ otlp: { ...result, errorMessage: undefined } }, 'OTLP traces export');
       const partial =
         result.errorMessage === null

@@ -276,7 +276,13 @@ export function encodeResponse(encoding: OtlpEncoding, partial: PartialSuccess |
 }
 
 /** gRPC status codes used in google.rpc.Status bodies. */
-export const RPC = { INVALID_ARGUMENT: 3, UNAUTHENTICATED: 16, RESOURCE_EXHAUSTED: 8, INTERNAL: 13 } as const;
+export const RPC = {
+  INVALID_ARGUMENT: 3,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAUTHENTICATED: 16,
+} as const;
 
 /** google.rpc.Status, the body of an OTLP/HTTP error answer. */
 export function encodeStatus(encoding: OtlpEncoding, code: number, message: string): Buffer | string {

@@ -19,6 +19,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Principal } from '../domain/principal';
 import { ADMIN, ANONYMOUS } from '../domain/principal';
 import type { ApiKeyService } from './apiKeys';
+import { OPERATOR_TOKEN_PREFIX, type OperatorService } from './operators';
+import type { RateLimitService } from './rateLimits';
 import type { ProjectService } from './projects';
 import { unauthenticated } from './errors';
 
@@ -55,6 +57,10 @@ export class AuthService {
   constructor(
     private readonly deps: {
       apiKeys: ApiKeyService;
+      /** Named operator tokens (lro_...), sent as Authorization: Bearer. */
+      operators?: Pick<OperatorService, 'authenticate'>;
+      /** Requests per second of keys and projects: RATE_LIMITED before anything else is done. */
+      rateLimits?: Pick<RateLimitService, 'admitRequest'>;
       adminToken?: string;
       /** With LLMRING_ACCEPT_CLIENT_KEYS: creates the project of an unknown client-made key. */
       clientKeys?: Pick<ProjectService, 'adoptClientKey'>;
@@ -82,12 +88,26 @@ export class AuthService {
     ) {
       return ADMIN;
     }
+    if (this.deps.operators && secret.startsWith(OPERATOR_TOKEN_PREFIX)) {
+      if (!credentials.some((c) => c.where === 'Authorization')) {
+        throw unauthenticated('send an operator token as Authorization: Bearer <token>');
+      }
+      const operator = await this.deps.operators.authenticate(secret);
+      if (!operator) throw unauthenticated('the operator token is unknown or revoked');
+      return { kind: 'operator', operator: { id: operator.id, name: operator.name, role: operator.role } };
+    }
     const found =
       (await this.deps.apiKeys.authenticate(secret)) ??
       (this.deps.clientKeys && CLIENT_KEY.test(secret)
         ? await this.deps.clientKeys.adoptClientKey(secret)
         : null);
     if (!found) throw unauthenticated('The API key is unknown or revoked, or its project is archived');
-    return { kind: 'project', project: found.project, apiKeyId: found.apiKey.id };
+    await this.deps.rateLimits?.admitRequest(found.project.id, found.apiKey.id);
+    return {
+      kind: 'project',
+      project: found.project,
+      apiKeyId: found.apiKey.id,
+      scopes: found.apiKey.scopes,
+    };
   }
 }

@@ -4,7 +4,8 @@
  * reaches clients only as INTERNAL_SERVER_ERROR.
  */
 
-export type ServiceErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'FORBIDDEN' | 'UNAUTHENTICATED';
+export type ServiceErrorCode =
+  'BAD_USER_INPUT' | 'NOT_FOUND' | 'FORBIDDEN' | 'UNAUTHENTICATED' | 'RATE_LIMITED';
 
 export class ServiceError extends Error {
   constructor(
@@ -29,3 +30,16 @@ export const notFound = (what: string) => new ServiceError('NOT_FOUND', `${what}
 export const forbidden = (why: string) => new ServiceError('FORBIDDEN', why);
 export const unauthenticated = (why = 'a valid API key is required') =>
   new ServiceError('UNAUTHENTICATED', why);
+
+/** A call over a rate limit: HTTP 429 with Retry-After on every surface (REST, GraphQL). */
+export class RateLimitedError extends ServiceError {
+  constructor(
+    message: string,
+    /** Whole seconds until the window that refused the call ends (at least 1). */
+    public readonly retryAfterSeconds: number,
+    /** Which limit: 'key_requests', 'project_requests', 'key_logs', 'project_logs'. */
+    public readonly limit: string,
+  ) {
+    super('RATE_LIMITED', message);
+  }
+}

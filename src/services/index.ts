@@ -5,7 +5,11 @@ import { databaseKind, type DatabaseKind } from '../db/connection';
 import type { Logger } from '../logger';
 import { PricingService } from '../pricing/service';
 import { ReceiptKeyring } from '../receipts';
+import { AdminService } from './admin';
 import { ApiKeyService } from './apiKeys';
+import { AuditService } from './audit';
+import { OperatorService } from './operators';
+import { RateLimitService } from './rateLimits';
 import { AuthService } from './auth';
 import { AlertService } from './alerts';
 import { BudgetService } from './budgets';
@@ -61,6 +65,11 @@ export interface Services {
   /** Scheduled exports and their worker. */
   exportSchedules: ExportScheduleService;
   ledger: LedgerService;
+  /** Changes by admins and operators, each with its audit entry (issue 21). */
+  admin: AdminService;
+  audit: AuditService;
+  operators: OperatorService;
+  rateLimits: RateLimitService;
 }
 
 export async function createServices(deps: {
@@ -87,6 +96,10 @@ export async function createServices(deps: {
   const projects = new ProjectService({ db, apiKeys });
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
+  const reprice = new RepriceService({ db, pricing, keyring });
+  const audit = new AuditService({ db });
+  const operators = new OperatorService({ db, audit });
+  const rateLimits = new RateLimitService({ db, defaults: config.rateLimits, audit });
   const stats = new StatsService({ db: readDb, timeZones, dimensions, rollups });
   // Budgets and alerts decide from the primary: a replica may lag.
   const primaryStats = stats.on(db);
@@ -113,6 +126,7 @@ export async function createServices(deps: {
     receipts,
     dimensions,
     limits: { batchSize: config.limits.batchSize },
+    rateLimits,
     // PGlite runs one statement at a time anyway.
     ingestStatements: dbKind === 'pglite' ? 1 : config.database.ingestStatements,
   });
@@ -122,6 +136,8 @@ export async function createServices(deps: {
     dbKind,
     auth: new AuthService({
       apiKeys,
+      operators,
+      rateLimits,
       adminToken: config.adminToken,
       clientKeys: config.acceptClientKeys ? projects : undefined,
     }),
@@ -136,7 +152,7 @@ export async function createServices(deps: {
     receipts,
     pricing,
     priceBook,
-    reprice: new RepriceService({ db, pricing, keyring }),
+    reprice,
     rollups,
     budgets,
     spikeAlerts,
@@ -164,5 +180,9 @@ export async function createServices(deps: {
       },
     }),
     ledger: new LedgerService({ db, keyring, logger, ...config.ledger }),
+    admin: new AdminService({ db, audit, projects, apiKeys, priceBook, reprice }),
+    audit,
+    operators,
+    rateLimits,
   };
 }

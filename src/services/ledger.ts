@@ -17,6 +17,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../logger';
 import type { Principal } from '../domain/principal';
+import { requireScope } from './authz';
 import { isUuid } from '../domain/limits';
 import { toInt } from '../db/normalize';
 import { canonicalJson } from '../receipts/jcs';
@@ -352,6 +353,8 @@ export class LedgerService {
       throw badInput('projectId', 'is not a project id (a UUID)');
     }
     if (principal.kind === 'project') {
+      // Checkpoints and verifier keys are public; proofs need the key's READ scope.
+      if (!publicRead) requireScope(principal, 'read');
       if (projectId && projectId !== principal.project.id && !publicRead) {
         throw forbidden('projectId names another project; an API key reads only its own project');
       }

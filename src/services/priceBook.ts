@@ -156,7 +156,11 @@ export class PriceBookService {
   }
 
   /** Checks and stores a price (see the header and SetModelPriceInput); returns the new entry. */
-  async set(input: SetPriceInput): Promise<PriceBookEntry> {
+  async set(
+    input: SetPriceInput,
+    /** Runs in the same transaction once the entry is stored (the audit log's entry). */
+    andThen?: (trx: Knex.Transaction, entry: PriceBookEntry) => Promise<void>,
+  ): Promise<PriceBookEntry> {
     const row = this.check(input);
     const entry = await this.deps.db.transaction(async (trx) => {
       await trx.raw('SELECT pg_advisory_xact_lock(?)', [PRICE_BOOK_LOCK]);
@@ -194,7 +198,9 @@ export class PriceBookService {
           updated_at: trx.fn.now(),
         });
       const [created] = await trx('model_prices').insert(row).returning('*');
-      return toPriceBookEntry(created as PriceRow);
+      const stored = toPriceBookEntry(created as PriceRow);
+      await andThen?.(trx, stored);
+      return stored;
     });
     await this.load();
     return entry;

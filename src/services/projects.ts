@@ -48,7 +48,7 @@ export class ProjectService {
         { key: 'default', name: 'Default', description: 'Created on first start' },
         trx,
       );
-      const { secret } = await this.deps.apiKeys.create(project.id, 'first key', trx);
+      const { secret } = await this.deps.apiKeys.create(project.id, 'first key', {}, trx);
       return { projectKey: project.key, secret };
     });
   }
@@ -105,7 +105,11 @@ export class ProjectService {
     }
   }
 
-  async update(id: string, input: UpdateProjectInput): Promise<Project> {
+  async update(
+    id: string,
+    input: UpdateProjectInput,
+    db: Knex | Knex.Transaction = this.deps.db,
+  ): Promise<Project> {
     if (!isUuid(id)) throw notFound('project');
     const changes: Partial<ProjectRow> = {};
     if (input.name !== undefined && input.name !== null)
@@ -116,19 +120,26 @@ export class ProjectService {
         allowEmpty: true,
       });
     }
-    if (Object.keys(changes).length === 0) return this.require(id);
-    const [row] = await this.deps.db<ProjectRow>('projects').where({ id }).update(changes).returning('*');
+    if (Object.keys(changes).length === 0) {
+      const current = await db<ProjectRow>('projects').where({ id }).first();
+      if (!current) throw notFound('project');
+      return toProject(current);
+    }
+    const [row] = await db<ProjectRow>('projects').where({ id }).update(changes).returning('*');
     if (!row) throw notFound('project');
     return toProject(row);
   }
 
-  /** Archived projects keep their data; their keys stop working. Archiving twice keeps the first time. */
-  async archive(id: string): Promise<Project> {
+  /**
+   * Archived projects keep their data; their keys stop working. Archiving twice keeps the first
+   * time. Inside a caller's transaction, the caller forgets the keys' cached lookups again after
+   * it commits (AdminService does).
+   */
+  async archive(id: string, db: Knex | Knex.Transaction = this.deps.db): Promise<Project> {
     if (!isUuid(id)) throw notFound('project');
-    const [row] = await this.deps
-      .db<ProjectRow>('projects')
+    const [row] = await db<ProjectRow>('projects')
       .where({ id })
-      .update({ archived_at: this.deps.db.raw('COALESCE(archived_at, now())') as unknown as Date })
+      .update({ archived_at: db.raw('COALESCE(archived_at, now())') as unknown as Date })
       .returning('*');
     if (!row) throw notFound('project');
     // Its keys stop working at once on this instance (within the lookup cache's TTL elsewhere).

@@ -11,7 +11,8 @@ import {
   LATEST_FILTER_DATE,
   MAX_STATS_RANGE_YEARS,
 } from '../domain/limits';
-import { badInput, forbidden, unauthenticated } from './errors';
+import { requireReader } from './authz';
+import { badInput, forbidden } from './errors';
 import { checkStorable } from './validate';
 
 export interface UsageFilterInput {
@@ -32,7 +33,7 @@ const MAX_METADATA_FILTERS = 32;
 
 /** The project ids a caller may read: its own, or for an admin the named one or all (null). */
 export function readableProjects(principal: Principal, projectId?: string | null): string[] | null {
-  if (principal.kind === 'anonymous') throw unauthenticated();
+  requireReader(principal);
   if (principal.kind === 'project') {
     if (projectId && projectId !== principal.project.id) {
       throw forbidden('filter.projectId names another project; an API key reads only its own project');

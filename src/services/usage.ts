@@ -17,6 +17,7 @@ import type { DimensionService } from './dimensions';
 import type { ReceiptService } from './receipts';
 import { badInput, ServiceError } from './errors';
 import { GroupCommit } from './groupCommit';
+import type { RateLimitService } from './rateLimits';
 import { checkNonNegativeInt, checkOptionalString, checkStorable, checkString } from './validate';
 
 export interface LogUsageInput {
@@ -102,6 +103,8 @@ export class UsageService {
       receipts: ReceiptService;
       dimensions: DimensionService;
       limits?: Partial<typeof LIMITS>;
+      /** Logs-per-minute limits of keys and projects (src/services/rateLimits.ts). */
+      rateLimits?: Pick<RateLimitService, 'admitLogs'>;
       /** Ingest statements in flight at once (default 1); keep it below the pool size. */
       ingestStatements?: number;
     },
@@ -157,6 +160,8 @@ export class UsageService {
   }
 
   async record(caller: Caller, input: LogUsageInput): Promise<LogUsageResult> {
+    // Over a logs-per-minute limit: refused before anything is checked or stored.
+    await this.deps.rateLimits?.admitLogs(caller.project.id, caller.apiKeyId, 1);
     const [result] = await this.counted(1, async () =>
       this.store(caller, [this.prepare(input, 'input', caller.project.id)]),
     );
@@ -165,6 +170,9 @@ export class UsageService {
 
   /** All stored or none: one invalid item rejects the whole batch, naming it. */
   async recordBatch(caller: Caller, inputs: LogUsageInput[]): Promise<LogUsageResult[]> {
+    if (inputs.length <= this.limits.batchSize) {
+      await this.deps.rateLimits?.admitLogs(caller.project.id, caller.apiKeyId, inputs.length);
+    }
     return this.counted(inputs.length, async () => {
       if (inputs.length > this.limits.batchSize) {
         throw badInput(
@@ -201,6 +209,8 @@ export class UsageService {
       }
     });
     this.report('rejected', inputs.length - valid.length);
+    // Over a logs-per-minute limit: refused whole before anything is stored.
+    if (valid.length) await this.deps.rateLimits?.admitLogs(caller.project.id, caller.apiKeyId, valid.length);
     for (let start = 0; start < valid.length; start += this.limits.batchSize) {
       const chunk = valid.slice(start, start + this.limits.batchSize);
       const results = await this.counted(chunk.length, () =>

@@ -353,3 +353,48 @@ describe('spike alerts', () => {
     expect(r.verified()[0].data.spike_alert).toMatchObject({ id: created.id, factor: 2 });
   });
 });
+
+describe('who may change budgets and webhooks, and the audit log', () => {
+  async function operator(name: string, role: 'VIEWER' | 'BILLING') {
+    const { createOperator } = dataOf(
+      await server.gql(
+        'mutation($n: String!, $r: OperatorRole!) { createOperator(name: $n, role: $r) { token } }',
+        { n: name, r: role },
+        asAdmin,
+      ),
+    );
+    return { Authorization: `Bearer ${createOperator.token}` };
+  }
+  const CREATE = 'mutation($i: CreateBudgetInput!) { createBudget(input: $i) { id } }';
+  const HOOK = `mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } secret } }`;
+
+  test('BILLING manages budgets, not webhooks; VIEWER reads budgets and changes nothing; each change is audited', async () => {
+    const project = await createProjectWithKey(server, 'budget-roles');
+    const billing = await operator('finance', 'BILLING');
+    const viewer = await operator('auditor', 'VIEWER');
+    const input = { projectId: project.id, name: 'Finance cap', amount: '100', period: 'MONTH' };
+
+    const made = dataOf(await server.gql(CREATE, { i: input }, billing)).createBudget.id as string;
+    expect(errorCodes(await server.gql(CREATE, { i: input }, viewer))).toEqual(['FORBIDDEN']);
+    const hook = { projectId: project.id, url: 'http://127.0.0.1:9/h', events: ['BUDGET_THRESHOLD_CROSSED'] };
+    expect(errorCodes(await server.gql(HOOK, { i: hook }, billing))).toEqual(['FORBIDDEN']);
+    const { createWebhook } = dataOf(await server.gql(HOOK, { i: hook }, asAdmin));
+    const seen = dataOf(
+      await server.gql('query($p: UUID) { budgets(projectId: $p) { id } }', { p: project.id }, viewer),
+    );
+    expect(seen.budgets).toEqual([{ id: made }]);
+
+    const { auditLog } = dataOf(
+      await server.gql('{ auditLog(first: 20) { actor action targetType targetId details } }', {}, asAdmin),
+    );
+    const mine = auditLog.filter((e: { targetId: string }) =>
+      [made, createWebhook.webhook.id].includes(e.targetId),
+    );
+    expect(mine.map((e: { actor: string; action: string }) => [e.actor, e.action]).sort()).toEqual([
+      ['admin token', 'createWebhook'],
+      ['finance', 'createBudget'],
+    ]);
+    // No secret is ever recorded.
+    expect(JSON.stringify(auditLog)).not.toContain(createWebhook.secret);
+  });
+});

@@ -86,7 +86,7 @@ export async function seedProject(
     apiKey,
     secret,
     caller: { project, apiKeyId: apiKey.id },
-    principal: { kind: 'project', project, apiKeyId: apiKey.id },
+    principal: { kind: 'project', project, apiKeyId: apiKey.id, scopes: apiKey.scopes },
   };
 }
 

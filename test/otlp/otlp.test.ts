@@ -19,7 +19,14 @@ import {
   type ReadableSpan,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
-import { createProjectWithKey, dataOf, startTestServer, withKey, type TestServer } from '../helpers/server';
+import {
+  asAdmin,
+  createProjectWithKey,
+  dataOf,
+  startTestServer,
+  withKey,
+  type TestServer,
+} from '../helpers/server';
 
 let server: TestServer;
 
@@ -216,10 +223,10 @@ describe('the OpenTelemetry SDK exports GenAI spans', () => {
   });
 });
 
-describe('the answers follow OTLP', () => {
-  const send = (body: Uint8Array | string, headers: Record<string, string>) =>
-    server.http('/v1/traces', { method: 'POST', headers, body });
+const send = (body: Uint8Array | string, headers: Record<string, string>) =>
+  server.http('/v1/traces', { method: 'POST', headers, body });
 
+describe('the answers follow OTLP', () => {
   test('partialSuccess counts the rejected spans and says why; the valid ones are stored (protobuf and JSON answers)', async () => {
     const { secret } = await createProjectWithKey(server, 'otel-partial');
     const spans = recordSpans('svc', [
@@ -359,5 +366,53 @@ describe('the answers follow OTLP', () => {
     });
     expect(bomb.status).toBe(413);
     expect(((await bomb.json()) as { message: string }).message).toContain('LLMRING_MAX_BODY_BYTES');
+  });
+});
+
+describe('keys and limits apply to OTLP as to every surface', () => {
+  const body = () =>
+    JsonTraceSerializer.serializeRequest(
+      recordSpans('svc', [
+        {
+          name: 'chat',
+          attributes: chat('gpt-4o-mini', {
+            'gen_ai.usage.input_tokens': 3,
+            'gen_ai.usage.output_tokens': 2,
+          }),
+        },
+      ]),
+    )!;
+
+  test('a key without the INGEST scope gets 403 PERMISSION_DENIED, and nothing is stored', async () => {
+    const project = await createProjectWithKey(server, 'otlp-read-only');
+    const { createApiKey } = dataOf(
+      await server.gql(
+        'mutation($p: UUID!) { createApiKey(projectId: $p, name: "dashboard", scopes: [READ]) { secret } }',
+        { p: project.id },
+        asAdmin,
+      ),
+    );
+    const res = await send(body(), { 'content-type': 'application/json', 'X-API-Key': createApiKey.secret });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ code: 7, message: expect.stringContaining('INGEST') });
+    expect((await stats(project.secret)).requests).toBe(0);
+  });
+
+  test("over the project's logs per minute: 429 with Retry-After, and the refused export is not stored", async () => {
+    const project = await createProjectWithKey(server, 'otlp-limited');
+    dataOf(
+      await server.gql(
+        'mutation($p: UUID!) { setProjectRateLimits(projectId: $p, input: { projectLogsPerMinute: 1 }) { id } }',
+        { p: project.id },
+        asAdmin,
+      ),
+    );
+    const headers = { 'content-type': 'application/json', 'X-API-Key': project.secret };
+    expect((await send(body(), headers)).status).toBe(200);
+    const refused = await send(body(), headers);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await refused.json()) as { code: number }).code).toBe(8);
+    expect((await stats(project.secret)).requests).toBe(1);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Every query and mutation of schema.graphql with every kind of caller: no credentials, project
- * A's key, project B's key, a revoked key, an archived project's key, and the admin token. Each
+ * A's key, A's INGEST-only and READ-only keys, project B's key, a revoked key, an archived
+ * project's key, and the admin token. Each
  * cell asserts the outcome (data of the caller's own project only, FORBIDDEN, or
  * UNAUTHENTICATED with HTTP 401); no response to anyone but A and the admin holds any of A's
  * ids, keys, log ids, receipt ids or names (and the same for B); no write lands in another
@@ -43,8 +44,17 @@ const SIGNING_PEM_BODY = createPrivateKey({
   .toString()
   .split('\n')[1];
 
-type PrincipalName = 'none' | 'keyA' | 'keyB' | 'revoked' | 'archived' | 'admin';
-const PRINCIPALS: PrincipalName[] = ['none', 'keyA', 'keyB', 'revoked', 'archived', 'admin'];
+type PrincipalName = 'none' | 'keyA' | 'ingestA' | 'readA' | 'keyB' | 'revoked' | 'archived' | 'admin';
+const PRINCIPALS: PrincipalName[] = [
+  'none',
+  'keyA',
+  'ingestA',
+  'readA',
+  'keyB',
+  'revoked',
+  'archived',
+  'admin',
+];
 
 let server: TestServer;
 let a: TestProject;
@@ -52,8 +62,11 @@ let b: TestProject;
 let c: TestProject; // archived before the matrix
 let revokedSecret: string;
 let revokedKeyId: string;
-/** Projects and a key only the admin's mutations touch. */
-let scratch: { update: string; archive: string; keyId: string };
+/** A's keys with one scope each. */
+let ingestOnly: { secret: string; apiKey: { id: string; scopes: string[] } };
+let readOnly: { secret: string; apiKey: { id: string; scopes: string[] } };
+/** Projects and keys only the admin's mutations touch. */
+let scratch: { update: string; archive: string; keyId: string; rotateKeyId: string };
 const secrets: string[] = [];
 const logged: Record<
   'a' | 'b',
@@ -72,6 +85,10 @@ function headersOf(p: PrincipalName): Record<string, string> {
       return {};
     case 'keyA':
       return withKey(a.secret);
+    case 'ingestA':
+      return withKey(ingestOnly.secret);
+    case 'readA':
+      return { Authorization: `Bearer ${readOnly.secret}` };
     case 'keyB':
       return { Authorization: `Bearer ${b.secret}` };
     case 'revoked':
@@ -83,11 +100,12 @@ function headersOf(p: PrincipalName): Record<string, string> {
   }
 }
 
-const createKey = async (projectId: string, name: string) =>
+const createKey = async (projectId: string, name: string, scopes?: string[]) =>
   dataOf(
-    await server.gql<{ createApiKey: { secret: string; apiKey: { id: string } } }>(
-      'mutation($p: UUID!, $n: String!) { createApiKey(projectId: $p, name: $n) { secret apiKey { id } } }',
-      { p: projectId, n: name },
+    await server.gql<{ createApiKey: { secret: string; apiKey: { id: string; scopes: string[] } } }>(
+      `mutation($p: UUID!, $n: String!, $s: [ApiKeyScope!]) {
+        createApiKey(projectId: $p, name: $n, scopes: $s) { secret apiKey { id scopes } } }`,
+      { p: projectId, n: name, s: scopes },
       asAdmin,
     ),
   ).createApiKey;
@@ -120,11 +138,27 @@ beforeAll(async () => {
   const second = await createKey(a.id, 'soon revoked');
   revokedSecret = second.secret;
   revokedKeyId = second.apiKey.id;
+  ingestOnly = await createKey(a.id, 'ingest only', ['INGEST']);
+  readOnly = await createKey(a.id, 'read only', ['READ']);
+  expect([ingestOnly.apiKey.scopes, readOnly.apiKey.scopes]).toEqual([['INGEST'], ['READ']]);
   const update = await createProjectWithKey(server, 'scratch-update');
   const archive = await createProjectWithKey(server, 'scratch-archive');
-  scratch = { update: update.id, archive: archive.id, keyId: update.apiKeyId };
+  const toRotate = await createKey(update.id, 'to rotate');
+  scratch = {
+    update: update.id,
+    archive: archive.id,
+    keyId: update.apiKeyId,
+    rotateKeyId: toRotate.apiKey.id,
+  };
   secrets.push(ADMIN_TOKEN, SIGNING_SEED, SIGNING_PEM_BODY, server.firstKey, a.secret, b.secret, c.secret);
-  secrets.push(revokedSecret, update.secret, archive.secret);
+  secrets.push(
+    revokedSecret,
+    update.secret,
+    archive.secret,
+    ingestOnly.secret,
+    readOnly.secret,
+    toRotate.secret,
+  );
 
   logged.a = dataOf(
     await server.gql(BATCH, { inputs: [1, 2, 3].map((n) => call('aaa', n)) }, withKey(a.secret)),
@@ -177,7 +211,11 @@ const WIDE = {
   startDate: new Date(Date.now() - 9 * 365 * 24 * 3600 * 1000).toISOString(),
   endDate: new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString(),
 };
-const own = (p: PrincipalName) => (p === 'keyA' ? a : b);
+/** The project whose key a caller holds (the admin's is never asked). */
+const own = (p: PrincipalName) => (p === 'keyA' || p === 'ingestA' || p === 'readA' ? a : b);
+/** Project data a key may read only with READ: FORBIDDEN for an INGEST-only key. */
+const reader = (p: PrincipalName, then: Exclude<Expect, 'UNAUTHENTICATED'>): Expect =>
+  authenticated(p, p === 'ingestA' ? 'FORBIDDEN' : then);
 /** Answers for a caller with any credential that is bad (revoked, archived) are always 401. */
 const authenticated = (p: PrincipalName, then: Exclude<Expect, 'UNAUTHENTICATED'>): Expect =>
   p === 'none' || p === 'revoked' || p === 'archived' ? 'UNAUTHENTICATED' : then;
@@ -185,8 +223,9 @@ const publicOp = (p: PrincipalName, then: Exclude<Expect, 'UNAUTHENTICATED'>): E
   p === 'revoked' || p === 'archived' ? 'UNAUTHENTICATED' : then;
 const adminOnly = (p: PrincipalName, then: Exclude<Expect, 'UNAUTHENTICATED'>): Expect =>
   authenticated(p, p === 'admin' ? then : 'FORBIDDEN');
+/** Logging usage: a project key with INGEST only. */
 const projectOnly = (p: PrincipalName, then: Exclude<Expect, 'UNAUTHENTICATED'>): Expect =>
-  authenticated(p, p === 'admin' ? 'FORBIDDEN' : then);
+  authenticated(p, p === 'admin' || p === 'readA' ? 'FORBIDDEN' : then);
 
 const OPERATIONS: Operation[] = [
   {
@@ -195,7 +234,7 @@ const OPERATIONS: Operation[] = [
       query: '{ currentProject { id key apiKeys { id prefix name revokedAt } usage { requests } } }',
     }),
     expect: (p) =>
-      authenticated(p, (d) => {
+      reader(p, (d) => {
         if (p === 'admin') expect(d.currentProject).toBeNull();
         else expect((d.currentProject as { id: string }).id).toBe(own(p).id);
       }),
@@ -206,7 +245,7 @@ const OPERATIONS: Operation[] = [
       query: '{ projects(includeArchived: true) { id key apiKeys { id prefix } usage { requests } } }',
     }),
     expect: (p) =>
-      authenticated(p, (d) => {
+      reader(p, (d) => {
         const ids = (d.projects as Array<{ id: string }>).map((x) => x.id);
         if (p === 'admin') expect(ids).toEqual(expect.arrayContaining([a.id, b.id, c.id]));
         else expect(ids).toEqual([own(p).id]);
@@ -219,7 +258,7 @@ const OPERATIONS: Operation[] = [
       variables: { id: target === 'A' ? a.id : b.id },
     }),
     expect: (p) =>
-      authenticated(
+      reader(
         p,
         p === 'admin' || own(p) === (target === 'A' ? a : b)
           ? (d) => expect((d.project as { id: string }).id).toBe(target === 'A' ? a.id : b.id)
@@ -235,7 +274,7 @@ const OPERATIONS: Operation[] = [
       variables: { f: WIDE },
     }),
     expect: (p) =>
-      authenticated(p, (d) => {
+      reader(p, (d) => {
         const projects = (d.usageStats as { breakdown: Array<{ project: { id: string } }> }).breakdown.map(
           (g) => g.project.id,
         );
@@ -249,7 +288,7 @@ const OPERATIONS: Operation[] = [
       query: `query($f: UsageFilter) { ${field}(filter: $f) { ${field === 'usageStats' ? 'summary { requests }' : 'pageInfo { endCursor }'} } }`,
       variables: { f: { ...WIDE, projectId: a.id } },
     }),
-    expect: (p) => authenticated(p, p === 'keyB' ? 'FORBIDDEN' : () => undefined),
+    expect: (p) => reader(p, p === 'keyB' ? 'FORBIDDEN' : () => undefined),
   })),
   {
     name: 'usageLogs',
@@ -259,7 +298,7 @@ const OPERATIONS: Operation[] = [
       variables: { f: WIDE },
     }),
     expect: (p) =>
-      authenticated(p, (d) => {
+      reader(p, (d) => {
         const edges = (d.usageLogs as { edges: Array<{ node: { project: { id: string } } }> }).edges;
         expect(edges.length).toBeGreaterThan(0);
         if (p !== 'admin') expect([...new Set(edges.map((e) => e.node.project.id))]).toEqual([own(p).id]);
@@ -273,7 +312,7 @@ const OPERATIONS: Operation[] = [
       variables: { f: WIDE },
     }),
     expect: (p) =>
-      authenticated(p, (d) => {
+      reader(p, (d) => {
         const edges = (d.receipts as { edges: Array<{ node: { project: { id: string } } }> }).edges;
         expect(edges.length).toBeGreaterThan(0);
         if (p !== 'admin') expect([...new Set(edges.map((e) => e.node.project.id))]).toEqual([own(p).id]);
@@ -287,7 +326,7 @@ const OPERATIONS: Operation[] = [
       variables: { r: logged.a[0].receipt.receiptId },
     }),
     expect: (p) =>
-      authenticated(p, (d) => {
+      reader(p, (d) => {
         if (p === 'keyB') expect(d.receipt).toBeNull();
         else expect((d.receipt as { receiptId: string }).receiptId).toBe(logged.a[0].receipt.receiptId);
       }),
@@ -403,6 +442,55 @@ const OPERATIONS: Operation[] = [
       }),
   },
   {
+    name: "rotateApiKey (A's key; a scratch key for the admin)",
+    request: (p) => ({
+      query: `mutation($id: UUID!) { rotateApiKey(id: $id, overlap: "PT1M") {
+        secret apiKey { id scopes rotatedFrom } previous { id expiresAt } } }`,
+      variables: { id: p === 'admin' ? scratch.rotateKeyId : a.apiKeyId },
+    }),
+    expect: (p) =>
+      adminOnly(p, (d) => {
+        const r = d.rotateApiKey as { apiKey: { rotatedFrom: string }; previous: { expiresAt: string } };
+        expect(r.apiKey.rotatedFrom).toBe(scratch.rotateKeyId);
+        expect(r.previous.expiresAt).toBeTruthy();
+      }),
+  },
+  {
+    name: 'operators',
+    request: () => ({ query: '{ operators { id name role lastUsedAt } }' }),
+    expect: (p) => adminOnly(p, (d) => expect(Array.isArray(d.operators)).toBe(true)),
+  },
+  {
+    name: 'auditLog',
+    request: () => ({ query: '{ auditLog(first: 500) { id actor action targetId details } }' }),
+    expect: (p) =>
+      adminOnly(p, (d) => {
+        const actions = (d.auditLog as Array<{ action: string }>).map((e) => e.action);
+        expect(actions).toEqual(expect.arrayContaining(['createProject', 'createApiKey', 'revokeApiKey']));
+      }),
+  },
+  {
+    name: 'createOperator',
+    request: (p) => ({
+      query: 'mutation($n: String!) { createOperator(name: $n, role: VIEWER) { token operator { name } } }',
+      variables: { n: `operator-by-${p}` },
+    }),
+    expect: (p) =>
+      adminOnly(p, (d) =>
+        expect((d.createOperator as { operator: { name: string } }).operator.name).toBe('operator-by-admin'),
+      ),
+  },
+  {
+    name: 'setProjectRateLimits (A; a scratch project for the admin)',
+    request: (p) => ({
+      query: `mutation($id: UUID!) { setProjectRateLimits(projectId: $id, input: { keyLogsPerMinute: 1 }) {
+        rateLimits { keyLogsPerMinute } } }`,
+      variables: { id: p === 'admin' ? scratch.update : a.id },
+    }),
+    expect: (p) =>
+      adminOnly(p, (d) => expect(d.setProjectRateLimits).toEqual({ rateLimits: { keyLogsPerMinute: 1 } })),
+  },
+  {
     name: "revokeApiKey (A's key; a scratch key for the admin)",
     request: (p) => ({
       query: 'mutation($id: UUID!) { revokeApiKey(id: $id) { id revokedAt } }',
@@ -439,9 +527,10 @@ describe('after the matrix', () => {
     expect(answers.length).toBe(OPERATIONS.length * PRINCIPALS.length);
     const ofA = fingerprints(a, 'aaa', [revokedKeyId], logged.a);
     const ofB = fingerprints(b, 'bbb', [], logged.b);
+    const ofAs = (p: PrincipalName) => p === 'keyA' || p === 'ingestA' || p === 'readA';
     const leaks = answers.flatMap(({ principal, op, text }) =>
       [
-        ...(principal === 'keyA' || principal === 'admin'
+        ...(ofAs(principal) || principal === 'admin'
           ? []
           : ofA.filter((f) => text.includes(f)).map((f) => `A's ${f}`)),
         ...(principal === 'keyB' || principal === 'admin'
@@ -468,19 +557,22 @@ describe('after the matrix', () => {
     expect(Number(mismatched[0].n)).toBe(0);
     const count = async (projectId: string) =>
       Number((await db('usage_logs').where({ project_id: projectId }).count({ n: '*' }))[0].n);
-    expect(await count(a.id)).toBe(3 + 1 + 2); // seeded, logUsage, logUsageBatch: by A only
+    expect(await count(a.id)).toBe(3 + 2 * (1 + 2)); // seeded, logUsage, logUsageBatch: by A and A's INGEST key
     expect(await count(b.id)).toBe(2 + 1 + 2);
     expect(await count(c.id)).toBe(1);
     const aliases = (await db('usage_logs').where({ project_id: a.id }).pluck('alias_name')) as string[];
     expect(aliases.filter((x) => x.startsWith('matrix-')).sort()).toEqual([
+      'matrix-batch-ingestA-1',
+      'matrix-batch-ingestA-2',
       'matrix-batch-keyA-1',
       'matrix-batch-keyA-2',
+      'matrix-ingestA',
       'matrix-keyA',
     ]);
 
     const state = dataOf(
       await server.gql(
-        `query($a: UUID!) { project(id: $a) { name description archivedAt apiKeys { id revokedAt } }
+        `query($a: UUID!) { project(id: $a) { name description archivedAt apiKeys { id revokedAt expiresAt } }
           projects(includeArchived: true) { key } }`,
         { a: a.id },
         asAdmin,
@@ -491,8 +583,10 @@ describe('after the matrix', () => {
       description: null,
       archivedAt: null,
       apiKeys: [
-        { id: a.apiKeyId, revokedAt: null },
-        { id: revokedKeyId, revokedAt: expect.any(String) },
+        { id: a.apiKeyId, revokedAt: null, expiresAt: null },
+        { id: revokedKeyId, revokedAt: expect.any(String), expiresAt: null },
+        { id: ingestOnly.apiKey.id, revokedAt: null, expiresAt: null },
+        { id: readOnly.apiKey.id, revokedAt: null, expiresAt: null },
       ],
     });
     const keys = state.projects.map((p: { key: string }) => p.key);
@@ -531,7 +625,7 @@ describe('secrets', () => {
     expect(found).toEqual([]);
   });
 
-  test('no secret is in any answer of the run, except a new key in the createApiKey answer that returns it', async () => {
+  test('no secret is in any answer of the run, except a new key or token in the createApiKey, rotateApiKey or createOperator answer that returns it', async () => {
     // Provoke a few errors too: they must not echo what was sent.
     const bad: Array<Record<string, string>> = [
       withKey(`${a.secret}x`),
@@ -545,9 +639,11 @@ describe('secrets', () => {
     const leaks: string[] = [];
     for (const { principal, op, text } of answers) {
       let rest = text;
-      if (op.startsWith('createApiKey') && principal === 'admin') {
-        const secret = (JSON.parse(text) as { data: { createApiKey: { secret: string } } }).data.createApiKey
-          .secret;
+      const field = ['createApiKey', 'rotateApiKey', 'createOperator'].find((f) => op.startsWith(f));
+      if (field && principal === 'admin') {
+        const created = (JSON.parse(text) as { data: Record<string, { secret?: string; token?: string }> })
+          .data[field];
+        const secret = created.secret ?? created.token!;
         secrets.push(secret);
         rest = text.replace(secret, '');
       }

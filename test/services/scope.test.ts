@@ -16,7 +16,12 @@ const project = (id: string, key: string): Project => ({
 
 const A = project('11111111-1111-4111-8111-111111111111', 'a');
 const B = project('22222222-2222-4222-8222-222222222222', 'b');
-const asA: Principal = { kind: 'project', project: A, apiKeyId: '33333333-3333-4333-8333-333333333333' };
+const asA: Principal = {
+  kind: 'project',
+  project: A,
+  apiKeyId: '33333333-3333-4333-8333-333333333333',
+  scopes: ['ingest', 'read'],
+};
 const NOW = new Date('2026-11-26T12:00:00.000Z');
 const DAY = 24 * 3600 * 1000;
 

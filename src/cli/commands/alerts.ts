@@ -1,10 +1,12 @@
 /**
  * `budget create|list|status|delete` and `webhook create|list|deliveries|test|delete`, over
- * BudgetService and WebhookService, as an admin (docs/budgets.md).
+ * BudgetService and WebhookService, as an admin (docs/budgets.md); changes go to the audit log
+ * as the CLI's.
  */
 import type { Command } from 'commander';
 import type { Budget, BudgetPeriod, BudgetStatus, Webhook, WebhookDelivery } from '../../domain/alerts';
 import { WEBHOOK_EVENTS, type WebhookEventType } from '../../domain/alerts';
+import { CLI_ACTOR } from '../../domain/access';
 import { ServiceError } from '../../services/errors';
 import { CliError, type CliContext } from '../context';
 import { collect, metadataFilters } from '../filters';
@@ -131,14 +133,14 @@ Examples:
     )
     .action(
       act(async (ctx, [ref], opts: Record<string, string | string[] | boolean | undefined>) => {
-        const { budgets } = await ctx.services();
+        const { budgets, admin } = await ctx.services();
         const project = await ctx.project(ref);
         const period = String(opts.period).toLowerCase();
         if (!PERIODS.includes(period)) throw new CliError(`--period: one of ${PERIODS.join(', ')}`, 2);
         const aliasNames: Array<string | null> = [...((opts.alias as string[] | undefined) ?? [])];
         if (opts.unaliased) aliasNames.push(null);
-        const created = await budgets
-          .create(project.id, {
+        const create = () =>
+          budgets.create(project.id, {
             name: (opts.name as string | undefined) ?? `${period} budget`,
             amount: opts.amount as string,
             period: period as BudgetPeriod,
@@ -150,7 +152,12 @@ Examples:
               origins: opts.origin as string[] | undefined,
               metadata: metadataFilters(opts.metadata as string[] | undefined),
             },
-          })
+          });
+        const created = await admin
+          .audited(CLI_ACTOR, { action: 'createBudget', targetType: 'budget' }, create, (b) => ({
+            targetId: b.id,
+            details: { projectId: b.projectId, name: b.name, amount: b.amount, period: b.period },
+          }))
           .catch((err: unknown) => Promise.reject(inOptionTerms(err)));
         if (opts.json) return ctx.out(json(budgetJson(created, project.key)));
         ctx.out(`Budget ${created.id} created for project '${project.key}'.`);
@@ -212,8 +219,13 @@ Examples:
     .argument('<id>', 'the budget id')
     .action(
       act(async (ctx, [id]) => {
-        const { budgets } = await ctx.services();
-        const deleted = await budgets.delete(id);
+        const { budgets, admin } = await ctx.services();
+        const deleted = await admin.audited(
+          CLI_ACTOR,
+          { action: 'deleteBudget', targetType: 'budget' },
+          () => budgets.delete(id),
+          (b) => ({ targetId: b.id, details: { projectId: b.projectId, name: b.name } }),
+        );
         ctx.out(`Budget ${deleted.id} (${deleted.name}) deleted.`);
       }),
     );
@@ -270,19 +282,30 @@ Examples:
     )
     .action(
       act(async (ctx, _args, opts: Record<string, string | string[] | boolean | undefined>) => {
-        const { webhooks } = await ctx.services();
+        const { webhooks, admin } = await ctx.services();
         const events = opts.event as string[];
         const unknown = events.filter((e) => !(WEBHOOK_EVENTS as readonly string[]).includes(e));
         if (unknown.length) throw new CliError(`--event: '${unknown[0]}' is not one of ${EVENT_NAMES}`, 2);
         const project = opts.project ? await ctx.project(opts.project as string) : null;
-        const { webhook: created, secret } = await webhooks
-          .create({
+        const create = () =>
+          webhooks.create({
             projectId: project?.id ?? null,
             url: opts.url as string,
             events: events as WebhookEventType[],
             secret: (opts.secret as string | undefined) ?? null,
             description: (opts.description as string | undefined) ?? null,
-          })
+          });
+        const { webhook: created, secret } = await admin
+          .audited(
+            CLI_ACTOR,
+            { action: 'createWebhook', targetType: 'webhook' },
+            create,
+            ({ webhook: w }) => ({
+              // The secret is never recorded.
+              targetId: w.id,
+              details: { projectId: w.projectId, url: w.url, events: w.events },
+            }),
+          )
           .catch((err: unknown) => Promise.reject(inOptionTerms(err)));
         const keys = new Map(project ? [[project.id, project.key]] : []);
         if (opts.json) return ctx.out(json({ webhook: webhookJson(created, keys), secret }));
@@ -368,8 +391,13 @@ Examples:
     .argument('<id>', 'the webhook id')
     .action(
       act(async (ctx, [id]) => {
-        const { webhooks } = await ctx.services();
-        const deleted = await webhooks.delete(id);
+        const { webhooks, admin } = await ctx.services();
+        const deleted = await admin.audited(
+          CLI_ACTOR,
+          { action: 'deleteWebhook', targetType: 'webhook' },
+          () => webhooks.delete(id),
+          (w) => ({ targetId: w.id, details: { projectId: w.projectId, url: w.url } }),
+        );
         ctx.out(`Webhook ${deleted.id} (${deleted.url}) deleted.`);
       }),
     );

@@ -1,4 +1,5 @@
 /** `export-schedule create|list|delete`: scheduled exports (docs/exports.md), over ExportScheduleService. */
+import { CLI_ACTOR } from '../../domain/access';
 import type { Command } from 'commander';
 import { ServiceError } from '../../services/errors';
 import type { ExportFormat, ExportPeriod, ExportSchedule } from '../../services/exportSchedules';
@@ -73,9 +74,21 @@ Example:
           if (!period)
             throw new CliError(`--period: must be daily, weekly or monthly (got '${opts.period}')`, 2);
           const projectId = opts.project ? (await ctx.project(opts.project)).id : null;
-          const { exportSchedules } = await ctx.services();
-          const created = await exportSchedules
-            .create({ format, period, destination: opts.destination, timeZone: opts.timeZone, projectId })
+          const { exportSchedules, admin } = await ctx.services();
+          const created = await admin
+            .audited(
+              CLI_ACTOR,
+              { action: 'createExportSchedule', targetType: 'export_schedule' },
+              () =>
+                exportSchedules.create({
+                  format,
+                  period,
+                  destination: opts.destination,
+                  timeZone: opts.timeZone,
+                  projectId,
+                }),
+              (c) => ({ targetId: c.id, details: { projectId, format, period, destination: c.destination } }),
+            )
             .catch((err: unknown) => Promise.reject(inOptions(err)));
           if (opts.json) return ctx.out(json(scheduleJson(created)));
           ctx.out(
@@ -124,8 +137,14 @@ Example:
     .argument('<id>', 'the schedule id')
     .action(
       act(async (ctx, [id]) => {
-        const { exportSchedules } = await ctx.services();
-        if (!(await exportSchedules.delete(id))) throw new CliError(`no export schedule with id '${id}'`);
+        const { exportSchedules, admin } = await ctx.services();
+        const deleted = await admin.audited(
+          CLI_ACTOR,
+          { action: 'deleteExportSchedule', targetType: 'export_schedule' },
+          () => exportSchedules.delete(id),
+          (d) => ({ targetId: id, details: { deleted: d } }),
+        );
+        if (!deleted) throw new CliError(`no export schedule with id '${id}'`);
         ctx.out(`Deleted schedule ${id}; its files stay.`);
       }),
     );

@@ -1,5 +1,6 @@
 /** `price set|list|history` (the operator's price book) and `reprice`, over PriceBookService and RepriceService. */
 import type { Command } from 'commander';
+import { CLI_ACTOR } from '../../domain/access';
 import { parseIsoDate } from '../../domain/dates';
 import type { PriceBookEntry } from '../../pricing/priceBook';
 import type { RepriceResult } from '../../services/reprice';
@@ -116,7 +117,7 @@ Examples:
     )
     .action(
       act(async (ctx, [provider, model], opts: Record<string, string | boolean | undefined>) => {
-        const { priceBook } = await ctx.services();
+        const { admin } = await ctx.services();
         if (!opts.input || !opts.output) throw new CliError('--input and --output are required', 2);
         const prices = Object.fromEntries(
           PRICE_OPTIONS.map(([field, option]) => [
@@ -128,8 +129,8 @@ Examples:
         if (threshold !== undefined && !/^[0-9]{1,10}$/.test(threshold)) {
           throw new CliError('--long-context-threshold: must be a whole number of tokens', 2);
         }
-        const entry = await priceBook
-          .set({
+        const entry = await admin
+          .setModelPrice(CLI_ACTOR, {
             ...prices,
             inputPerMillion: prices.inputPerMillion!,
             outputPerMillion: prices.outputPerMillion!,
@@ -221,11 +222,11 @@ Examples:
     )
     .action(
       act(async (ctx, _args, opts: FilterOptions & { apply?: boolean; yes?: boolean; json?: boolean }) => {
-        const { reprice } = await ctx.services();
+        const { admin } = await ctx.services();
         const q = await usageQuery(ctx, opts);
         const run = (dryRun: boolean) =>
-          reprice
-            .run(q, {
+          admin
+            .repriceUsage(CLI_ACTOR, q, {
               dryRun,
               onProgress: (logs) => ctx.interactive && ctx.io.stderr.write(`\rread ${int(logs)} logs`),
             })

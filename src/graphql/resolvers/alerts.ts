@@ -1,8 +1,8 @@
 /** Budgets, spike alerts and webhooks: root fields and their types (docs/budgets.md). */
 import type { Resolvers } from '../generated';
-import type { BudgetFilter } from '../../domain/alerts';
+import type { Budget, BudgetFilter } from '../../domain/alerts';
 import type { Principal } from '../../domain/principal';
-import { requireAdmin } from '../../services/authz';
+import { actorOf, requireAdmin, requireBilling } from '../../services/authz';
 import { readableProjects } from '../../services/scope';
 import { badInput, notFound } from '../../services/errors';
 import type { BudgetInput } from '../../services/budgets';
@@ -73,40 +73,82 @@ export const alertResolvers: Resolvers = {
 
   Mutation: {
     createBudget: (_root, { input }, { principal, services }) => {
-      requireAdmin(principal);
+      requireBilling(principal);
       const { projectId, ...rest } = input;
-      return services.budgets.create(projectId, { ...budgetInput(rest) });
+      return services.admin.audited(
+        actorOf(principal),
+        { action: 'createBudget', targetType: 'budget' },
+        () => services.budgets.create(projectId, { ...budgetInput(rest) }),
+        (b) => ({ targetId: b.id, details: budgetDetails(b) }),
+      );
     },
 
     updateBudget: (_root, { id, input }, { principal, services }) => {
-      requireAdmin(principal);
-      return services.budgets.update(id, budgetInput(input));
+      requireBilling(principal);
+      return services.admin.audited(
+        actorOf(principal),
+        { action: 'updateBudget', targetType: 'budget' },
+        () => services.budgets.update(id, budgetInput(input)),
+        (b) => ({ targetId: b.id, details: budgetDetails(b) }),
+      );
     },
 
     deleteBudget: (_root, { id }, { principal, services }) => {
-      requireAdmin(principal);
-      return services.budgets.delete(id);
+      requireBilling(principal);
+      return services.admin.audited(
+        actorOf(principal),
+        { action: 'deleteBudget', targetType: 'budget' },
+        () => services.budgets.delete(id),
+        (b) => ({ targetId: b.id, details: budgetDetails(b) }),
+      );
     },
 
     createSpikeAlert: (_root, { input }, { principal, services }) => {
-      requireAdmin(principal);
+      requireBilling(principal);
       const { projectId, ...rest } = input;
-      return services.spikeAlerts.create(projectId, rest);
+      return services.admin.audited(
+        actorOf(principal),
+        { action: 'createSpikeAlert', targetType: 'spike_alert' },
+        () => services.spikeAlerts.create(projectId, rest),
+        (a) => ({
+          targetId: a.id,
+          details: { projectId: a.projectId, aliasName: a.aliasName, factor: a.factor },
+        }),
+      );
     },
 
     deleteSpikeAlert: (_root, { id }, { principal, services }) => {
-      requireAdmin(principal);
-      return services.spikeAlerts.delete(id);
+      requireBilling(principal);
+      return services.admin.audited(
+        actorOf(principal),
+        { action: 'deleteSpikeAlert', targetType: 'spike_alert' },
+        () => services.spikeAlerts.delete(id),
+        (a) => ({ targetId: a.id, details: { projectId: a.projectId } }),
+      );
     },
 
     createWebhook: (_root, { input }, { principal, services }) => {
       requireAdmin(principal);
-      return services.webhooks.create({ ...input, projectId: input.projectId ?? null });
+      return services.admin.audited(
+        actorOf(principal),
+        { action: 'createWebhook', targetType: 'webhook' },
+        () => services.webhooks.create({ ...input, projectId: input.projectId ?? null }),
+        // The secret is never recorded.
+        ({ webhook: w }) => ({
+          targetId: w.id,
+          details: { projectId: w.projectId, url: w.url, events: w.events },
+        }),
+      );
     },
 
     deleteWebhook: (_root, { id }, { principal, services }) => {
       requireAdmin(principal);
-      return services.webhooks.delete(id);
+      return services.admin.audited(
+        actorOf(principal),
+        { action: 'deleteWebhook', targetType: 'webhook' },
+        () => services.webhooks.delete(id),
+        (w) => ({ targetId: w.id, details: { projectId: w.projectId, url: w.url } }),
+      );
     },
 
     testWebhook: async (_root, { id }, { principal, services }) => {
@@ -136,6 +178,11 @@ export const alertResolvers: Resolvers = {
     attemptHistory: (d, _args, { loaders }) => loaders.webhookAttempts.load(d.id),
   },
 };
+
+/** What a budget change records in the audit log. */
+function budgetDetails(b: Budget) {
+  return { projectId: b.projectId, name: b.name, amount: b.amount, period: b.period, timeZone: b.timeZone };
+}
 
 /** A GraphQL budget input as the service takes it. */
 function budgetInput(input: {

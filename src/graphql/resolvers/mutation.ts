@@ -1,6 +1,6 @@
 /** Root mutations: read the arguments, call one service, return. */
 import type { MutationResolvers } from '../generated';
-import { requireAdmin, requireProjectCaller } from '../../services/authz';
+import { actorOf, requireAdmin, requireBilling, requireProjectCaller } from '../../services/authz';
 import { resolveUsageQuery } from '../../services/scope';
 
 export const Mutation: MutationResolvers = {
@@ -12,37 +12,44 @@ export const Mutation: MutationResolvers = {
   }),
 
   setModelPrice: (_root, { input }, { principal, services }) => {
-    requireAdmin(principal);
-    return services.priceBook.set(input);
+    requireBilling(principal);
+    return services.admin.setModelPrice(actorOf(principal), input);
   },
 
   repriceUsage: (_root, { filter, dryRun }, { principal, services }) => {
-    requireAdmin(principal);
-    return services.reprice.run(resolveUsageQuery(principal, filter), { dryRun: dryRun ?? true });
+    requireBilling(principal);
+    return services.admin.repriceUsage(actorOf(principal), resolveUsageQuery(principal, filter), {
+      dryRun: dryRun ?? true,
+    });
   },
 
   createProject: (_root, { input }, { principal, services }) => {
     requireAdmin(principal);
-    return services.projects.create(input);
+    return services.admin.createProject(actorOf(principal), input);
   },
 
   updateProject: (_root, { id, input }, { principal, services }) => {
     requireAdmin(principal);
-    return services.projects.update(id, input);
+    return services.admin.updateProject(actorOf(principal), id, input);
   },
 
   archiveProject: (_root, { id }, { principal, services }) => {
     requireAdmin(principal);
-    return services.projects.archive(id);
+    return services.admin.archiveProject(actorOf(principal), id);
   },
 
-  createApiKey: (_root, { projectId, name }, { principal, services }) => {
+  createApiKey: (_root, { projectId, name, scopes, expiresAt }, { principal, services }) => {
     requireAdmin(principal);
-    return services.apiKeys.create(projectId, name);
+    return services.admin.createApiKey(actorOf(principal), projectId, name, { scopes, expiresAt });
+  },
+
+  rotateApiKey: (_root, { id, overlap, expiresAt }, { principal, services }) => {
+    requireAdmin(principal);
+    return services.admin.rotateApiKey(actorOf(principal), id, overlap, { expiresAt });
   },
 
   revokeApiKey: (_root, { id }, { principal, services }) => {
     requireAdmin(principal);
-    return services.apiKeys.revoke(id);
+    return services.admin.revokeApiKey(actorOf(principal), id);
   },
 };

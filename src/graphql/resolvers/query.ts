@@ -1,18 +1,18 @@
 /** Root queries: read the arguments, call one service, return. */
 import type { QueryResolvers } from '../generated';
 import { readableProjects, resolveUsageQuery } from '../../services/scope';
-import { requireAuthenticated, requireReadable } from '../../services/authz';
+import { canRead, readsEveryProject, requireReadable, requireReader } from '../../services/authz';
 
 export const Query: QueryResolvers = {
   // The principal's project comes from the API-key lookup cache and may be seconds old (a
   // rename would not show): the project itself is read through the request's loader.
   currentProject: (_root, _args, { principal, loaders }) => {
-    requireAuthenticated(principal);
+    requireReader(principal);
     return principal.kind === 'project' ? loaders.projectById.load(principal.project.id) : null;
   },
 
   projects: async (_root, { includeArchived }, { principal, services, loaders }) => {
-    requireAuthenticated(principal);
+    requireReader(principal);
     if (principal.kind === 'project') {
       const own = await loaders.projectById.load(principal.project.id);
       return own ? [own] : [];
@@ -45,13 +45,14 @@ export const Query: QueryResolvers = {
   receiptPublicKeys: (_root, _args, { services }) => services.receipts.publicKeys(),
 
   metadataDimensions: (_root, _args, { principal, services }) => {
-    requireAuthenticated(principal);
+    requireReader(principal);
     return [...services.dimensions.keys];
   },
 
-  // Without a credential, the registry's prices only: the price book's are the operator's.
+  // Without a credential (or with a key that may not read), the registry's prices only: the
+  // price book's are the operator's.
   modelPricing: (_root, { provider, projectId }, { principal, services }) =>
-    principal.kind === 'anonymous' && !projectId
+    !canRead(principal) && !projectId
       ? services.pricing.modelPricing(provider ?? undefined)
       : services.pricing.modelPricing(provider ?? undefined, {
           book: true,
@@ -59,9 +60,9 @@ export const Query: QueryResolvers = {
         }),
 
   modelPrices: (_root, { provider, model, projectId }, { principal, services }) => {
-    requireAuthenticated(principal);
+    requireReader(principal);
     const projects =
-      principal.kind === 'admin' && !projectId ? null : (readableProjects(principal, projectId) ?? []);
+      readsEveryProject(principal) && !projectId ? null : (readableProjects(principal, projectId) ?? []);
     return services.priceBook.history(provider, model, projects);
   },
 };

@@ -10,7 +10,7 @@ import type { Principal } from '../../domain/principal';
 import { parseIsoDate } from '../../domain/dates';
 import { noteCaller, requestInfoOf } from '../../graphql/logging';
 import type { Services } from '../../services';
-import { ServiceError, badInput, unauthenticated } from '../../services/errors';
+import { RateLimitedError, ServiceError, badInput, unauthenticated } from '../../services/errors';
 import type { UsageFilterInput } from '../../services/scope';
 
 const STATUS: Record<ServiceError['code'], number> = {
@@ -18,6 +18,7 @@ const STATUS: Record<ServiceError['code'], number> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  RATE_LIMITED: 429,
 };
 
 /** Service field names (GraphQL's) -> the names REST clients send. */
@@ -55,6 +56,7 @@ export function sendError(
     const field = err.field === undefined ? undefined : restField(err.field, opts.fieldPrefix);
     const detail =
       field !== undefined && err.problem !== undefined ? `${field}: ${err.problem}` : err.message;
+    if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
     return reply.code(STATUS[err.code]).send({ detail, code: err.code, ...(field ? { field } : {}) });
   }
   reply.log.error({ err }, 'unexpected error in a REST compatibility route');

@@ -24,7 +24,7 @@ import type { UsageLog, UsageTotals } from '../../domain/types';
 import { requestInfoOf } from '../../graphql/logging';
 import { toMoney } from '../../db/normalize';
 import type { Services } from '../../services';
-import { requireProjectCaller } from '../../services/authz';
+import { requireProjectCaller, requireReader } from '../../services/authz';
 import { badInput } from '../../services/errors';
 import type { LogUsageResult } from '../../services/usage';
 import { resolveUsageQuery } from '../../services/scope';
@@ -97,6 +97,7 @@ export function registerUsageRoutes(app: FastifyInstance, services: Services): v
   app.get('/api/v1/stats', async (request, reply) => {
     try {
       const principal = await restCaller(services, request);
+      requireReader(principal); // before reading the query: a key without READ learns nothing
       const query = request.query as Query;
       const groupBy = one(query, 'group_by') ?? 'day';
       if (!GROUP_BY.has(groupBy)) throw badInput('group_by', "must be 'day', 'week' or 'month'");
@@ -157,6 +158,7 @@ export function registerUsageRoutes(app: FastifyInstance, services: Services): v
   app.get('/api/v1/logs', async (request, reply) => {
     try {
       const principal = await restCaller(services, request);
+      requireReader(principal); // before reading the query: a key without READ learns nothing
       const query = request.query as Query;
       // The original clamped rather than refused: limit to 1..500, offset to >= 0.
       const limit = Math.min(Math.max(intParam(query, 'limit', 50), 1), MAX_PAGE_SIZE);
