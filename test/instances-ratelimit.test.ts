@@ -3,10 +3,8 @@
  * a key's logs count on both, and once it is over its limit it gets 429 on every instance.
  * (The embedded PGlite database belongs to one process, so this runs on Postgres only.)
  */
-import { loadConfig } from '../src/config';
-import { createApp, type App } from '../src/app';
-import { createLogger } from '../src/logger';
-import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/db';
+import { onPostgres } from './helpers/db';
+import { startInstances, type Instances } from './helpers/instances';
 import { ADMIN_TOKEN } from './helpers/server';
 
 const maybe = onPostgres ? describe : describe.skip;
@@ -26,31 +24,19 @@ const LOG = `mutation { logUsage(input: { provider: "openai", model: "gpt-4o", i
   usageLog { id } } }`;
 
 maybe('rate limits on two instances of one database', () => {
-  let database: TestDatabase;
-  const apps: App[] = [];
-  const bases: string[] = [];
+  let instances: Instances;
+  let bases: string[];
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await database.db.migrate.latest();
-    for (let i = 0; i < 2; i++) {
-      const config = loadConfig({
-        LLMRING_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        LLMRING_ADMIN_TOKEN: ADMIN_TOKEN,
-        // The server's default, the same on both instances.
-        LLMRING_RATE_LIMIT_KEY_LOGS_PER_MINUTE: '4',
-      });
-      config.database = { ...config.database, ...database.settings };
-      const app = await createApp(config, createLogger({ level: 'silent' }));
-      apps.push(app);
-      bases.push(await app.server.listen({ port: 0, host: '127.0.0.1' }));
-    }
+    instances = await startInstances(2, {
+      // The server's default, the same on both instances.
+      LLMRING_RATE_LIMIT_KEY_LOGS_PER_MINUTE: '4',
+    });
+    bases = instances.bases;
   });
 
   afterAll(async () => {
-    for (const app of apps) await app.close();
-    await database.destroy();
+    await instances?.close();
   });
 
   test('a key gets 429 on every instance once its logs on both reach the limit; nothing more is stored', async () => {
@@ -81,7 +67,10 @@ maybe('rate limits on two instances of one database', () => {
       expect(res.body.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'key_logs' });
       expect(Number(res.retryAfter)).toBeGreaterThanOrEqual(1);
     }
-    const [{ n }] = await database.db('usage_logs').where({ project_id: projectId }).count({ n: '*' });
+    const [{ n }] = await instances.database
+      .db('usage_logs')
+      .where({ project_id: projectId })
+      .count({ n: '*' });
     expect(Number(n)).toBe(4);
   });
 });

@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config';
 import { createApp, type App } from '../src/app';
 import { createLogger } from '../src/logger';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/db';
+import { startInstances, type Instances } from './helpers/instances';
 import { ADMIN_TOKEN } from './helpers/server';
 
 const maybe = onPostgres ? describe : describe.skip;
@@ -25,30 +26,18 @@ const BATCH = `mutation($inputs: [LogUsageInput!]!) { logUsageBatch(inputs: $inp
 const STATS = `{ usageStats { summary { requests inputTokens cost } byAlias { aliasName requests cost } byModel { model requests } } }`;
 
 maybe('two instances on one database', () => {
-  let database: TestDatabase;
-  const apps: App[] = [];
-  const bases: string[] = [];
+  let instances: Instances;
+  let bases: string[];
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await database.db.migrate.latest();
-    for (let i = 0; i < 2; i++) {
-      const config = loadConfig({
-        LLMRING_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        LLMRING_ADMIN_TOKEN: ADMIN_TOKEN,
-        LLMRING_ROLLUP_INTERVAL_MS: '100',
-      });
-      config.database = { ...config.database, ...database.settings };
-      const app = await createApp(config, createLogger({ level: 'silent' }));
-      apps.push(app);
-      bases.push(await app.server.listen({ port: 0, host: '127.0.0.1' }));
-    }
+    instances = await startInstances(2, {
+      LLMRING_ROLLUP_INTERVAL_MS: '100',
+    });
+    bases = instances.bases;
   });
 
   afterAll(async () => {
-    for (const app of apps) await app.close();
-    await database.destroy();
+    await instances?.close();
   });
 
   test('ingest on both, identical stats from either, revocation seen by both', async () => {
@@ -95,13 +84,13 @@ maybe('two instances on one database', () => {
 
     // Both workers run every 100 ms; once they caught up, the answers are unchanged.
     for (let i = 0; i < 50; i++) {
-      const { rows } = await database.db.raw(
+      const { rows } = await instances.database.db.raw(
         'SELECT count(*)::int AS n FROM usage_logs l, usage_rollup_state s WHERE l.tx >= s.watermark',
       );
       if (rows[0].n === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const [{ requests }] = await database.db('usage_rollups_hourly').sum({ requests: 'requests' });
+    const [{ requests }] = await instances.database.db('usage_rollups_hourly').sum({ requests: 'requests' });
     expect(Number(requests)).toBe(500);
     expect((await post(bases[1], key, STATS)).body.data).toEqual(fromA.body.data);
 

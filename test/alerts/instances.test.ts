@@ -4,10 +4,9 @@
  * sends exactly three events, whichever instance decides and delivers them.
  * (The embedded database belongs to one process, so this runs on Postgres only.)
  */
-import { loadConfig } from '../../src/config';
-import { createApp, type App } from '../../src/app';
-import { createLogger } from '../../src/logger';
-import { createTestDatabase, onPostgres, type TestDatabase } from '../helpers/db';
+import type { App } from '../../src/app';
+import { onPostgres } from '../helpers/db';
+import { startInstances, type Instances } from '../helpers/instances';
 import { ADMIN_TOKEN } from '../helpers/server';
 import { startReceiver, type Receiver } from '../helpers/webhookReceiver';
 
@@ -26,35 +25,24 @@ async function gql(base: string, headers: Record<string, string>, query: string,
 }
 
 maybe('budgets on two instances', () => {
-  let database: TestDatabase;
+  let instances: Instances;
   let receiver: Receiver;
-  const apps: App[] = [];
-  const bases: string[] = [];
+  let apps: App[];
+  let bases: string[];
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await database.db.migrate.latest();
     receiver = await startReceiver();
-    for (let i = 0; i < 2; i++) {
-      const config = loadConfig({
-        LLMRING_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        LLMRING_ADMIN_TOKEN: ADMIN_TOKEN,
-        LLMRING_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
-        LLMRING_ALERT_INTERVAL_MS: '100',
-        LLMRING_WEBHOOK_POLL_MS: '50',
-      });
-      config.database = { ...config.database, ...database.settings };
-      const app = await createApp(config, createLogger({ level: 'silent' }));
-      apps.push(app);
-      bases.push(await app.server.listen({ port: 0, host: '127.0.0.1' }));
-    }
+    instances = await startInstances(2, {
+      LLMRING_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      LLMRING_ALERT_INTERVAL_MS: '100',
+      LLMRING_WEBHOOK_POLL_MS: '50',
+    });
+    ({ apps, bases } = instances);
   });
 
   afterAll(async () => {
-    for (const app of apps) await app.close();
+    await instances?.close();
     await receiver?.close();
-    await database?.destroy();
   });
 
   test('50%, 80% and 100%: three signed events, no more, across both instances', async () => {

@@ -16,36 +16,14 @@ import { createServices, type Services } from '../../src/services';
 import { runCli } from '../../src/cli/program';
 import { RetentionService } from '../../src/services/retention';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { cliRunner } from '../helpers/cli';
 
 let database: TestDatabase;
 let db: Knex;
 let confirmAnswer = false;
 let tmp: string;
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(...args: string[]): Promise<Run> {
-  const run: Run = { code: -1, out: '', err: '' };
-  const sink = (key: 'out' | 'err') => ({
-    write: (s: string) => {
-      run[key] += s;
-      return true;
-    },
-    once: () => undefined,
-  });
-  run.code = await runCli(args, {
-    stdout: sink('out'),
-    stderr: sink('err'),
-    env: { LLMRING_ENV: 'test' },
-    db,
-    confirm: async () => confirmAnswer,
-  });
-  return run;
-}
+const cli = cliRunner(() => db, { confirm: () => confirmAnswer });
 
 /** Fresh services on the same database (no cached key lookups). */
 function services(): Promise<Services> {
