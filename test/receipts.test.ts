@@ -241,6 +241,10 @@ describe('signing and verifying', () => {
     signed = keyring.sign(sampleDocument(keyring.activeKeyId));
   });
 
+  test('a signed receipt lists its members in RFC 8785 order, signature included (its JSON is its JCS text)', () => {
+    expect(JSON.stringify(signed)).toBe(canonicalize(signed));
+  });
+
   test('a signed receipt verifies, with the keyring and independently', () => {
     expect(keyring.activeKeyId).toBe('k-2026-11');
     expect(signed.signature).toMatch(/^ed25519:[A-Za-z0-9_-]{86}$/);

@@ -65,9 +65,10 @@ const columnAt = (column: keyof UsageLogRow) => {
   const i = LOG_COLUMNS.findIndex(([name]) => name === column);
   return element(i, LOG_COLUMNS[i][1]);
 };
-/** After a log's columns, its array holds its receipt's row id and signed document. */
+/** After a log's columns, its array holds its receipt's row id, signed document and leaf hash. */
 const RECEIPT_ID_AT = LOG_COLUMNS.length;
 const RECEIPT_DOCUMENT_AT = LOG_COLUMNS.length + 1;
+const RECEIPT_LEAF_AT = LOG_COLUMNS.length + 2;
 
 const INSERT_LOGS_AND_RECEIPTS = `
   WITH input AS MATERIALIZED (SELECT e, e->${RECEIPT_DOCUMENT_AT} AS d FROM jsonb_array_elements(?::jsonb) e),
@@ -77,18 +78,19 @@ const INSERT_LOGS_AND_RECEIPTS = `
     ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
   ), receipts AS (
-    INSERT INTO receipts (id, receipt_id, project_id, usage_log_id, alias_name, document, signature, key_id, created_at)
+    INSERT INTO receipts (id, receipt_id, project_id, usage_log_id, alias_name, document, signature, key_id, created_at, leaf_hash)
     SELECT ${element(RECEIPT_ID_AT, 'uuid')}, d->>'receipt_id', ${columnAt('project_id')}, ${columnAt('id')}, ${columnAt('alias_name')},
-      d, d->>'signature', d->>'key_id', ${columnAt('created_at')}
+      d, d->>'signature', d->>'key_id', ${columnAt('created_at')}, decode(e->>${RECEIPT_LEAF_AT}, 'hex')
     FROM input WHERE ${columnAt('id')} IN (SELECT id FROM logs)
     RETURNING usage_log_id
   )
   SELECT id FROM logs WHERE id IN (SELECT usage_log_id FROM receipts)`;
 
-/** A receipt ready to store: its row id and its signed document. */
+/** A receipt ready to store: its row id, its signed document and its ledger leaf hash (hex). */
 export interface SignedReceipt {
   rowId: string;
   document: { receipt_id: string; signature: string; key_id: string } & Record<string, unknown>;
+  leafHash: string;
 }
 
 export interface IngestEntry {
@@ -105,6 +107,7 @@ export async function insertLogsWithReceipts(
     ...LOG_COLUMNS.map(([name]) => row[name]),
     receipt.rowId,
     receipt.document,
+    receipt.leafHash,
   ]);
   const { rows } = await db.raw(INSERT_LOGS_AND_RECEIPTS, [JSON.stringify(input)]);
   return new Set((rows as Array<{ id: string }>).map((r) => r.id));

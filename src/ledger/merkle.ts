@@ -11,6 +11,7 @@
  * which would cut them to 32 bits.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../receipts/jcs';
 
 export type Hash = Buffer;
 
@@ -29,6 +30,11 @@ const NODE_PREFIX = Buffer.from([0x01]);
 /** SHA-256(0x00 ‖ data): the hash of one leaf. */
 export function leafHash(data: Uint8Array): Hash {
   return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+}
+
+/** The leaf hash of a ledger entry: SHA-256(0x00 ‖ RFC 8785 bytes of its signed document). */
+export function entryLeafHash(document: unknown): Hash {
+  return leafHash(Buffer.from(canonicalJson(document), 'utf8'));
 }
 
 /** SHA-256(0x01 ‖ left ‖ right): the hash of an interior node. */

@@ -208,11 +208,23 @@ export class ReceiptKeyring {
     return 'signature' in doc ? withoutSignature(doc) : (doc as unknown as Record<string, unknown>);
   }
 
+  /**
+   * The signed document, `signature` in its canonical place among the members (they come in
+   * canonical order: src/receipts/document.ts), so that its RFC 8785 text, which the ledger's
+   * leaf hashes, takes canonicalJson's fast path.
+   */
   private signed(unsigned: Record<string, unknown>, signature: Buffer): ReceiptDocument {
-    return {
-      ...(unsigned as unknown as UnsignedReceiptDocument),
-      signature: SIGNATURE_PREFIX + signature.toString('base64url'),
-    };
+    const out: Record<string, unknown> = {};
+    let placed = false;
+    for (const key of Object.keys(unsigned)) {
+      if (!placed && key > 'signature') {
+        out.signature = SIGNATURE_PREFIX + signature.toString('base64url');
+        placed = true;
+      }
+      out[key] = unsigned[key];
+    }
+    if (!placed) out.signature = SIGNATURE_PREFIX + signature.toString('base64url');
+    return out as unknown as ReceiptDocument;
   }
 
   /**

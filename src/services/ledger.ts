@@ -20,15 +20,14 @@ import type { Principal } from '../domain/principal';
 import { requireScope } from './authz';
 import { isUuid } from '../domain/limits';
 import { toInt } from '../db/normalize';
-import { canonicalJson } from '../receipts/jcs';
 import type { ReceiptKeyring } from '../receipts';
 import {
   consistencyRanges,
   EMPTY_ROOT,
   foldRange,
   Frontier,
+  entryLeafHash,
   inclusionRanges,
-  leafHash,
   rangeNodes,
   type Hash,
   type LeafRange,
@@ -57,6 +56,9 @@ interface Entry {
   kind: Kind;
   id: string;
   projectId: string;
+  /** The leaf hash computed when the receipt was signed; null: compute it from the document. */
+  leafHash: Hash | null;
+  /** Read only when there is no stored leaf hash. */
   document: unknown;
 }
 
@@ -106,11 +108,6 @@ export interface LedgerHealth {
 }
 
 const toHash = (value: unknown): Hash => Buffer.from(value as Uint8Array);
-
-/** The leaf hash of a stored entry: SHA-256(0x00 ‖ RFC 8785 bytes of its signed document). */
-export function entryLeafHash(document: unknown): Hash {
-  return leafHash(Buffer.from(canonicalJson(document), 'utf8'));
-}
 
 /** The stored hashes of these nodes of one project's tree (level 0: the leaves). */
 async function nodeHashes(
@@ -199,21 +196,30 @@ export class LedgerService {
     const [rc, rb] = after('receipt_id', 0);
     const [ac, ab] = after('adjustment_id', 1);
     const receipts = await trx.raw(
-      `SELECT tx::text AS tx, receipt_id AS id, project_id, document FROM receipts
+      `SELECT tx::text AS tx, receipt_id AS id, project_id, leaf_hash,
+         CASE WHEN leaf_hash IS NULL THEN document END AS document FROM receipts
        WHERE ${rc} AND tx < ${high} ORDER BY tx, receipt_id LIMIT ?`,
       [...rb, limit],
     );
     const adjustments = await trx.raw(
-      `SELECT tx::text AS tx, adjustment_id AS id, project_id, document FROM usage_adjustments
+      `SELECT tx::text AS tx, adjustment_id AS id, project_id, NULL::bytea AS leaf_hash, document
+       FROM usage_adjustments
        WHERE ${ac} AND tx < ${high} ORDER BY tx, adjustment_id LIMIT ?`,
       [...ab, limit],
     );
-    type Row = { tx: string; id: string; project_id: string; document: unknown };
+    type Row = {
+      tx: string;
+      id: string;
+      project_id: string;
+      leaf_hash: Uint8Array | null;
+      document: unknown;
+    };
     const toEntry = (kind: Kind) => (r: Row) => ({
       tx: BigInt(r.tx),
       kind,
       id: r.id,
       projectId: r.project_id,
+      leafHash: r.leaf_hash ? toHash(r.leaf_hash) : null,
       document: typeof r.document === 'string' ? JSON.parse(r.document) : r.document,
     });
     const a: Entry[] = (receipts.rows as Row[]).map(toEntry(0));
@@ -293,7 +299,7 @@ export class LedgerService {
           }),
         );
         for (const e of list) {
-          const leaf = entryLeafHash(e.document);
+          const leaf = e.leafHash ?? entryLeafHash(e.document);
           leafRows.push([projectId, frontier.size, KIND_NAMES[e.kind], e.id, leaf.toString('hex')]);
           for (const n of frontier.append(leaf))
             nodeRows.push([projectId, n.level, n.index, n.hash.toString('hex')]);

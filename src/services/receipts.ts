@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { ReceiptRow } from '../db/tables';
 import { newRowId } from '../db/ids';
 import type { SignedReceipt } from '../db/ingest';
+import { entryLeafHash } from '../ledger/merkle';
 import { toReceipt } from '../db/rows';
 import { keysetPage, type Page } from '../db/cursor';
 import { applyUsageQuery } from '../db/usageFilter';
@@ -97,6 +98,8 @@ export class ReceiptService {
     return documents.map((document) => ({
       rowId: newRowId(),
       document: document as unknown as SignedReceipt['document'],
+      // The ledger's leaf, while the document is at hand in canonical order (the JCS fast path).
+      leafHash: entryLeafHash(document).toString('hex'),
     }));
   }
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createServices } from '../../src/services';
-import { entryLeafHash } from '../../src/services/ledger';
+import { entryLeafHash } from '../../src/ledger/merkle';
 import { rootOf } from '../../src/ledger/merkle';
 import { integrateAll } from '../helpers/ledger';
 import { createServiceHarness, seedProject, type ServiceHarness } from '../helpers/fixtures';
@@ -119,4 +119,36 @@ test("the integrator's advisory lock is no other worker's", () => {
   expect(ids.map(([name]) => name)).toContain('LEDGER_LOCK');
   const values = ids.map(([, value]) => value.replace(/_/g, ''));
   expect(new Set(values).size).toBe(values.length);
+});
+
+test('the leaf hash stored with a receipt when it was signed is its document’s; without one, the document gives it', async () => {
+  const { project } = await seedProject(h.services, { key: 'integrator-leaf' });
+  await h.services.usage.recordBatch(
+    { project, apiKeyId: null },
+    Array.from({ length: 6 }, (_, k) => ({
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      inputTokens: 10 + k,
+      outputTokens: 1,
+    })),
+  );
+  const receipts = await h
+    .db('receipts')
+    .where({ project_id: project.id })
+    .select('receipt_id', 'document', 'leaf_hash');
+  for (const r of receipts) expect(Buffer.from(r.leaf_hash).equals(entryLeafHash(r.document))).toBe(true);
+  // As receipts stored before the column existed: the integrator computes their leaves.
+  await h
+    .db('receipts')
+    .whereIn('receipt_id', [receipts[1].receipt_id, receipts[4].receipt_id])
+    .update({ leaf_hash: null });
+  await integrateAll(h.services.ledger, h.db);
+  const leaves = await h
+    .db('ledger_leaves')
+    .where({ project_id: project.id })
+    .select('entry_id', 'leaf_hash');
+  const docs = new Map(receipts.map((r) => [r.receipt_id, r.document]));
+  expect(leaves).toHaveLength(6);
+  for (const l of leaves)
+    expect(Buffer.from(l.leaf_hash).equals(entryLeafHash(docs.get(l.entry_id)))).toBe(true);
 });

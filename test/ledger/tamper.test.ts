@@ -15,7 +15,7 @@ import { runCli } from '../../src/cli/program';
 import { createLogger } from '../../src/logger';
 import { Frontier } from '../../src/ledger/merkle';
 import { buildReceiptDocument, newReceiptId, ReceiptKeyring } from '../../src/receipts';
-import { entryLeafHash } from '../../src/services/ledger';
+import { entryLeafHash } from '../../src/ledger/merkle';
 import {
   createProjectWithKey,
   dataOf,
