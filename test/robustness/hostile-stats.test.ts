@@ -107,8 +107,11 @@ describe('finding 2: statistics requests are bounded before any work', () => {
     });
     for (const res of answers) expect(res.body.errors).toBeUndefined();
     expect(slowest).toBeLessThan(HEALTH_MS);
-    // The zone list is the only cache: 200 new spellings add nothing per spelling to keep.
-    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+    // The zone list is the only cache: 200 new spellings add nothing per spelling to keep. The
+    // finding grew RSS by ~10 MB a request (2 GB for these 200); the bound leaves room for the
+    // server's workers and the test runner, which share this process (bench/hostile-health.ts
+    // prints the growth itself).
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
   });
 });
 
