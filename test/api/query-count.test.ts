@@ -11,11 +11,12 @@ let projectCount = 1; // the 'default' project
 
 beforeAll(async () => {
   server = await startTestServer();
-  // The background workers query the same connection every few seconds: stop them, so that
+  // The background workers (rollups, alerts, webhooks, scheduled exports, the ledger, the
+  // price book's refresh) query the same connection every few seconds: stop them, so that
   // only the measured request's queries are counted (rollup rounds are run by hand).
-  await server.app.services.rollups.stop();
-  await server.app.services.alerts.stop();
-  await server.app.services.webhookSender.stop();
+  const { rollups, alerts, webhookSender, exportSchedules, ledger, priceBook } = server.app.services;
+  for (const worker of [rollups, alerts, webhookSender, exportSchedules, ledger]) await worker.stop();
+  priceBook.stop();
 });
 afterAll(() => server?.close());
 
