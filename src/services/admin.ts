@@ -184,17 +184,23 @@ export class AdminService {
   /**
    * A change another service makes (budgets, spike alerts, webhooks, export schedules), then
    * its entry, written once the change has succeeded (those services commit on their own; a
-   * change that fails is not recorded). `details` says what changed, never a secret.
+   * change that fails is not recorded). `details` says what changed, never a secret; null when
+   * nothing did (deleting what was not there), and then nothing is recorded.
    */
   async audited<T>(
     actor: Actor,
     change: { action: string; targetType: string },
     run: () => Promise<T>,
-    details: (result: T) => { targetId: string; details?: Record<string, unknown> },
+    details: (result: T) => { targetId: string; details?: Record<string, unknown> } | null,
   ): Promise<T> {
     const result = await run();
-    const { targetId, details: what } = details(result);
-    await this.deps.audit.record(this.deps.db, actor, { ...change, targetId, details: what ?? {} });
+    const entry = details(result);
+    if (entry)
+      await this.deps.audit.record(this.deps.db, actor, {
+        ...change,
+        ...entry,
+        details: entry.details ?? {},
+      });
     return result;
   }
 }

@@ -256,6 +256,13 @@ test('over GraphQL: an admin creates, lists and deletes schedules; a project key
     const del = `mutation($id: UUID!) { deleteExportSchedule(id: $id) }`;
     expect(dataOf(await server.gql(del, { id: created.id }, asAdmin)).deleteExportSchedule).toBe(true);
     expect(dataOf(await server.gql(del, { id: created.id }, asAdmin)).deleteExportSchedule).toBe(false);
+    // The audit log has the creation and the one deletion that deleted something.
+    const { auditLog } = dataOf(await server.gql('{ auditLog(first: 50) { action targetId } }', {}, asAdmin));
+    expect(
+      auditLog
+        .filter((e: { targetId: string }) => e.targetId === created.id)
+        .map((e: { action: string }) => e.action),
+    ).toEqual(['deleteExportSchedule', 'createExportSchedule']);
   } finally {
     await server.close();
   }

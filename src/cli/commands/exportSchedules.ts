@@ -142,7 +142,7 @@ Example:
           CLI_ACTOR,
           { action: 'deleteExportSchedule', targetType: 'export_schedule' },
           () => exportSchedules.delete(id),
-          (d) => ({ targetId: id, details: { deleted: d } }),
+          (d) => (d ? { targetId: id } : null),
         );
         if (!deleted) throw new CliError(`no export schedule with id '${id}'`);
         ctx.out(`Deleted schedule ${id}; its files stay.`);

@@ -31,7 +31,7 @@ export const exportResolvers: Resolvers = {
         actorOf(principal),
         { action: 'deleteExportSchedule', targetType: 'export_schedule' },
         () => services.exportSchedules.delete(id),
-        (deleted) => ({ targetId: id, details: { deleted } }),
+        (deleted) => (deleted ? { targetId: id } : null),
       );
     },
   },
