@@ -496,7 +496,7 @@ async function main(): Promise<void> {
           );
           // First as the data is right after a bulk load: usage_logs never analysed (autovacuum
           // is off here; in production it lags after a load or migration), the rollup tables
-          // as the worker left them (it analyses them itself after folding many logs).
+          // as the worker left them (it vacuums and analyses them itself after folding many logs).
           s.analyzed = await analyzedTables(db);
           progress(
             `usageStats at ${s.label} with no manual ANALYZE (tables with planner statistics: ${s.analyzed.join(', ') || 'none'})`,

@@ -16,6 +16,7 @@
  * on raw logs (test/alerts/spend.test.ts compares the two).
  */
 import type { Knex } from 'knex';
+import { withoutJit } from './sql';
 
 export interface SpendRow {
   budget_id: string;
@@ -74,10 +75,7 @@ const matches = (g: string) => `
  * groups, never with the budgets times the logs.
  */
 export async function advanceSpend(db: Knex): Promise<SpendRow[]> {
-  return db.transaction(async (trx) => {
-    // JIT compiling this statement costs more than running it (its estimates are for
-    // tables never analysed); only this transaction is affected.
-    await trx.raw('SET LOCAL jit = off');
+  return withoutJit(db, async (trx) => {
     const { rows } = await trx.raw(
       `
     WITH snaps AS MATERIALIZED (
