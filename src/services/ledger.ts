@@ -185,7 +185,12 @@ export class LedgerService {
     this.watcher = new Periodic('ledger check', deps.checkIntervalMs, deps.logger, () => this.check());
   }
 
-  /** The entries after the cursor, of finished transactions, in ledger order, at most `limit`. */
+  /**
+   * The entries after the cursor, of finished transactions, in ledger order, at most `limit`.
+   * ORDER BY names the tables' columns: a bare `tx` would be the text output column, which
+   * sorts transaction 1000 before 999, so a batch across such a boundary ended on a cursor
+   * behind entries it had appended (or, cut by the LIMIT, past entries it had not).
+   */
   private async pending(trx: Knex.Transaction, cursor: Cursor, limit: number): Promise<Entry[]> {
     const high = `pg_snapshot_xmin(pg_current_snapshot())`;
     const after = (idColumn: string, kind: Kind): [string, string[]] => {
@@ -198,13 +203,13 @@ export class LedgerService {
     const receipts = await trx.raw(
       `SELECT tx::text AS tx, receipt_id AS id, project_id, leaf_hash,
          CASE WHEN leaf_hash IS NULL THEN document END AS document FROM receipts
-       WHERE ${rc} AND tx < ${high} ORDER BY tx, receipt_id LIMIT ?`,
+       WHERE ${rc} AND tx < ${high} ORDER BY receipts.tx, receipt_id LIMIT ?`,
       [...rb, limit],
     );
     const adjustments = await trx.raw(
       `SELECT tx::text AS tx, adjustment_id AS id, project_id, NULL::bytea AS leaf_hash, document
        FROM usage_adjustments
-       WHERE ${ac} AND tx < ${high} ORDER BY tx, adjustment_id LIMIT ?`,
+       WHERE ${ac} AND tx < ${high} ORDER BY usage_adjustments.tx, adjustment_id LIMIT ?`,
       [...ab, limit],
     );
     type Row = {

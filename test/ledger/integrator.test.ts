@@ -152,3 +152,35 @@ test('the leaf hash stored with a receipt when it was signed is its document’s
   for (const l of leaves)
     expect(Buffer.from(l.leaf_hash).equals(entryLeafHash(docs.get(l.entry_id)))).toBe(true);
 });
+
+test('entries are appended in transaction order where transaction ids gain a digit (999, then 1000)', async () => {
+  const { project } = await seedProject(h.services, { key: 'integrator-digits' });
+  await integrateAll(h.services.ledger, h.db);
+  const nextXid = async () => BigInt((await h.db.raw('SELECT pg_current_xact_id()::text AS x')).rows[0].x);
+  let xid = await nextXid();
+  const boundary = 10n ** BigInt(String(xid + 20n).length);
+  if (boundary - xid > 20_000n) {
+    // A cluster far from a power of ten (a long-lived Postgres): PGlite's fresh one is near 1000.
+    console.warn(`transaction id ${xid} is far from ${boundary}: nothing to check here`);
+    return;
+  }
+  while (xid < boundary - 5n) xid = await nextXid(); // each autocommit statement takes an id
+  for (let k = 0; k < 10; k++) {
+    // One transaction each, so their ids straddle the boundary.
+    await h.services.usage.recordBatch({ project, apiKeyId: null }, [
+      { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 10 + k, outputTokens: 1 },
+    ]);
+  }
+  await integrateAll(h.services.ledger, h.db);
+  const { rows } = await h.db.raw(
+    `SELECT l.leaf_index::int AS i, r.tx::text AS tx FROM ledger_leaves l
+     JOIN receipts r ON r.receipt_id = l.entry_id WHERE l.project_id = ? ORDER BY l.leaf_index`,
+    [project.id],
+  );
+  const txs = (rows as Array<{ tx: string }>).map((r) => BigInt(r.tx));
+  expect(txs).toHaveLength(10);
+  expect(txs.map(String)).toEqual([...txs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String));
+  expect(txs[0] < boundary && txs[9] >= boundary).toBe(true);
+  const [state] = (await h.db.raw(`SELECT cursor_tx::text AS tx FROM ledger_state`)).rows;
+  expect(state.tx).toBe(String(txs[9]));
+});
