@@ -2,10 +2,14 @@
  * RFC 9162 (certificate transparency v2) Merkle tree hashing, proofs and their verification,
  * over SHA-256 from node:crypto. Pure functions: no database here.
  *
- * A tree of n leaves is stored as its complete (perfect) subtrees: node (level, index) is the
- * hash of leaves [index·2^level, (index+1)·2^level). Every hash a proof needs is the hash of
- * a range of leaves, and every such range is a few complete subtrees (`rangeNodes`), so a
- * proof costs a few node lookups at any tree size, never a recomputation.
+ * A tree of n leaves is stored as some of its complete (perfect) subtrees: node (level, index)
+ * is the hash of leaves [index·2^level, (index+1)·2^level). Every hash a proof needs is the
+ * hash of a range of leaves, and every such range is a few complete subtrees (`rangeNodes`).
+ * Only the nodes of every NODE_STRIDE-th level are stored (`isStoredLevel`; level 0 is the
+ * leaves): one stored row per 15 leaves instead of one per leaf, and a node of another level
+ * is the fold of at most 2^(NODE_STRIDE-1) stored ones beneath it (`storedNodes`,
+ * `perfectRoot`), so a proof costs a few dozen index lookups at any tree size, never a
+ * recomputation of more than 8 hashes per node.
  *
  * Sizes and indexes are JavaScript numbers (safe up to 2^53 leaves); no bitwise operators,
  * which would cut them to 32 bits.
@@ -74,6 +78,33 @@ export function rangeNodes(start: number, end: number): NodeRef[] {
     at += size;
   }
   return out;
+}
+
+/** Nodes of levels that are multiples of this are stored; the others are computed from them. */
+export const NODE_STRIDE = 4;
+
+export const isStoredLevel = (level: number): boolean => level % NODE_STRIDE === 0;
+
+/**
+ * The stored nodes that give node `ref`: itself at a stored level, else its 2^k descendants,
+ * left to right, at the stored level k below it.
+ */
+export function storedNodes(ref: NodeRef): NodeRef[] {
+  const k = ref.level % NODE_STRIDE;
+  if (k === 0) return [ref];
+  const span = 2 ** k;
+  return Array.from({ length: span }, (_, i) => ({ level: ref.level - k, index: ref.index * span + i }));
+}
+
+/** The hash of a perfect subtree from the hashes of its 2^k nodes at one level, left to right. */
+export function perfectRoot(hashes: readonly Hash[]): Hash {
+  let layer = [...hashes];
+  while (layer.length > 1) {
+    const next: Hash[] = [];
+    for (let i = 0; i < layer.length; i += 2) next.push(nodeHash(layer[i], layer[i + 1]));
+    layer = next;
+  }
+  return layer[0];
 }
 
 /** The hash of a range from the hashes of its rangeNodes, in the same order. */

@@ -8,7 +8,8 @@
  * instance (one at a time across instances, through an advisory lock, like the rollup
  * worker), appends the entries of finished transactions (tx below the snapshot xmin) in
  * (tx, kind, id) order after its cursor. The tree is stored as complete-subtree hashes
- * (src/ledger/merkle.ts), so a proof is a few primary-key lookups at any size.
+ * of every fourth level (src/ledger/merkle.ts), so a proof is a few dozen primary-key lookups
+ * at any size.
  *
  * The server watches itself: `check()` recomputes every project's root from its stored
  * leaves and compares it with the stored tree; a mismatch is logged as an error and shows
@@ -28,7 +29,10 @@ import {
   Frontier,
   entryLeafHash,
   inclusionRanges,
+  isStoredLevel,
+  perfectRoot,
   rangeNodes,
+  storedNodes,
   type Hash,
   type LeafRange,
   type NodeRef,
@@ -109,7 +113,11 @@ export interface LedgerHealth {
 
 const toHash = (value: unknown): Hash => Buffer.from(value as Uint8Array);
 
-/** The stored hashes of these nodes of one project's tree (level 0: the leaves). */
+/**
+ * The hashes of these nodes of one project's tree (level 0: the leaves), each read or folded
+ * from the stored nodes beneath it (merkle.ts, storedNodes): one statement. A node whose
+ * stored nodes are not all there is left out of the answer.
+ */
 async function nodeHashes(
   db: Knex | Knex.Transaction,
   projectId: string,
@@ -117,26 +125,33 @@ async function nodeHashes(
 ): Promise<Map<string, Hash>> {
   const found = new Map<string, Hash>();
   if (refs.length === 0) return found;
-  const leaves = refs.filter((r) => r.level === 0).map((r) => r.index);
-  const nodes = refs.filter((r) => r.level > 0);
+  const expanded = refs.map((r) => ({ ref: r, parts: storedNodes(r) }));
+  const wanted = new Map<string, NodeRef>();
+  for (const { parts } of expanded) for (const p of parts) wanted.set(`${p.level}:${p.index}`, p);
+  const leaves = [...wanted.values()].filter((r) => r.level === 0).map((r) => r.index);
+  const nodes = [...wanted.values()].filter((r) => r.level > 0);
   const parts: string[] = [];
   const bindings: Array<string | number> = [];
+  const pgArray = (values: number[]) => `{${values.join(',')}}`;
   if (leaves.length) {
     parts.push(`SELECT 0 AS level, leaf_index AS idx, leaf_hash AS hash FROM ledger_leaves
-      WHERE project_id = ? AND leaf_index IN (${leaves.map(() => '?').join(', ')})`);
-    bindings.push(projectId, ...leaves);
+      WHERE project_id = ? AND leaf_index = ANY (?::bigint[])`);
+    bindings.push(projectId, pgArray(leaves));
   }
   if (nodes.length) {
-    parts.push(
-      `SELECT level, idx, hash FROM ledger_nodes WHERE project_id = ? AND (${nodes
-        .map(() => '(level = ? AND idx = ?)')
-        .join(' OR ')})`,
-    );
-    bindings.push(projectId, ...nodes.flatMap((n) => [n.level, n.index]));
+    parts.push(`SELECT n.level, n.idx, n.hash FROM unnest(?::smallint[], ?::bigint[]) AS u(level, idx)
+      JOIN ledger_nodes n ON n.project_id = ? AND n.level = u.level AND n.idx = u.idx`);
+    bindings.push(pgArray(nodes.map((n) => n.level)), pgArray(nodes.map((n) => n.index)), projectId);
   }
   const { rows } = await db.raw(parts.join(' UNION ALL '), bindings);
+  const stored = new Map<string, Hash>();
   for (const r of rows as Array<{ level: unknown; idx: unknown; hash: unknown }>) {
-    found.set(`${toInt(r.level)}:${toInt(r.idx)}`, toHash(r.hash));
+    stored.set(`${toInt(r.level)}:${toInt(r.idx)}`, toHash(r.hash));
+  }
+  for (const { ref, parts: below } of expanded) {
+    const hashes = below.map((p) => stored.get(`${p.level}:${p.index}`));
+    if (hashes.every((h): h is Hash => h !== undefined))
+      found.set(`${ref.level}:${ref.index}`, perfectRoot(hashes));
   }
   return found;
 }
@@ -307,7 +322,7 @@ export class LedgerService {
           const leaf = e.leafHash ?? entryLeafHash(e.document);
           leafRows.push([projectId, frontier.size, KIND_NAMES[e.kind], e.id, leaf.toString('hex')]);
           for (const n of frontier.append(leaf))
-            nodeRows.push([projectId, n.level, n.index, n.hash.toString('hex')]);
+            if (isStoredLevel(n.level)) nodeRows.push([projectId, n.level, n.index, n.hash.toString('hex')]);
         }
         treeRows.push([projectId, frontier.size, frontier.root().toString('hex')]);
       }

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createServices } from '../../src/services';
 import { entryLeafHash } from '../../src/ledger/merkle';
-import { rootOf } from '../../src/ledger/merkle';
+import { rootOf, verifyInclusion } from '../../src/ledger/merkle';
 import { integrateAll } from '../helpers/ledger';
 import { createServiceHarness, seedProject, type ServiceHarness } from '../helpers/fixtures';
 
@@ -183,4 +183,45 @@ test('entries are appended in transaction order where transaction ids gain a dig
   expect(txs[0] < boundary && txs[9] >= boundary).toBe(true);
   const [state] = (await h.db.raw(`SELECT cursor_tx::text AS tx FROM ledger_state`)).rows;
   expect(state.tx).toBe(String(txs[9]));
+});
+
+test('only every fourth level of subtree hashes is stored, and proofs still verify for every leaf', async () => {
+  const { project } = await seedProject(h.services, { key: 'integrator-stride' });
+  await h.services.usage.recordBatch(
+    { project, apiKeyId: null },
+    Array.from({ length: 300 }, (_, k) => ({
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      inputTokens: k,
+      outputTokens: 1,
+    })),
+  );
+  await integrateAll(h.services.ledger, h.db);
+  const levels = await h
+    .db('ledger_nodes')
+    .where({ project_id: project.id })
+    .groupBy('level')
+    .orderBy('level')
+    .select('level', h.db.raw('count(*)::int AS n'));
+  // 300 leaves: 18 complete subtrees of 16 leaves, 1 of 256.
+  expect(levels.map((r: { level: unknown; n: unknown }) => [Number(r.level), Number(r.n)])).toEqual([
+    [4, 18],
+    [8, 1],
+  ]);
+  const leaves = await h
+    .db('ledger_leaves')
+    .where({ project_id: project.id })
+    .orderBy('leaf_index')
+    .select('entry_id', 'leaf_hash');
+  for (const size of [1, 15, 16, 17, 255, 256, 257, 300]) {
+    const sizeRoot = rootOf(
+      leaves.slice(0, size).map((l: { leaf_hash: Uint8Array }) => Buffer.from(l.leaf_hash)),
+    );
+    for (let i = 0; i < size; i += size > 20 ? 7 : 1) {
+      const proof = await h.services.ledger.inclusionProof(leaves[i].entry_id, size, null);
+      const hashes = proof.hashes.map((b) => Buffer.from(b, 'base64'));
+      expect(verifyInclusion(Buffer.from(leaves[i].leaf_hash), i, size, hashes, sizeRoot)).toBe(true);
+    }
+  }
+  expect(await h.services.ledger.check()).toMatchObject({ ok: true });
 });
