@@ -22,6 +22,7 @@ import { registerAlertCommands } from './commands/alerts';
 import { registerExportScheduleCommands } from './commands/exportSchedules';
 import { registerLedgerCommands } from './commands/ledger';
 import { registerOperatorCommands } from './commands/operators';
+import { registerAuditCommands } from './commands/audit';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander hands options over untyped
 type Options = any;
@@ -84,7 +85,9 @@ Examples:
   $ llmring-server reprice --start 2025-07-01
   $ llmring-server budget create client-a --amount 500 --period month --time-zone America/Los_Angeles
   $ llmring-server webhook create --url https://hooks.example.com/llm --event budget.threshold_crossed
-  $ llmring-server verify-ledger --receipts kept.jsonl --checkpoint cp1.txt cp2.txt --url http://localhost:4000 --api-key-file key.txt`,
+  $ llmring-server verify-ledger --receipts kept.jsonl --checkpoint cp1.txt cp2.txt --url http://localhost:4000 --api-key-file key.txt
+  $ llmring-server audit export -o audit.jsonl
+  $ llmring-server verify-audit --export audit.jsonl --checkpoint audit-cp1.txt --url http://localhost:4000`,
     );
 
   const act: Act =
@@ -122,6 +125,7 @@ Examples:
   registerExportScheduleCommands(program, act);
   registerLedgerCommands(program, act);
   registerOperatorCommands(program, act);
+  registerAuditCommands(program, act);
 
   return { program, exitCode: () => exitCode };
 }

@@ -56,4 +56,6 @@ export interface AuditEntry {
   targetType: string | null;
   targetId: string | null;
   details: Record<string, unknown>;
+  /** Where the entry is in the audit log's Merkle tree; null for a row in no leaf. */
+  leafIndex: number | null;
 }

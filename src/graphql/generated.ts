@@ -122,7 +122,11 @@ export type ApiKey = {
 
 export { ApiKeyScope };
 
-/** One change an admin or operator made: who, what and when. The audit log is append-only. */
+/**
+ * One change an admin or operator made: who, what and when. The audit log is append-only and
+ * tamper-evident: each entry is a leaf of a Merkle log with signed checkpoints (`auditCheckpoint`),
+ * checked offline by `llmring-server verify-audit` (docs/access.md).
+ */
 export type AuditEntry = {
   __typename?: 'AuditEntry';
   /** The operation, as the API names it, for example `createProject` or `rotateApiKey`. */
@@ -137,6 +141,11 @@ export type AuditEntry = {
   details: Scalars['JSONObject']['output'];
   /** Increasing with time: pass the last one of a page as `before` for the next page. */
   id: Scalars['ID']['output'];
+  /**
+   * The entry's position in the audit log's Merkle tree (its leaf index), given when it is written.
+   * Null for a row in no leaf: one written to the table around the server.
+   */
+  leafIndex?: Maybe<Scalars['SafeInt']['output']>;
   /** The id of what changed; null when none. */
   targetId?: Maybe<Scalars['String']['output']>;
   /** What kind of thing changed, for example `project`, `api_key`, `model_price`; null when none. */
@@ -1146,8 +1155,17 @@ export type ProjectUsageArgs = {
  */
 export type Query = {
   __typename?: 'Query';
+  /**
+   * The newest signed checkpoint of the audit log (C2SP tlog-checkpoint, origin
+   * `<LLMRING_LEDGER_NAME>/_audit`), signed with the receipt key, exactly as GET /audit/checkpoint
+   * serves it. Public, like the ledger's checkpoints: it shows only the log's size and root, and
+   * whoever saves one can later tell whether the log was rewritten.
+   */
+  auditCheckpoint: LedgerCheckpoint;
   /** Admin only. The audit log, newest first. */
   auditLog: Array<AuditEntry>;
+  /** The C2SP verifier key (vkey) of the audit log's checkpoints (the active receipt key's). Public. */
+  auditVerifierKey: Scalars['String']['output'];
   /** A budget by id; null when there is none the caller may read. */
   budget?: Maybe<Budget>;
   /**
@@ -2575,6 +2593,7 @@ export type AuditEntryResolvers<ContextType = GraphQLContext, ParentType extends
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   details?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  leafIndex?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
   targetId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   targetType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
@@ -2883,7 +2902,9 @@ export type ProjectResolvers<ContextType = GraphQLContext, ParentType extends Re
 }>;
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  auditCheckpoint?: Resolver<ResolversTypes['LedgerCheckpoint'], ParentType, ContextType>;
   auditLog?: Resolver<Array<ResolversTypes['AuditEntry']>, ParentType, ContextType, RequireFields<QueryAuditLogArgs, 'first'>>;
+  auditVerifierKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   budget?: Resolver<Maybe<ResolversTypes['Budget']>, ParentType, ContextType, RequireFields<QueryBudgetArgs, 'id'>>;
   budgetStatus?: Resolver<ResolversTypes['BudgetStatus'], ParentType, ContextType, RequireFields<QueryBudgetStatusArgs, 'id'>>;
   budgets?: Resolver<Array<ResolversTypes['Budget']>, ParentType, ContextType, Partial<QueryBudgetsArgs>>;

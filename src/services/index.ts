@@ -97,7 +97,7 @@ export async function createServices(deps: {
   const rollups = new RollupService({ db, logger, intervalMs: config.rollupIntervalMs });
   const timeZones = new TimeZoneService({ db: readDb });
   const reprice = new RepriceService({ db, pricing, keyring });
-  const audit = new AuditService({ db });
+  const audit = new AuditService({ db, keyring, name: config.ledger.name });
   const operators = new OperatorService({ db, audit });
   const rateLimits = new RateLimitService({ db, defaults: config.rateLimits, audit });
   const stats = new StatsService({ db: readDb, timeZones, dimensions, rollups });

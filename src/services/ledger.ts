@@ -22,21 +22,15 @@ import { requireScope } from './authz';
 import { isUuid } from '../domain/limits';
 import { toInt } from '../db/normalize';
 import type { ReceiptKeyring } from '../receipts';
+import { consistencyRanges, Frontier, entryLeafHash, inclusionRanges, type Hash } from '../ledger/merkle';
 import {
-  consistencyRanges,
-  EMPTY_ROOT,
-  foldRange,
-  Frontier,
-  entryLeafHash,
-  inclusionRanges,
-  isStoredLevel,
-  perfectRoot,
-  rangeNodes,
-  storedNodes,
-  type Hash,
-  type LeafRange,
-  type NodeRef,
-} from '../ledger/merkle';
+  appendLeaves,
+  AUDIT_LOG_ID,
+  rangeHashes,
+  treeHead,
+  USAGE_ENTRY_KINDS,
+  type TreeHead,
+} from '../db/ledgerTrees';
 import { checkpointText, signNote, verifierKey } from '../ledger/note';
 import { badInput, forbidden, notFound, ServiceError, unauthenticated } from './errors';
 import { checkStorable } from './validate';
@@ -113,66 +107,26 @@ export interface LedgerHealth {
 
 const toHash = (value: unknown): Hash => Buffer.from(value as Uint8Array);
 
-/**
- * The hashes of these nodes of one project's tree (level 0: the leaves), each read or folded
- * from the stored nodes beneath it (merkle.ts, storedNodes): one statement. A node whose
- * stored nodes are not all there is left out of the answer.
- */
-async function nodeHashes(
-  db: Knex | Knex.Transaction,
-  projectId: string,
-  refs: readonly NodeRef[],
-): Promise<Map<string, Hash>> {
-  const found = new Map<string, Hash>();
-  if (refs.length === 0) return found;
-  const expanded = refs.map((r) => ({ ref: r, parts: storedNodes(r) }));
-  const wanted = new Map<string, NodeRef>();
-  for (const { parts } of expanded) for (const p of parts) wanted.set(`${p.level}:${p.index}`, p);
-  const leaves = [...wanted.values()].filter((r) => r.level === 0).map((r) => r.index);
-  const nodes = [...wanted.values()].filter((r) => r.level > 0);
-  const parts: string[] = [];
-  const bindings: Array<string | number> = [];
-  const pgArray = (values: number[]) => `{${values.join(',')}}`;
-  if (leaves.length) {
-    parts.push(`SELECT 0 AS level, leaf_index AS idx, leaf_hash AS hash FROM ledger_leaves
-      WHERE project_id = ? AND leaf_index = ANY (?::bigint[])`);
-    bindings.push(projectId, pgArray(leaves));
-  }
-  if (nodes.length) {
-    parts.push(`SELECT n.level, n.idx, n.hash FROM unnest(?::smallint[], ?::bigint[]) AS u(level, idx)
-      JOIN ledger_nodes n ON n.project_id = ? AND n.level = u.level AND n.idx = u.idx`);
-    bindings.push(pgArray(nodes.map((n) => n.level)), pgArray(nodes.map((n) => n.index)), projectId);
-  }
-  const { rows } = await db.raw(parts.join(' UNION ALL '), bindings);
-  const stored = new Map<string, Hash>();
-  for (const r of rows as Array<{ level: unknown; idx: unknown; hash: unknown }>) {
-    stored.set(`${toInt(r.level)}:${toInt(r.idx)}`, toHash(r.hash));
-  }
-  for (const { ref, parts: below } of expanded) {
-    const hashes = below.map((p) => stored.get(`${p.level}:${p.index}`));
-    if (hashes.every((h): h is Hash => h !== undefined))
-      found.set(`${ref.level}:${ref.index}`, perfectRoot(hashes));
-  }
-  return found;
+/** A checkpoint of a log signed with the active receipt key; the origin is the note key's name. */
+export function signCheckpoint(keyring: ReceiptKeyring, origin: string, head: TreeHead): LedgerCheckpoint {
+  const note = signNote(
+    checkpointText({ origin, treeSize: head.size, rootHash: head.root }),
+    origin,
+    keyring.activePublicKeyRaw(),
+    (bytes) => keyring.signBytes(bytes),
+  );
+  return {
+    origin,
+    treeSize: head.size,
+    rootHash: head.root.toString('base64'),
+    note,
+    keyId: keyring.activeKeyId,
+  };
 }
 
-/** The hashes of these ranges of one project's tree, from its stored nodes. */
-async function rangeHashes(
-  db: Knex | Knex.Transaction,
-  projectId: string,
-  ranges: readonly LeafRange[],
-): Promise<Hash[]> {
-  const perRange = ranges.map(([a, b]) => rangeNodes(a, b));
-  const found = await nodeHashes(db, projectId, perRange.flat());
-  return perRange.map((refs) =>
-    foldRange(
-      refs.map((r) => {
-        const h = found.get(`${r.level}:${r.index}`);
-        if (!h) throw new Error(`the ledger of project ${projectId} lacks node ${r.level}:${r.index}`);
-        return h;
-      }),
-    ),
-  );
+/** Every verifier key of a log's checkpoints, the active receipt key's first, then retired keys'. */
+export function verifierKeysOf(keyring: ReceiptKeyring, origin: string): string[] {
+  return keyring.publicKeys().map((k) => verifierKey(origin, Buffer.from(k.jwk.x, 'base64url')));
 }
 
 export class LedgerService {
@@ -279,6 +233,7 @@ export class LedgerService {
               'entry_id',
               entries.map((e) => e.id),
             )
+            .whereIn('entry_kind', USAGE_ENTRY_KINDS)
             .select('entry_id', 'entry_kind')
         ).map((r: { entry_id: string; entry_kind: string }) => `${r.entry_kind}:${r.entry_id}`),
       );
@@ -296,57 +251,19 @@ export class LedgerService {
         list.push(e);
         byProject.set(e.projectId, list);
       }
-      const projectIds = [...byProject.keys()];
-      const sizes = new Map<string, number>(
-        (await trx('ledger_trees').whereIn('project_id', projectIds).select('project_id', 'tree_size')).map(
-          (r: { project_id: string; tree_size: unknown }) => [r.project_id, toInt(r.tree_size)],
+      await appendLeaves(
+        trx,
+        new Map(
+          [...byProject].map(([projectId, list]) => [
+            projectId,
+            list.map((e) => ({
+              kind: KIND_NAMES[e.kind],
+              id: e.id,
+              hash: e.leafHash ?? entryLeafHash(e.document),
+            })),
+          ]),
         ),
-      );
-      const now = new Date();
-      const leafRows: unknown[] = [];
-      const nodeRows: unknown[] = [];
-      const treeRows: unknown[] = [];
-      for (const [projectId, list] of byProject) {
-        const size = sizes.get(projectId) ?? 0;
-        const edge = Frontier.edge(size);
-        const found = await nodeHashes(trx, projectId, edge);
-        const frontier = new Frontier(
-          size,
-          edge.map((r) => {
-            const hash = found.get(`${r.level}:${r.index}`);
-            if (!hash) throw new Error(`the ledger of project ${projectId} lacks node ${r.level}:${r.index}`);
-            return { level: r.level, hash };
-          }),
-        );
-        for (const e of list) {
-          const leaf = e.leafHash ?? entryLeafHash(e.document);
-          leafRows.push([projectId, frontier.size, KIND_NAMES[e.kind], e.id, leaf.toString('hex')]);
-          for (const n of frontier.append(leaf))
-            if (isStoredLevel(n.level)) nodeRows.push([projectId, n.level, n.index, n.hash.toString('hex')]);
-        }
-        treeRows.push([projectId, frontier.size, frontier.root().toString('hex')]);
-      }
-      await trx.raw(
-        `INSERT INTO ledger_leaves (project_id, leaf_index, entry_kind, entry_id, leaf_hash, integrated_at)
-         SELECT (e->>0)::uuid, (e->>1)::bigint, e->>2, e->>3, decode(e->>4, 'hex'), ?::timestamptz
-         FROM jsonb_array_elements(?::jsonb) e`,
-        [now.toISOString(), JSON.stringify(leafRows)],
-      );
-      if (nodeRows.length) {
-        await trx.raw(
-          `INSERT INTO ledger_nodes (project_id, level, idx, hash)
-           SELECT (e->>0)::uuid, (e->>1)::smallint, (e->>2)::bigint, decode(e->>3, 'hex')
-           FROM jsonb_array_elements(?::jsonb) e`,
-          [JSON.stringify(nodeRows)],
-        );
-      }
-      await trx.raw(
-        `INSERT INTO ledger_trees AS t (project_id, tree_size, root_hash, updated_at)
-         SELECT (e->>0)::uuid, (e->>1)::bigint, decode(e->>2, 'hex'), now()
-         FROM jsonb_array_elements(?::jsonb) e
-         ON CONFLICT (project_id) DO UPDATE SET tree_size = EXCLUDED.tree_size,
-           root_hash = EXCLUDED.root_hash, updated_at = EXCLUDED.updated_at`,
-        [JSON.stringify(treeRows)],
+        new Date(),
       );
       const last = entries[entries.length - 1];
       await trx.raw(
@@ -396,28 +313,14 @@ export class LedgerService {
     return row as { id: string; key: string };
   }
 
-  private async tree(db: Knex | Knex.Transaction, projectId: string): Promise<{ size: number; root: Hash }> {
-    const row = await db('ledger_trees').where({ project_id: projectId }).first('tree_size', 'root_hash');
-    return row ? { size: toInt(row.tree_size), root: toHash(row.root_hash) } : { size: 0, root: EMPTY_ROOT };
-  }
-
-  private signedCheckpoint(projectKey: string, size: number, root: Hash): LedgerCheckpoint {
-    const { keyring } = this.deps;
-    const origin = this.origin(projectKey);
-    const note = signNote(
-      checkpointText({ origin, treeSize: size, rootHash: root }),
-      origin,
-      keyring.activePublicKeyRaw(),
-      (bytes) => keyring.signBytes(bytes),
-    );
-    return { origin, treeSize: size, rootHash: root.toString('base64'), note, keyId: keyring.activeKeyId };
+  private signedCheckpoint(projectKey: string, head: TreeHead): LedgerCheckpoint {
+    return signCheckpoint(this.deps.keyring, this.origin(projectKey), head);
   }
 
   /** The newest checkpoint of a project's ledger (public: anyone may read it). */
   async checkpoint(principal: Principal, projectId?: string | null): Promise<LedgerCheckpoint> {
     const project = await this.project(principal, projectId, true);
-    const { size, root } = await this.tree(this.deps.db, project.id);
-    return this.signedCheckpoint(project.key, size, root);
+    return this.signedCheckpoint(project.key, await treeHead(this.deps.db, project.id));
   }
 
   /** The same by project key, for GET /ledger/{projectKey}/checkpoint; null for an unknown key. */
@@ -425,8 +328,7 @@ export class LedgerService {
     checkStorable('projectKey', projectKey);
     const row = await this.deps.db('projects').where({ key: projectKey }).first('id', 'key');
     if (!row) return null;
-    const { size, root } = await this.tree(this.deps.db, row.id);
-    return this.signedCheckpoint(row.key, size, root);
+    return this.signedCheckpoint(row.key, await treeHead(this.deps.db, row.id));
   }
 
   /** The C2SP verifier key of a project's checkpoints (its origin is the key name). */
@@ -443,8 +345,7 @@ export class LedgerService {
     checkStorable('projectKey', projectKey);
     const row = await this.deps.db('projects').where({ key: projectKey }).first('key');
     if (!row) return null;
-    const origin = this.origin(row.key);
-    return this.deps.keyring.publicKeys().map((k) => verifierKey(origin, Buffer.from(k.jwk.x, 'base64url')));
+    return verifierKeysOf(this.deps.keyring, this.origin(row.key));
   }
 
   private checkSize(field: string, value: number, max: number): number {
@@ -464,7 +365,11 @@ export class LedgerService {
     projectIds: string[] | null,
   ): Promise<InclusionProof> {
     checkStorable('receiptId', entryId);
-    const q = this.deps.db('ledger_leaves').where({ entry_id: entryId });
+    // Receipts and adjustments only: an audit entry's leaf is no receipt's.
+    const q = this.deps
+      .db('ledger_leaves')
+      .where({ entry_id: entryId })
+      .whereIn('entry_kind', USAGE_ENTRY_KINDS);
     if (projectIds) q.whereIn('project_id', projectIds);
     const leaf = await q.first('project_id', 'leaf_index');
     if (!leaf) {
@@ -479,7 +384,7 @@ export class LedgerService {
       throw notFound('receipt');
     }
     const leafIndex = toInt(leaf.leaf_index);
-    const { size } = await this.tree(this.deps.db, leaf.project_id);
+    const { size } = await treeHead(this.deps.db, leaf.project_id);
     const n = treeSize === null || treeSize === undefined ? size : this.checkSize('treeSize', treeSize, size);
     if (n <= leafIndex) {
       throw badInput(
@@ -499,7 +404,7 @@ export class LedgerService {
     toSize: number | null | undefined,
   ): Promise<string[]> {
     const project = await this.project(principal, projectId, false);
-    const { size } = await this.tree(this.deps.db, project.id);
+    const { size } = await treeHead(this.deps.db, project.id);
     const to = toSize === null || toSize === undefined ? size : this.checkSize('toSize', toSize, size);
     const from = this.checkSize('fromSize', fromSize, size);
     if (from > to) throw badInput('fromSize', `must not exceed toSize (${to})`);
@@ -512,6 +417,7 @@ export class LedgerService {
     const rows = await this.deps
       .db('ledger_leaves')
       .whereIn('entry_id', receiptIds as string[])
+      .whereIn('entry_kind', USAGE_ENTRY_KINDS)
       .select('entry_id', 'leaf_index', 'integrated_at');
     const byId = new Map(
       rows.map((r: { entry_id: string; leaf_index: unknown; integrated_at: Date | string }) => [
@@ -523,8 +429,8 @@ export class LedgerService {
   }
 
   /**
-   * Recomputes every project's tree from its stored leaves and compares it with the stored
-   * size, root and right-edge nodes, in one snapshot. Logs each mismatch as an error; never
+   * Recomputes every project's tree, and the audit log's (src/db/ledgerTrees.ts), from its
+   * stored leaves and compares it with the stored size, root and right-edge nodes, in one snapshot. Logs each mismatch as an error; never
    * repairs anything.
    */
   async check(): Promise<LedgerHealth> {
@@ -537,7 +443,7 @@ export class LedgerService {
     for (const t of trees as Array<{ project_id: string; tree_size: unknown; root_hash: unknown }>) {
       const size = toInt(t.tree_size);
       const stored = toHash(t.root_hash);
-      const where = `project ${t.project_id}`;
+      const where = t.project_id === AUDIT_LOG_ID ? 'the audit log' : `project ${t.project_id}`;
       const before = found.length;
       const earlier = this.seen.get(t.project_id);
       const frontier = new Frontier(0);

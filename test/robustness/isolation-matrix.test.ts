@@ -462,11 +462,21 @@ const OPERATIONS: Operation[] = [
   },
   {
     name: 'auditLog',
-    request: () => ({ query: '{ auditLog(first: 500) { id actor action targetId details } }' }),
+    request: () => ({ query: '{ auditLog(first: 500) { id actor action targetId details leafIndex } }' }),
     expect: (p) =>
       adminOnly(p, (d) => {
         const actions = (d.auditLog as Array<{ action: string }>).map((e) => e.action);
         expect(actions).toEqual(expect.arrayContaining(['createProject', 'createApiKey', 'revokeApiKey']));
+      }),
+  },
+  {
+    // Public, like the ledger's checkpoints: a size and a root, nothing of any project.
+    name: 'auditCheckpoint',
+    request: () => ({ query: '{ auditCheckpoint { origin treeSize note keyId } auditVerifierKey }' }),
+    expect: (p) =>
+      publicOp(p, (d) => {
+        expect(d.auditCheckpoint).toMatchObject({ origin: 'llmring-server/_audit', keyId: 'matrix-key' });
+        expect(d.auditVerifierKey).toMatch(/^llmring-server\/_audit\+[0-9a-f]{8}\+/);
       }),
   },
   {

@@ -1,12 +1,6 @@
-/** `operator create|list|revoke` and `audit`, over OperatorService and AuditService (issue 21). */
+/** `operator create|list|revoke`, over OperatorService (issue 21); `audit` is in ./audit.ts. */
 import type { Command } from 'commander';
-import {
-  CLI_ACTOR,
-  OPERATOR_ROLES,
-  type AuditEntry,
-  type Operator,
-  type OperatorRole,
-} from '../../domain/access';
+import { CLI_ACTOR, OPERATOR_ROLES, type Operator, type OperatorRole } from '../../domain/access';
 import { CliError } from '../context';
 import { json, table, when } from '../format';
 import type { Act } from '../program';
@@ -22,19 +16,6 @@ function operatorJson(o: Operator) {
     createdAt: o.createdAt.toISOString(),
     lastUsedAt: o.lastUsedAt?.toISOString() ?? null,
     revokedAt: o.revokedAt?.toISOString() ?? null,
-  };
-}
-
-function auditJson(e: AuditEntry) {
-  return {
-    id: e.id,
-    at: e.at.toISOString(),
-    actor: e.actorName,
-    actorOperatorId: e.actorOperatorId,
-    action: e.action,
-    targetType: e.targetType,
-    targetId: e.targetId,
-    details: e.details,
   };
 }
 
@@ -105,35 +86,6 @@ export function registerOperatorCommands(program: Command, act: Act): void {
         const revoked = await operators.revoke(id, CLI_ACTOR);
         ctx.out(
           `Revoked operator '${revoked.name}' (prefix ${revoked.prefix}) at ${when(revoked.revokedAt)} UTC.`,
-        );
-      }),
-    );
-
-  program
-    .command('audit')
-    .description('the audit log, newest first: every change made by the admin token, an operator or the CLI')
-    .option('--limit <n>', 'how many entries (1-500)', '50')
-    .option('--before <id>', 'entries before this id (the last id of the previous page)')
-    .option('--json', 'print JSON Lines, one entry a line')
-    .action(
-      act(async (ctx, _args, opts: { limit: string; before?: string; json?: boolean }) => {
-        if (!/^\d{1,3}$/.test(opts.limit))
-          throw new CliError('--limit: must be a whole number from 1 to 500', 2);
-        const { audit } = await ctx.services();
-        const entries = await audit.list({ first: Number(opts.limit), before: opts.before ?? null });
-        if (opts.json) return ctx.out(entries.map((e) => JSON.stringify(auditJson(e))).join('\n'));
-        if (entries.length === 0) return ctx.out('No audit entries.');
-        ctx.out(
-          table(entries, [
-            { header: 'ID', value: (e) => e.id },
-            { header: 'AT', value: (e) => when(e.at) },
-            { header: 'WHO', value: (e) => e.actorName },
-            { header: 'ACTION', value: (e) => e.action },
-            {
-              header: 'TARGET',
-              value: (e) => (e.targetType ? `${e.targetType} ${e.targetId ?? ''}`.trim() : '-'),
-            },
-          ]),
         );
       }),
     );

@@ -15,6 +15,11 @@ const Query: QueryResolvers = {
     requireAdmin(principal);
     return services.audit.list({ first, before });
   },
+
+  // Public, as the ledger's checkpoints are: a size and a root, signed.
+  auditCheckpoint: (_root, _args, { services }) => services.audit.checkpoint(),
+
+  auditVerifierKey: (_root, _args, { services }) => services.audit.verifierKeys()[0],
 };
 
 const Mutation: MutationResolvers = {

@@ -8,6 +8,7 @@ import type { Services } from '../../services';
 import { registerConversationRoutes } from './conversations';
 import { registerReceiptRoutes } from './receipts';
 import { registerLedgerRoutes } from './ledger';
+import { registerAuditRoutes } from './audit';
 import { registerUsageRoutes } from './usage';
 
 export async function registerRestCompat(app: FastifyInstance, deps: { services: Services }): Promise<void> {
@@ -15,4 +16,5 @@ export async function registerRestCompat(app: FastifyInstance, deps: { services:
   registerConversationRoutes(app, deps.services);
   registerReceiptRoutes(app, deps.services);
   registerLedgerRoutes(app, deps.services);
+  registerAuditRoutes(app, deps.services);
 }
