@@ -25,6 +25,14 @@ import { leaseTokens, type LeaseAnswer, type LeaseAsk } from '../db/rateCounters
 export const LEASE_FRACTION = 16;
 /** Leases kept per instance; beyond, idle ones are dropped (their tokens are lost, never granted twice). */
 const MAX_LEASES = 10_000;
+/**
+ * Rounds of leasing after which a call gives up with an error. Each round ends with tokens
+ * taken, a refusal, or a lease statement that brings tokens or proves the window cannot fit
+ * the call; only other callers taking the tokens first (each round shares a lease sized to
+ * every waiter) or a window ending mid-statement make a call go round again. A call that still
+ * goes round is a bug, and failing it beats querying the database forever.
+ */
+const MAX_ROUNDS = 100;
 
 export interface BucketSpec {
   bucket: string;
@@ -121,7 +129,8 @@ export class TokenLeases {
     // every caller still waiting, not only to the one that starts it.
     const waitingFor = new Map<Lease, number>();
     try {
-      for (;;) {
+      for (let round = 0; ; round++) {
+        if (round === MAX_ROUNDS) throw new Error(`no rate-limit lease settled in ${MAX_ROUNDS} rounds`);
         const now = performance.now();
         const leases = needs.map((n) => this.leaseOf(n.spec.bucket));
         const full = needs.findIndex((n, i) => leases[i].cannotFit(n.amount, n.spec.limit, now));
