@@ -102,6 +102,27 @@ describe('leases', () => {
     expect(n).toBeLessThanOrEqual(3);
   });
 
+  test("a logging call's request and logs checks share one statement when both leases ran out", async () => {
+    const limits = limiter({
+      keyRequestsPerSecond: 1e6,
+      projectRequestsPerSecond: 1e6,
+      keyLogsPerMinute: 1e9,
+      projectLogsPerMinute: 1e9,
+    });
+    const project = randomUUID();
+    const key = randomUUID();
+    const loggingCall = () =>
+      statements(t.db, async () => {
+        await limits.admitRequest(project, key);
+        await limits.admitLogs(project, key, 1);
+      });
+    await freshSecond();
+    // No demand seen: each check leases one token, in its own statement.
+    expect((await loggingCall()).n).toBe(2);
+    // Both leases are spent: the request's statement renews the logs' lease too.
+    expect((await loggingCall()).n).toBe(1);
+  });
+
   test('a limit shared by two instances never admits more than it, and admits all of it once both are drained', async () => {
     const L = 200; // leases of up to 12 tokens
     const a = limiter({ projectLogsPerMinute: L });
