@@ -3,21 +3,41 @@
  * and logs per minute (usage logs stored: a batch counts its items). Defaults come from the
  * settings (LLMRING_RATE_LIMIT_*), a project may override each; 0 is no limit.
  *
- * Enforced across instances in Postgres: one fixed-window counter row per key or project and
- * limit (rate_counters, UNLOGGED), bumped by one statement per check for all the limits that
- * apply, with the database's clock deciding the window so instances agree. A call is refused
- * with RATE_LIMITED (HTTP 429, Retry-After: the seconds left in the window) before anything is
- * stored, and a refused call does not count. Cost: a project's own limits are read once per
- * 5 s per instance (cached); with no limit in force, nothing more; otherwise one upsert of a
- * row per limit in force per request (and one more per logging call). A fixed window
- * lets a client make up to twice the limit across a window's edge; the counters of one key are
- * one row, so its requests queue on that row's lock for the statement only (no WAL flush).
+ * Enforced across instances in Postgres, by leasing (issue 21): each key's or project's limit
+ * is a bucket with one fixed-window counter row (rate_counters, UNLOGGED), the window decided
+ * by the database's clock so that instances agree. An instance reserves a lease of tokens from
+ * a bucket's window in one upsert that never lets the count pass the limit
+ * (src/db/rateCounters.ts), then admits calls from its lease in memory, and leases again when
+ * it runs short (src/services/rateLeases.ts): concurrent callers share one statement in flight,
+ * the tokens are used only while the window surely lasts at the database, and a lease is
+ * sized to this instance's demand in the last window, at most 1/16 of the limit. So the count
+ * of a window never exceeds the limit on all instances together, and a limit under 32 leases
+ * one call at a time (exact, as one counter per call was).
+ *
+ * A call is refused with RATE_LIMITED (HTTP 429, Retry-After: the seconds left in the window by
+ * the database's clock, as of the last lease) before anything is stored; a call takes its
+ * tokens from all its buckets or none, so a refused call takes nothing. Once a window is known
+ * to be spent, calls are refused here with no statement until it ends.
+ *
+ * Cost per request: a project's own limits are read once per 5 s per instance (cached); with
+ * no limit in force, nothing more. Far from a limit, no statement for most requests: about one
+ * lease upsert per window per instance for a key's requests (one per second) and one for its
+ * logs (per minute), whatever the rate; a logging call's lease also renews the caller's other
+ * spent leases in the same statement. A limit under 32 costs one upsert per call and limit
+ * kind, as before.
+ *
+ * Trade-offs: tokens leased but unused when a window ends are lost for that window (at most a
+ * lease, 1/16 of the limit, per instance and bucket, and a quarter of what the window had left
+ * when it was leased), so with several instances a client may be refused a little before its
+ * limit, never admitted past it. A fixed window lets a client make up to twice the limit across
+ * a window's edge.
  */
 import type { Knex } from 'knex';
 import type { Actor } from '../domain/access';
 import { isUuid } from '../domain/limits';
 import type { AuditService } from './audit';
 import { RateLimitedError, notFound } from './errors';
+import { TokenLeases, type BucketSpec } from './rateLeases';
 import { checkNonNegativeInt } from './validate';
 
 export interface RateLimits {
@@ -49,10 +69,7 @@ const MAX_LIMIT = 1_000_000_000;
 const OVERRIDE_TTL_MS = 5_000;
 const MAX_CACHED = 10_000;
 
-interface Bucket {
-  bucket: string;
-  windowMs: number;
-  limit: number;
+interface Bucket extends BucketSpec {
   name: string;
   what: string;
 }
@@ -60,8 +77,11 @@ interface Bucket {
 export class RateLimitService {
   private readonly overrides = new Map<string, { value: RateLimitOverrides; expires: number }>();
   private readonly refusedListeners: Array<(limit: string) => void> = [];
+  private readonly leases: TokenLeases;
 
-  constructor(private readonly deps: { db: Knex; defaults: RateLimits; audit?: AuditService }) {}
+  constructor(private readonly deps: { db: Knex; defaults: RateLimits; audit?: AuditService }) {
+    this.leases = new TokenLeases(deps.db);
+  }
 
   /** Calls `listener` with the limit of every refused call (metrics). */
   onRefused(listener: (limit: string) => void): void {
@@ -82,82 +102,34 @@ export class RateLimitService {
 
   /** One request of a key: RATE_LIMITED when its key's or project's requests per second are spent. */
   async admitRequest(projectId: string, apiKeyId: string): Promise<void> {
-    const l = await this.limitsOf(projectId);
-    await this.consume(1, [
-      {
-        bucket: `k:${apiKeyId}:rps`,
-        windowMs: 1000,
-        limit: l.keyRequestsPerSecond,
-        name: 'key_requests',
-        what: 'requests per second of this API key',
-      },
-      {
-        bucket: `p:${projectId}:rps`,
-        windowMs: 1000,
-        limit: l.projectRequestsPerSecond,
-        name: 'project_requests',
-        what: "requests per second of this key's project",
-      },
-    ]);
+    const b = bucketsOf(projectId, apiKeyId, await this.limitsOf(projectId));
+    await this.admit(1, [b.keyRequests, b.projectRequests], [b.keyLogs, b.projectLogs]);
   }
 
   /** `logs` usage logs about to be stored: RATE_LIMITED when they would exceed a logs-per-minute limit. */
   async admitLogs(projectId: string, apiKeyId: string | null, logs: number): Promise<void> {
-    const l = await this.limitsOf(projectId);
-    await this.consume(logs, [
-      {
-        bucket: `k:${apiKeyId}:lpm`,
-        windowMs: 60_000,
-        limit: apiKeyId ? l.keyLogsPerMinute : 0,
-        name: 'key_logs',
-        what: 'usage logs per minute of this API key',
-      },
-      {
-        bucket: `p:${projectId}:lpm`,
-        windowMs: 60_000,
-        limit: l.projectLogsPerMinute,
-        name: 'project_logs',
-        what: "usage logs per minute of this key's project",
-      },
-    ]);
+    const b = bucketsOf(projectId, apiKeyId, await this.limitsOf(projectId));
+    await this.admit(logs, [b.keyLogs, b.projectLogs], [b.keyRequests, b.projectRequests]);
   }
 
   /**
-   * One statement for every bucket that has a limit: each count grows by `amount` (a new window,
-   * by the database's clock, starts from 0). If any goes over its limit the call is refused and
-   * a second statement (only then) takes the amount back from every bucket, so a refused call
-   * does not count; meanwhile a concurrent call near the limit may be refused with it.
+   * Takes `amount` tokens from every bucket that has a limit, from this instance's leases (a
+   * statement only when they run short), or refuses the call taking nothing. `extras`: the
+   * caller's other buckets, renewed by the same statement when worth it (src/services/rateLeases.ts).
    */
-  private async consume(amount: number, all: Bucket[]): Promise<void> {
+  private async admit(amount: number, all: Bucket[], extras: Bucket[]): Promise<void> {
     const buckets = all.filter((b) => b.limit > 0);
     if (buckets.length === 0 || amount <= 0) return;
-    const values = buckets.map(() => '(?::text, ?::bigint)').join(', ');
-    const { rows } = (await this.deps.db.raw(
-      `WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms)
-       INSERT INTO rate_counters AS c (bucket, window_start, count)
-       SELECT b.bucket, now.ms - now.ms % b.window_ms, ?::bigint
-       FROM (VALUES ${values}) AS b(bucket, window_ms), now
-       ON CONFLICT (bucket) DO UPDATE SET
-         count = CASE WHEN c.window_start < EXCLUDED.window_start THEN EXCLUDED.count ELSE c.count + EXCLUDED.count END,
-         window_start = GREATEST(c.window_start, EXCLUDED.window_start)
-       RETURNING c.bucket, c.count, c.window_start, (SELECT ms FROM now) AS now_ms`,
-      [amount, ...buckets.flatMap((b) => [b.bucket, b.windowMs])],
-    )) as { rows: CounterRow[] };
-    const byBucket = new Map(rows.map((r) => [r.bucket, r]));
-    const refused = buckets.find((b) => Number(byBucket.get(b.bucket)?.count ?? 0) > b.limit);
-    if (!refused) return;
-    await this.deps.db.raw(
-      `UPDATE rate_counters AS c SET count = GREATEST(c.count - ?::bigint, 0)
-       FROM (VALUES ${values}) AS b(bucket, window_start) WHERE c.bucket = b.bucket AND c.window_start = b.window_start`,
-      [amount, ...rows.flatMap((r) => [r.bucket, Number(r.window_start)])],
+    const refusal = await this.leases.admit(
+      buckets.map((spec) => ({ spec, amount })),
+      extras.filter((b) => b.limit > 0),
     );
-    const row = byBucket.get(refused.bucket)!;
-    const ends = Number(row.window_start) + refused.windowMs;
-    const retryAfter = Math.max(1, Math.ceil((ends - Number(row.now_ms)) / 1000));
+    if (!refusal) return;
+    const refused = refusal.spec;
     for (const listener of this.refusedListeners) listener(refused.name);
     throw new RateLimitedError(
-      `rate limit reached: at most ${refused.limit} ${refused.what}; retry in ${retryAfter} s`,
-      retryAfter,
+      `rate limit reached: at most ${refused.limit} ${refused.what}; retry in ${refusal.retryAfterSeconds} s`,
+      refusal.retryAfterSeconds,
       refused.name,
     );
   }
@@ -214,9 +186,41 @@ export class RateLimitService {
   }
 }
 
-interface CounterRow {
-  bucket: string;
-  count: string | number;
-  window_start: string | number;
-  now_ms: string | number;
+/** The four buckets of a key and its project (a key's own have no limit without a key). */
+function bucketsOf(
+  projectId: string,
+  apiKeyId: string | null,
+  l: RateLimits,
+): Record<'keyRequests' | 'projectRequests' | 'keyLogs' | 'projectLogs', Bucket> {
+  const key = (limit: number) => (apiKeyId ? limit : 0);
+  return {
+    keyRequests: {
+      bucket: `k:${apiKeyId}:rps`,
+      windowMs: 1000,
+      limit: key(l.keyRequestsPerSecond),
+      name: 'key_requests',
+      what: 'requests per second of this API key',
+    },
+    projectRequests: {
+      bucket: `p:${projectId}:rps`,
+      windowMs: 1000,
+      limit: l.projectRequestsPerSecond,
+      name: 'project_requests',
+      what: "requests per second of this key's project",
+    },
+    keyLogs: {
+      bucket: `k:${apiKeyId}:lpm`,
+      windowMs: 60_000,
+      limit: key(l.keyLogsPerMinute),
+      name: 'key_logs',
+      what: 'usage logs per minute of this API key',
+    },
+    projectLogs: {
+      bucket: `p:${projectId}:lpm`,
+      windowMs: 60_000,
+      limit: l.projectLogsPerMinute,
+      name: 'project_logs',
+      what: "usage logs per minute of this key's project",
+    },
+  };
 }

@@ -168,6 +168,37 @@ describe('requests per second', () => {
   });
 });
 
+describe('leases (the limits are enforced from per-instance leases of tokens)', () => {
+  test('concurrent logging calls of one key share lease statements', async () => {
+    const p = await createProjectWithKey(server, 'shared-leases');
+    const high = { keyRequestsPerSecond: 1_000_000, projectRequestsPerSecond: 1_000_000 };
+    dataOf(
+      await server.gql(
+        SET_LIMITS,
+        { p: p.id, i: { ...high, keyLogsPerMinute: 1e9, projectLogsPerMinute: 1e9 } },
+        asAdmin,
+      ),
+    );
+    let statements = 0;
+    const onQuery = (q: { sql: string }) => {
+      if (q.sql.includes('rate_counters')) statements++;
+    };
+    await freshMinute();
+    server.app.db.on('query', onQuery);
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 64 }, (_, i) => gqlRaw(LOG, { a: `burst-${i}` }, withKey(p.secret))),
+      );
+      expect(answers.map((a) => a.status)).toEqual(Array(64).fill(200));
+    } finally {
+      server.app.db.off('query', onQuery);
+    }
+    // Each of the 64 calls checks 2 request and 2 logs limits: one statement per check was 128.
+    expect(statements).toBeLessThanOrEqual(16);
+    expect(await stored(p.id)).toBe(64);
+  });
+});
+
 describe('setProjectRateLimits', () => {
   test('is admin only, refuses a negative limit naming it, returns a limit to the default with null, and is audited', async () => {
     const p = await createProjectWithKey(server, 'limits-admin');
