@@ -121,6 +121,15 @@ export class AlertService {
         budgetsNow.filter((b) => b.spent === null),
         now,
       );
+      // Events decided in earlier rounds of these periods: one read, not one insert per
+      // threshold a budget crossed long ago (the unique index still makes each event once).
+      const known = await decidedEvents(
+        db,
+        budgetsNow.map((b) => ({ budgetId: b.budget.id, periodStart: b.period.start })),
+      );
+      const decideOnce = async (event: EventRow, webhook: WebhookEvent) => {
+        if (!known.has(eventKey(event.budget_id!, event.type, event.threshold))) await decide(event, webhook);
+      };
       for (const { budget, period, spent, projectKey } of budgetsNow) {
         const status = statusOf(budget, period, spent!, now);
         const about = describe(budget, projectKey, period);
@@ -131,7 +140,7 @@ export class AlertService {
           spent: status.spent,
         };
         if (budget.period !== 'total' && period.start.getTime() > budget.createdAt.getTime()) {
-          await decide(
+          await decideOnce(
             { ...base, type: 'period_reset', threshold: 0, data: about },
             { type: 'budget.period_reset', timestamp: now, data: about },
           );
@@ -145,7 +154,7 @@ export class AlertService {
             percent: status.percent,
             forecast: status.forecast,
           };
-          await decide(
+          await decideOnce(
             { ...base, type: 'threshold_crossed', threshold, data },
             { type: 'budget.threshold_crossed', timestamp: now, data },
           );
@@ -241,6 +250,29 @@ interface EventRow {
   threshold: number;
   spent: string;
   data: Record<string, unknown>;
+}
+
+const eventKey = (budgetId: string, type: string, threshold: number) => `${budgetId}|${type}|${threshold}`;
+
+/** The events already decided for these budgets' periods, by eventKey. */
+async function decidedEvents(
+  db: Knex,
+  periods: ReadonlyArray<{ budgetId: string; periodStart: Date }>,
+): Promise<Set<string>> {
+  if (periods.length === 0) return new Set();
+  const { rows } = await db.raw(
+    `SELECT e.budget_id, e.type, e.threshold FROM unnest(?::uuid[], ?::timestamptz[]) AS c(budget_id, period_start)
+     JOIN alert_events e ON e.budget_id = c.budget_id AND e.period_start = c.period_start`,
+    [
+      `{${periods.map((p) => p.budgetId).join(',')}}`,
+      `{${periods.map((p) => `"${p.periodStart.toISOString()}"`).join(',')}}`,
+    ],
+  );
+  return new Set(
+    (rows as Array<{ budget_id: string; type: string; threshold: unknown }>).map((r) =>
+      eventKey(r.budget_id, r.type, Number(r.threshold)),
+    ),
+  );
 }
 
 /** Inserts an event unless it was decided before; true when this call decided it. */

@@ -127,6 +127,40 @@ describe('a budget crossing its thresholds', () => {
     });
   });
 
+  test('a round after thresholds were decided inserts no event again: one read, not an insert per crossed threshold', async () => {
+    const project = await createProjectWithKey(server, 'decided-once');
+    await budget({
+      projectId: project.id,
+      name: 'June',
+      amount: '1',
+      period: 'MONTH',
+      timeZone: 'UTC',
+      thresholds: [50, 100],
+    });
+    await spend(project, [{ cost: 2, at: '2026-06-10T12:00:00Z' }]);
+    await round('2026-06-20T00:00:00Z');
+    const inserts: string[] = [];
+    const listener = (q: { sql: string }) => {
+      if (/INSERT INTO alert_events/i.test(q.sql)) inserts.push(q.sql);
+    };
+    server.app.db.on('query', listener);
+    try {
+      await round('2026-06-20T00:00:01Z');
+    } finally {
+      server.app.db.removeListener('query', listener);
+    }
+    expect(inserts).toEqual([]);
+    const decided = await server.app
+      .db('alert_events')
+      .where({ project_id: project.id })
+      .orderBy('threshold')
+      .select('type', 'threshold');
+    expect(decided).toEqual([
+      { type: 'threshold_crossed', threshold: 50 },
+      { type: 'threshold_crossed', threshold: 100 },
+    ]);
+  });
+
   test('a new period sends budget.period_reset once; one that began before the budget, none', async () => {
     const project = await createProjectWithKey(server, 'resets');
     const r = await receiver();
