@@ -1,9 +1,11 @@
 /**
  * FOCUS rows as an Apache Parquet file, with hyparquet-writer (pure JavaScript, no native
- * build): one row group per batch of logs, written to the file as it goes, so memory holds one
- * batch whatever the file's size. Costs and quantities are DOUBLE, the FOCUS date/time columns
- * TIMESTAMP (UTC, milliseconds), token counts INT64, everything else UTF-8 strings; all nullable.
- * (The CSV keeps costs as exact 8-digit decimals; a double holds them to about 15 digits.)
+ * build), whose ParquetWriter writes each row group to the file as it is given: rows are
+ * gathered column by column into row groups of ROW_GROUP_ROWS, each written and dropped before
+ * the next rows are read, so memory holds one row group whatever the file's size. Costs and
+ * quantities are DOUBLE, the FOCUS date/time columns TIMESTAMP (UTC, milliseconds), token counts
+ * INT64, everything else UTF-8 strings; all nullable. (The CSV keeps costs as exact 8-digit
+ * decimals; a double holds them to about 15 digits.)
  */
 import * as hyparquetWriter from 'hyparquet-writer';
 import { ParquetWriter, schemaFromColumnData, type BasicType, type Writer } from 'hyparquet-writer';
@@ -51,11 +53,21 @@ function cell(column: FocusColumn, value: string | number | null): unknown {
   }
 }
 
-/** Writes the rows of `batches` to `filename` (created or replaced); returns the row count. */
+/**
+ * Rows per row group, as the files had when a row group was a 5000-row batch of the export's
+ * reads. Now that the reads come a page at a time, a row group no longer follows them.
+ */
+export const ROW_GROUP_ROWS = 5000;
+
+/**
+ * Writes `rows` to `filename` (created or replaced) in row groups of `rowGroupRows`; returns
+ * the row count. The next row is read only once the previous row group has been written.
+ */
 export async function writeFocusParquet(
   filename: string,
-  batches: AsyncIterable<FocusRow[]>,
-  onBatch?: (rows: FocusRow[]) => void,
+  rows: AsyncIterable<FocusRow>,
+  onRow?: (row: FocusRow) => void,
+  rowGroupRows = ROW_GROUP_ROWS,
 ): Promise<number> {
   const schema = schemaFromColumnData({
     columnData: FOCUS_COLUMNS.map((name) => ({ name, data: [], type: typeOf(name), nullable: true })),
@@ -66,21 +78,33 @@ export async function writeFocusParquet(
     kvMetadata: [{ key: 'focus_version', value: FOCUS_VERSION }],
     createdBy: 'llmring-server (hyparquet-writer)',
   });
-  let rows = 0;
-  for await (const batch of batches) {
-    if (batch.length === 0) continue;
+  let columns: unknown[][] = FOCUS_COLUMNS.map(() => []);
+  let inGroup = 0;
+  let total = 0;
+  const flush = async () => {
     await writer.write({
-      columnData: FOCUS_COLUMNS.map((name) => ({
+      columnData: FOCUS_COLUMNS.map((name, i) => ({
         name,
-        data: batch.map((row) => cell(name, row[name])),
+        data: columns[i],
         type: typeOf(name),
         nullable: true,
       })),
-      rowGroupSize: batch.length,
+      rowGroupSize: inGroup,
     });
-    rows += batch.length;
-    onBatch?.(batch);
+    columns = FOCUS_COLUMNS.map(() => []);
+    inGroup = 0;
+  };
+  for await (const row of rows) {
+    for (let i = 0; i < FOCUS_COLUMNS.length; i++) {
+      const name = FOCUS_COLUMNS[i];
+      columns[i].push(cell(name, row[name]));
+    }
+    onRow?.(row);
+    inGroup++;
+    total++;
+    if (inGroup >= rowGroupRows) await flush();
   }
+  if (inGroup > 0) await flush();
   await writer.finish();
-  return rows;
+  return total;
 }
