@@ -369,7 +369,7 @@ the column mapping is in docs/focus.md.`,
           try {
             for await (const text of chunks) {
               await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
-              progress(exported);
+              if (exported > 0) progress(exported); // not for the header alone
             }
             if (file && partial) {
               await new Promise<void>((resolve, reject) =>
