@@ -14,9 +14,9 @@
  * 3. Export: seeds --export-rows logs in SQL, then runs `llmring-server export` as the compiled
  *    CLI to a file, --runs times for each of --format csv, focus and focus-parquet, sampling the
  *    CLI's RSS and high-water mark (VmHWM) every 100 ms. Prints the peak RSS of each run, rows/s,
- *    the file size and the progress lines, after the RSS of `llmring-server status` on the same
- *    database (what the CLI takes before it exports anything). Target: peak under 200 MB for 1M
- *    logs, with progress shown.
+ *    the file size, the load average and the progress lines, after the RSS of `llmring-server
+ *    status` on the same database (what the CLI takes before it exports anything). Target: peak
+ *    under 200 MB for 1M logs, with progress shown.
  * The database (or folder), the server and the files go at the end, on failure and on Ctrl-C.
  */
 import { spawn } from 'node:child_process';
@@ -134,7 +134,7 @@ function line(label: string, res: LoadResult): string {
 async function cliRun(
   args: string[],
   env: Record<string, string>,
-): Promise<{ peakMb: number; seconds: number; progress: string[]; code: number | null }> {
+): Promise<{ peakMb: number; seconds: number; progress: string[]; code: number | null; load: number }> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NODE_ENV: 'production' };
   if (!env.DATABASE_URL) delete childEnv.DATABASE_URL;
   if (!env.LLMRING_DATA_DIR) delete childEnv.LLMRING_DATA_DIR;
@@ -151,7 +151,10 @@ async function cliRun(
     .on('data', (s: string) => progress.push(...s.split(/[\r\n]+/).filter(Boolean)));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   rss.stop();
-  return { peakMb: rss.highWaterMb, seconds: (performance.now() - start) / 1000, progress, code };
+  // The one-minute load average as the run ends: on a shared machine the peak grows with it
+  // (V8's concurrent marking gets less CPU, and the heap grows meanwhile).
+  const load = os.loadavg()[0];
+  return { peakMb: rss.highWaterMb, seconds: (performance.now() - start) / 1000, progress, code, load };
 }
 
 /** Seeds `rows` logs of the 'default' project over the last 30 days, in SQL. */
@@ -298,7 +301,8 @@ async function main() {
           const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
           console.log(
             `export --format ${format}: ${run.code === 0 ? 'ok' : `exit ${run.code}`}, ${total} logs in ${run.seconds.toFixed(1)} s ` +
-              `(${(EXPORT_ROWS / run.seconds).toFixed(0)} logs/s), CLI RSS peak ${run.peakMb.toFixed(0)} MB, file ${(size / 1e6).toFixed(1)} MB`,
+              `(${(EXPORT_ROWS / run.seconds).toFixed(0)} logs/s), CLI RSS peak ${run.peakMb.toFixed(0)} MB, file ${(size / 1e6).toFixed(1)} MB, ` +
+              `load average ${run.load.toFixed(1)}`,
           );
           if (i === 0) {
             console.log(
