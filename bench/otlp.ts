@@ -1,19 +1,23 @@
 /**
- * The issue-20 bench: OTLP ingest against logUsageBatch, and a FOCUS export's memory.
+ * The issue-20 bench: OTLP ingest against logUsageBatch, and the exports' memory.
  *
  *   npx tsx bench/otlp.ts [--seconds 10] [--clients 4] [--export-rows 1000000]
+ *                         [--skip-ingest] [--embedded] [--runs 1]
  *
- * 1. Starts the compiled server on a fresh Postgres database (BENCH_PG_URL, as bench/run.ts).
- * 2. Ingest, in the same run, 100 calls per request at --clients clients for --seconds each:
- *    logUsageBatch over GraphQL; POST /v1/traces with 100 GenAI spans as OTLP/JSON; the same
- *    as OTLP/protobuf. Same call mix (bench/lib/workload.ts), fresh span ids every request (no
- *    replays). Prints logs/s, p50, p99 and server CPU per log for each. Target: OTLP at least as
- *    many logs/s as logUsageBatch.
- * 3. Export: seeds --export-rows logs in SQL, then runs `llmring-server export --format focus`
- *    (and focus-parquet) as the compiled CLI to a file, sampling the CLI's RSS every 100 ms.
- *    Prints the peak RSS, rows/s, the file size and the progress lines. Target: peak under 200 MB
- *    for 1M logs, with progress shown.
- * The database, the server and the files go at the end, on failure and on Ctrl-C.
+ * 1. Starts the compiled server on a fresh Postgres database (BENCH_PG_URL, as bench/run.ts),
+ *    or with --embedded on a fresh embedded PGlite folder.
+ * 2. Ingest (left out with --skip-ingest), in the same run, 100 calls per request at --clients
+ *    clients for --seconds each: logUsageBatch over GraphQL; POST /v1/traces with 100 GenAI
+ *    spans as OTLP/JSON; the same as OTLP/protobuf. Same call mix (bench/lib/workload.ts), fresh
+ *    span ids every request (no replays). Prints logs/s, p50, p99 and server CPU per log for
+ *    each. Target: OTLP at least as many logs/s as logUsageBatch.
+ * 3. Export: seeds --export-rows logs in SQL, then runs `llmring-server export` as the compiled
+ *    CLI to a file, --runs times for each of --format csv, focus and focus-parquet, sampling the
+ *    CLI's RSS and high-water mark (VmHWM) every 100 ms. Prints the peak RSS of each run, rows/s,
+ *    the file size, the load average and the progress lines, after the RSS of `llmring-server
+ *    status` on the same database (what the CLI takes before it exports anything). Target: peak
+ *    under 200 MB for 1M logs, with progress shown.
+ * The database (or folder), the server and the files go at the end, on failure and on Ctrl-C.
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -34,11 +38,17 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     clients: { type: 'string', default: '4' },
     'export-rows': { type: 'string', default: '1000000' },
+    'skip-ingest': { type: 'boolean', default: false },
+    embedded: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
   },
 });
 const SECONDS = Number(values.seconds);
 const CLIENTS = Number(values.clients);
 const EXPORT_ROWS = Number(values['export-rows']);
+const SKIP_INGEST = values['skip-ingest'];
+const EMBEDDED = values.embedded;
+const RUNS = Number(values.runs);
 const BATCH = 100;
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -120,21 +130,20 @@ function line(label: string, res: LoadResult): string {
   );
 }
 
-async function exportRun(
-  format: string,
-  file: string,
+/** The compiled CLI with `args`, its RSS sampled; the database only from `env` (none from the shell). */
+async function cliRun(
+  args: string[],
   env: Record<string, string>,
-): Promise<{ peakMb: number; seconds: number; progress: string[]; code: number | null }> {
+): Promise<{ peakMb: number; seconds: number; progress: string[]; code: number | null; load: number }> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NODE_ENV: 'production' };
+  if (!env.DATABASE_URL) delete childEnv.DATABASE_URL;
+  if (!env.LLMRING_DATA_DIR) delete childEnv.LLMRING_DATA_DIR;
   const start = performance.now();
-  const child = spawn(
-    process.execPath,
-    [path.join('dist', 'src', 'cli.js'), 'export', '--format', format, '--start', '2000-01-01', '-o', file],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env, NODE_ENV: 'production' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [path.join('dist', 'src', 'cli.js'), ...args], {
+    cwd: REPO_ROOT,
+    env: childEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const rss = new RssSampler(child.pid!, 100).start();
   const progress: string[] = [];
   child
@@ -142,118 +151,166 @@ async function exportRun(
     .on('data', (s: string) => progress.push(...s.split(/[\r\n]+/).filter(Boolean)));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   rss.stop();
-  return { peakMb: rss.peakMb, seconds: (performance.now() - start) / 1000, progress, code };
+  // The one-minute load average as the run ends: on a shared machine the peak grows with it
+  // (V8's concurrent marking gets less CPU, and the heap grows meanwhile).
+  const load = os.loadavg()[0];
+  return { peakMb: rss.highWaterMb, seconds: (performance.now() - start) / 1000, progress, code, load };
+}
+
+/** Seeds `rows` logs of the 'default' project over the last 30 days, in SQL. */
+async function seed(env: Record<string, string>, rows: number): Promise<void> {
+  const to = new Date();
+  const from = new Date(to.getTime() - 30 * 86_400_000);
+  if (env.DATABASE_URL) {
+    const pg = await connect(env.DATABASE_URL);
+    const { rows: projects } = await pg.query(`SELECT id FROM projects WHERE key = 'default'`);
+    const seeders = [pg, await connect(env.DATABASE_URL)];
+    await seedLogs(seeders, { projectId: projects[0].id, apiKeyId: null, rows, from, to });
+    await Promise.all(seeders.map((c) => c.end()));
+    return;
+  }
+  // The embedded database, opened here while no server or CLI has it open (one process at a
+  // time), in smaller chunks: PGlite's memory grows with the statement.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const lite = await PGlite.create(path.join(env.LLMRING_DATA_DIR, 'pglite'));
+  try {
+    const { rows: projects } = await lite.query<{ id: string }>(
+      `SELECT id FROM projects WHERE key = 'default'`,
+    );
+    await seedLogs([lite], { projectId: projects[0].id, apiKeyId: null, rows, from, to, chunkRows: 50_000 });
+  } finally {
+    await lite.close();
+  }
+}
+
+/** Part 2: the three ingest paths against the running server. */
+async function ingest(server: ServerProcess): Promise<void> {
+  const key = server.firstKey!;
+  const r = rng(20);
+  const type = requestType();
+
+  const batchBody = () =>
+    JSON.stringify({
+      query: `mutation($inputs: [LogUsageInput!]!) { logUsageBatch(inputs: $inputs) { results { usageLog { id } receipt { receiptId } } } }`,
+      variables: { inputs: Array.from({ length: BATCH }, () => logInput(r)) },
+    });
+  const post = async (pathName: string, body: string | Uint8Array, headers: Record<string, string>) => {
+    const res = await fetch(`${server.url}${pathName}`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, ...headers },
+      body,
+    });
+    const text = await res.text();
+    if (res.status !== 200 || text.includes('"errors"') || text.includes('rejected')) {
+      throw new Error(`${res.status} ${text.slice(0, 300)}`);
+    }
+  };
+  const sends = {
+    'logUsageBatch (GraphQL)': () => post('/graphql', batchBody(), { 'content-type': 'application/json' }),
+    'OTLP/JSON /v1/traces': () =>
+      post(
+        '/v1/traces',
+        JSON.stringify(
+          otlpRequest(
+            Array.from({ length: BATCH }, () => logInput(r)),
+            'bench',
+          ),
+        ),
+        {
+          'content-type': 'application/json',
+        },
+      ),
+    'OTLP/protobuf /v1/traces': () =>
+      post(
+        '/v1/traces',
+        toProtobuf(
+          type,
+          otlpRequest(
+            Array.from({ length: BATCH }, () => logInput(r)),
+            'bench',
+          ),
+        ),
+        {
+          'content-type': 'application/x-protobuf',
+        },
+      ),
+  };
+  // Warm up each path, then measure them one after another, twice, in alternating order.
+  for (const send of Object.values(sends)) await closedLoop({ concurrency: CLIENTS, durationMs: 1000, send });
+  console.log(`ingest: ${BATCH} calls per request, ${CLIENTS} clients, ${SECONDS} s each`);
+  const order = Object.entries(sends);
+  for (const round of [order, [...order].reverse()]) {
+    for (const [label, send] of round) {
+      const res = await closedLoop({
+        concurrency: CLIENTS,
+        durationMs: SECONDS * 1000,
+        send,
+        serverPid: server.pid,
+      });
+      console.log(line(label, res));
+    }
+  }
 }
 
 async function main() {
   const cleanup = new Cleanup();
-  const name = benchDatabaseName();
-  await createDatabase(name);
-  cleanup.add('drop', () => dropDatabase(name));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmring-bench-otlp-'));
   cleanup.add('files', async () => fs.rmSync(tmp, { recursive: true, force: true }));
   try {
+    let database: Record<string, string>;
+    if (EMBEDDED) {
+      database = { LLMRING_DATA_DIR: path.join(tmp, 'data') };
+    } else {
+      const name = benchDatabaseName();
+      await createDatabase(name);
+      cleanup.add('drop', () => dropDatabase(name));
+      database = { DATABASE_URL: databaseUrl(name) };
+    }
     const env = {
-      DATABASE_URL: databaseUrl(name),
+      ...database,
       LLMRING_ADMIN_TOKEN: randomBytes(24).toString('hex'),
       LLMRING_RECEIPTS_PRIVATE_KEY: String(
         generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }).d,
       ),
       LLMRING_RECEIPTS_KEY_ID: 'k-bench',
     };
+    // The server's first start migrates the database and creates the 'default' project.
     const server = await ServerProcess.start({ label: 'otlp', env, cleanup });
-    const key = server.firstKey!;
-    const r = rng(20);
-    const type = requestType();
-
-    const batchBody = () =>
-      JSON.stringify({
-        query: `mutation($inputs: [LogUsageInput!]!) { logUsageBatch(inputs: $inputs) { results { usageLog { id } receipt { receiptId } } } }`,
-        variables: { inputs: Array.from({ length: BATCH }, () => logInput(r)) },
-      });
-    const post = async (pathName: string, body: string | Uint8Array, headers: Record<string, string>) => {
-      const res = await fetch(`${server.url}${pathName}`, {
-        method: 'POST',
-        headers: { 'x-api-key': key, ...headers },
-        body,
-      });
-      const text = await res.text();
-      if (res.status !== 200 || text.includes('"errors"') || text.includes('rejected')) {
-        throw new Error(`${res.status} ${text.slice(0, 300)}`);
-      }
-    };
-    const sends = {
-      'logUsageBatch (GraphQL)': () => post('/graphql', batchBody(), { 'content-type': 'application/json' }),
-      'OTLP/JSON /v1/traces': () =>
-        post(
-          '/v1/traces',
-          JSON.stringify(
-            otlpRequest(
-              Array.from({ length: BATCH }, () => logInput(r)),
-              'bench',
-            ),
-          ),
-          {
-            'content-type': 'application/json',
-          },
-        ),
-      'OTLP/protobuf /v1/traces': () =>
-        post(
-          '/v1/traces',
-          toProtobuf(
-            type,
-            otlpRequest(
-              Array.from({ length: BATCH }, () => logInput(r)),
-              'bench',
-            ),
-          ),
-          {
-            'content-type': 'application/x-protobuf',
-          },
-        ),
-    };
-    // Warm up each path, then measure them one after another, twice, in alternating order.
-    for (const send of Object.values(sends))
-      await closedLoop({ concurrency: CLIENTS, durationMs: 1000, send });
-    console.log(`ingest: ${BATCH} calls per request, ${CLIENTS} clients, ${SECONDS} s each`);
-    const order = Object.entries(sends);
-    for (const round of [order, [...order].reverse()]) {
-      for (const [label, send] of round) {
-        const res = await closedLoop({
-          concurrency: CLIENTS,
-          durationMs: SECONDS * 1000,
-          send,
-          serverPid: server.pid,
-        });
-        console.log(line(label, res));
-      }
-    }
+    if (!SKIP_INGEST) await ingest(server);
     await server.stop();
 
     if (EXPORT_ROWS > 0) {
-      const pg = await connect(databaseUrl(name));
-      const { rows } = await pg.query(`SELECT id FROM projects WHERE key = 'default'`);
-      const seeders = [pg, await connect(databaseUrl(name))];
-      const to = new Date();
-      const from = new Date(to.getTime() - 30 * 86_400_000);
-      await seedLogs(seeders, { projectId: rows[0].id, apiKeyId: null, rows: EXPORT_ROWS, from, to });
-      await Promise.all(seeders.map((c) => c.end()));
-      const total = EXPORT_ROWS; // plus the ingest's logs
+      await seed(database, EXPORT_ROWS);
+      const total = `${EXPORT_ROWS}${SKIP_INGEST ? '' : '+'}`; // plus the ingest's logs
+      const at = EMBEDDED ? 'embedded PGlite' : 'Postgres';
+      const idle = await cliRun(['status'], database);
+      console.log(
+        `export: ${total} logs on ${at}; llmring-server status: CLI RSS peak ${idle.peakMb.toFixed(0)} MB`,
+      );
       for (const [format, ext] of [
+        ['csv', 'csv'],
         ['focus', 'csv'],
         ['focus-parquet', 'parquet'],
       ]) {
-        const file = path.join(tmp, `focus.${ext}`);
-        const run = await exportRun(format, file, { DATABASE_URL: databaseUrl(name) });
-        const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
-        console.log(
-          `export --format ${format}: ${run.code === 0 ? 'ok' : `exit ${run.code}`}, ${total}+ logs in ${run.seconds.toFixed(1)} s ` +
-            `(${(total / run.seconds).toFixed(0)} logs/s), CLI RSS peak ${run.peakMb.toFixed(0)} MB, file ${(size / 1e6).toFixed(1)} MB`,
-        );
-        console.log(
-          `  progress: ${run.progress.slice(0, 3).join(' | ')} ... ${run.progress.slice(-2).join(' | ')}`,
-        );
-        fs.rmSync(file, { force: true });
+        const file = path.join(tmp, `export-${format}.${ext}`);
+        for (let i = 0; i < RUNS; i++) {
+          const run = await cliRun(
+            ['export', '--format', format, '--start', '2000-01-01', '-o', file],
+            database,
+          );
+          const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+          console.log(
+            `export --format ${format}: ${run.code === 0 ? 'ok' : `exit ${run.code}`}, ${total} logs in ${run.seconds.toFixed(1)} s ` +
+              `(${(EXPORT_ROWS / run.seconds).toFixed(0)} logs/s), CLI RSS peak ${run.peakMb.toFixed(0)} MB, file ${(size / 1e6).toFixed(1)} MB, ` +
+              `load average ${run.load.toFixed(1)}`,
+          );
+          if (i === 0) {
+            console.log(
+              `  progress: ${run.progress.slice(0, 3).join(' | ')} ... ${run.progress.slice(-2).join(' | ')}`,
+            );
+          }
+          fs.rmSync(file, { force: true });
+        }
       }
     }
   } finally {

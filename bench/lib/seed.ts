@@ -8,7 +8,6 @@
  * of 5 values) is promoted to a dimension, as the server stores it (LLMRING_METADATA_DIMENSIONS) (from a pool of 64
  * objects per chunk, to keep generation cheap). About 40-50k logs/s on 2 cores.
  */
-import type { Client } from 'pg';
 import { errorMessage } from './log';
 import {
   ALIASES,
@@ -86,7 +85,12 @@ FROM pool, (
  * project). Were a trigger ever added to usage_logs (rollup bookkeeping, say), replica mode
  * would skip it too and corrupt what the bench measures, so it is then left off.
  */
-async function prepareSession(clients: Client[]): Promise<void> {
+/** A connection to seed over: a `pg` Client, or an embedded PGlite database. */
+export interface SqlClient {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+async function prepareSession(clients: SqlClient[]): Promise<void> {
   const { rows } = await clients[0].query<{ n: string }>(
     `SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = 'usage_logs'::regclass AND NOT tgisinternal`,
   );
@@ -108,7 +112,7 @@ export interface SeedOptions {
 }
 
 /** Inserts `rows` logs over the given connections (chunks run in parallel, one per connection). */
-export async function seedLogs(clients: Client[], opts: SeedOptions): Promise<number> {
+export async function seedLogs(clients: SqlClient[], opts: SeedOptions): Promise<number> {
   await prepareSession(clients);
   const chunk = opts.chunkRows ?? 200_000;
   const chunks: number[] = [];

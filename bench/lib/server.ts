@@ -301,10 +301,12 @@ export async function postmasterPid(db: {
   }
 }
 
-/** Samples a process's VmRSS every `intervalMs` while running. */
+/** Samples a process's VmRSS (and the kernel's high-water mark, VmHWM) every `intervalMs` while running. */
 export class RssSampler {
   private timer?: NodeJS.Timeout;
   peakKb = 0;
+  /** The highest VmHWM seen: the peak RSS up to the last sample, including peaks between samples. */
+  hwmKb = 0;
   samples = 0;
 
   constructor(
@@ -318,6 +320,7 @@ export class RssSampler {
       if (m && Number.isFinite(m.rssKb)) {
         this.samples++;
         this.peakKb = Math.max(this.peakKb, m.rssKb);
+        if (Number.isFinite(m.hwmKb)) this.hwmKb = Math.max(this.hwmKb, m.hwmKb);
       }
     };
     sample();
@@ -332,5 +335,9 @@ export class RssSampler {
 
   get peakMb(): number {
     return this.peakKb / 1024;
+  }
+
+  get highWaterMb(): number {
+    return Math.max(this.peakKb, this.hwmKb) / 1024;
   }
 }

@@ -17,6 +17,17 @@ export function isUuid(value: string): boolean {
 /** Most items of one page of logs or receipts (GraphQL `first`, REST `limit`). */
 export const MAX_PAGE_SIZE = 500;
 
+/**
+ * Rows an export (CLI, HTTP, scheduled) reads per statement, and the most an operator may ask
+ * for (`export --batch-size`): a page stays in memory until its rows are written, under a
+ * megabyte for 500 (docs/exports.md, Memory).
+ */
+export const EXPORT_PAGE_ROWS = 500;
+export const MAX_EXPORT_PAGE_ROWS = 10_000;
+
+/** Rows an export turns into text and hands to its output at a time (about 70 KB of CSV). */
+export const EXPORT_CHUNK_ROWS = 100;
+
 /** A range without a start covers this much before its end (the last 30 days). */
 export const DEFAULT_RANGE_MS = 30 * 24 * 3600 * 1000;
 

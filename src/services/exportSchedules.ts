@@ -28,7 +28,7 @@ import { newRowId } from '../db/ids';
 import type { FocusRow } from '../export/focus';
 import type { Logger } from '../logger';
 import { badInput, notFound } from './errors';
-import { focusCsvHeader, focusCsvLines, type ExportService } from './exports';
+import type { ExportService } from './exports';
 import { Periodic } from './periodic';
 import type { TimeZoneService } from './timeZones';
 
@@ -422,27 +422,21 @@ export class ExportScheduleService {
 
     let rows = 0;
     let cost = new Decimal(0);
-    const tally = (batch: FocusRow[]) => {
-      rows += batch.length;
-      for (const r of batch) cost = cost.plus(r.BilledCost as string);
+    const tally = (row: FocusRow) => {
+      rows++;
+      cost = cost.plus(row.BilledCost as string);
     };
     try {
       if (schedule.format === 'FOCUS_CSV') {
         const out = createWriteStream(temp);
         const failed = once(out, 'error').then(([e]) => Promise.reject(e as Error));
         failed.catch(() => undefined);
-        const put = async (text: string) => {
+        for await (const text of this.deps.exports.focusCsvChunks(q, { onRow: tally })) {
           if (!out.write(text)) await Promise.race([once(out, 'drain'), failed]);
-        };
-        await put(focusCsvHeader());
-        for await (const batch of this.deps.exports.focusBatches(q)) {
-          tally(batch);
-          await put(focusCsvLines(batch));
         }
         await Promise.race([new Promise<void>((resolve) => out.end(resolve)), failed]);
       } else {
-        const { writeFocusParquet } = await import('../export/focusParquet');
-        await writeFocusParquet(temp, this.deps.exports.focusBatches(q), tally);
+        await this.deps.exports.writeFocusParquet(q, temp, { onRow: tally });
       }
       const handle = await fs.open(temp, 'r+');
       try {

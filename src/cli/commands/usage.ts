@@ -4,11 +4,11 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { parseIsoDate } from '../../domain/dates';
-import type { TimeBucket } from '../../domain/types';
+import type { TimeBucket, UsageQuery } from '../../domain/types';
+import { EXPORT_CHUNK_ROWS, EXPORT_PAGE_ROWS, MAX_EXPORT_PAGE_ROWS } from '../../domain/limits';
+import { inChunks } from '../../export/chunks';
 import { MAX_BREAKDOWN_GROUPS } from '../../services/stats';
-import type { ExportedUsageLog } from '../../services/usageReader';
-import type { FocusRow } from '../../export/focus';
-import { focusCsvHeader, focusCsvLines } from '../../services/exports';
+import type { ExportedUsageLog, UsageLogReader } from '../../services/usageReader';
 import { CliError, type CliContext, type Output } from '../context';
 import { addFilterOptions, inOptionTerms, scopeName, usageQuery, type FilterOptions } from '../filters';
 import { count, int, json, jsonLine, printableCells, table, usd, when } from '../format';
@@ -96,6 +96,19 @@ function exportText(batch: ExportedUsageLog[], format: 'csv' | 'jsonl', toFile: 
     }),
     CSV_OPTIONS,
   );
+}
+
+/** The CSV (header first) or JSON Lines text of `q`, EXPORT_CHUNK_ROWS logs a chunk. */
+async function* exportChunks(
+  reader: UsageLogReader,
+  q: UsageQuery,
+  opts: { format: 'csv' | 'jsonl'; toFile: boolean; pageSize: number; onRow: () => void },
+): AsyncGenerator<string> {
+  if (opts.format === 'csv') yield stringify([], { ...CSV_OPTIONS, header: true });
+  for await (const batch of inChunks(reader.logs(q, { pageSize: opts.pageSize }), EXPORT_CHUNK_ROWS)) {
+    for (let i = 0; i < batch.length; i++) opts.onRow();
+    yield exportText(batch, opts.format, opts.toFile);
+  }
 }
 
 /** Writes, waiting whenever the destination asks to (so a slow pipe never buffers everything). */
@@ -272,7 +285,7 @@ Examples:
         'csv',
       )
       .option('-o, --output <file>', 'write to this file (default: stdout)')
-      .option('--batch-size <n>', 'rows read per query', '5000'),
+      .option('--batch-size <n>', 'rows read per query', String(EXPORT_PAGE_ROWS)),
   )
     .addHelpText(
       'after',
@@ -310,52 +323,53 @@ the column mapping is in docs/focus.md.`,
           if (opts.format === 'focus-parquet' && !opts.output) {
             throw new CliError('--format focus-parquet writes a file: give it with -o <file>', 2);
           }
-          const batchSize = Number(opts.batchSize);
-          if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
-            throw new CliError('--batch-size: must be an integer from 1 to 100000', 2);
+          const pageSize = Number(opts.batchSize);
+          if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_EXPORT_PAGE_ROWS) {
+            throw new CliError(`--batch-size: must be an integer from 1 to ${MAX_EXPORT_PAGE_ROWS}`, 2);
           }
           const { usageReader: reader, exports } = await ctx.services();
           const q = await usageQuery(ctx, opts);
           const total = await reader.count(q);
           const progress = progressReporter(ctx, 'exported', total);
+          let exported = 0;
+          const onRow = () => void exported++;
 
           // A file is written under a temporary name and renamed when complete, so a failed
           // export never leaves a file that looks whole.
           const partial = opts.output ? `${opts.output}.partial` : undefined;
           if (opts.format === 'focus-parquet') {
-            // Lazily: the Parquet writer is loaded only by the exports that use it.
-            const { writeFocusParquet } = await import('../../export/focusParquet');
-            let written = 0;
             try {
-              await writeFocusParquet(partial!, exports.focusBatches(q, batchSize), (rows) =>
-                progress((written += rows.length)),
-              );
+              await exports.writeFocusParquet(q, partial!, {
+                pageSize,
+                onRow: () => progress(++exported),
+              });
               fs.renameSync(partial!, opts.output!);
             } catch (err) {
               fs.rmSync(partial!, { force: true });
               throw err;
             }
-            progress(written, true);
-            return ctx.err(`Exported ${count(written, 'usage log')} to ${opts.output}.`);
+            progress(exported, true);
+            return ctx.err(`Exported ${count(exported, 'usage log')} to ${opts.output}.`);
           }
           const file = partial ? fs.createWriteStream(partial) : undefined;
           const fileError = file ? once(file, 'error').then(([e]) => Promise.reject(e as Error)) : undefined;
           fileError?.catch(() => undefined);
           const out: Output = file ?? ctx.io.stdout;
-          let exported = 0;
+          // Each chunk is written, waiting whenever the output asks to, before the next rows
+          // are read.
+          const chunks =
+            opts.format === 'focus'
+              ? exports.focusCsvChunks(q, { pageSize, map: file ? undefined : printableCells, onRow })
+              : exportChunks(reader, q, {
+                  format: opts.format as 'csv' | 'jsonl',
+                  toFile: Boolean(file),
+                  pageSize,
+                  onRow,
+                });
           try {
-            if (opts.format === 'csv') await write(out, stringify([], { ...CSV_OPTIONS, header: true }));
-            if (opts.format === 'focus') await write(out, focusCsvHeader());
-            const batches =
-              opts.format === 'focus' ? exports.focusBatches(q, batchSize) : reader.batches(q, batchSize);
-            for await (const batch of batches) {
-              const text =
-                opts.format === 'focus'
-                  ? focusCsvLines(batch as FocusRow[], file ? undefined : printableCells)
-                  : exportText(batch as ExportedUsageLog[], opts.format as 'csv' | 'jsonl', Boolean(file));
+            for await (const text of chunks) {
               await (fileError ? Promise.race([write(out, text), fileError]) : write(out, text));
-              exported += batch.length;
-              progress(exported);
+              if (exported > 0) progress(exported); // not for the header alone
             }
             if (file && partial) {
               await new Promise<void>((resolve, reject) =>
