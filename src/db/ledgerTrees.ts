@@ -12,6 +12,7 @@
  */
 import type { Knex } from 'knex';
 import { toInt } from './normalize';
+import { arrayLiteral } from './sql';
 import {
   EMPTY_ROOT,
   foldRange,
@@ -75,16 +76,15 @@ export async function nodeHashes(
   const nodes = [...wanted.values()].filter((r) => r.level > 0);
   const parts: string[] = [];
   const bindings: Array<string | number> = [];
-  const pgArray = (values: number[]) => `{${values.join(',')}}`;
   if (leaves.length) {
     parts.push(`SELECT 0 AS level, leaf_index AS idx, leaf_hash AS hash FROM ledger_leaves
       WHERE project_id = ? AND leaf_index = ANY (?::bigint[])`);
-    bindings.push(logId, pgArray(leaves));
+    bindings.push(logId, arrayLiteral(leaves));
   }
   if (nodes.length) {
     parts.push(`SELECT n.level, n.idx, n.hash FROM unnest(?::smallint[], ?::bigint[]) AS u(level, idx)
       JOIN ledger_nodes n ON n.project_id = ? AND n.level = u.level AND n.idx = u.idx`);
-    bindings.push(pgArray(nodes.map((n) => n.level)), pgArray(nodes.map((n) => n.index)), logId);
+    bindings.push(arrayLiteral(nodes.map((n) => n.level)), arrayLiteral(nodes.map((n) => n.index)), logId);
   }
   const { rows } = await db.raw(parts.join(' UNION ALL '), bindings);
   const stored = new Map<string, Hash>();

@@ -75,3 +75,18 @@ export async function rows<T = Record<string, unknown>>(
   const result = await db.raw(statement.text, statement.values as Knex.RawBinding[]);
   return result.rows as T[];
 }
+
+/**
+ * A Postgres array literal of `values`, to bind as one parameter cast to an array type
+ * (`?::uuid[]`, `?::bigint[]`): both drivers take it as text, where a JavaScript array would
+ * need each driver's own array support. Every element is quoted, so commas, braces, quotes
+ * and backslashes in a value stay inside it; null is the element NULL.
+ */
+export function arrayLiteral(values: ReadonlyArray<string | number | Date | null>): string {
+  const elements = values.map((v) => {
+    if (v === null) return 'NULL';
+    const text = v instanceof Date ? v.toISOString() : String(v);
+    return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  });
+  return `{${elements.join(',')}}`;
+}
