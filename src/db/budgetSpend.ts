@@ -16,7 +16,7 @@
  * on raw logs (test/alerts/spend.test.ts compares the two).
  */
 import type { Knex } from 'knex';
-import { withoutJit } from './sql';
+import { arrayLiteral, withoutJit } from './sql';
 
 export interface SpendRow {
   budget_id: string;
@@ -130,20 +130,30 @@ export async function advanceSpend(db: Knex): Promise<SpendRow[]> {
 }
 
 /**
- * A budget's row from scratch (a total budget's period has no end: 'infinity'): `total` (a statistics total of [start, end), read in `trx`,
- * which must be REPEATABLE READ, see setSnapshotIsolation) with `trx`'s snapshot.
+ * Budgets' rows from scratch, in one statement: each row's `spent` is a statistics total of
+ * its period (a total budget's has no end: 'infinity'), read in `trx`, which must be
+ * REPEATABLE READ (see setSnapshotIsolation), and the row keeps `trx`'s snapshot.
  */
 export async function resetSpend(
   trx: Knex.Transaction,
-  row: { budgetId: string; periodStart: Date; periodEnd: Date | null; spent: string },
+  rows: ReadonlyArray<{ budgetId: string; periodStart: Date; periodEnd: Date | null; spent: string }>,
 ): Promise<void> {
+  if (rows.length === 0) return;
   await trx.raw(
     `INSERT INTO budget_spend (budget_id, period_start, period_end, spent, snapshot, updated_at)
-     VALUES (?, ?, COALESCE(?::timestamptz, 'infinity'), ?, pg_current_snapshot()::text, now())
+     SELECT r.budget_id, r.period_start, COALESCE(r.period_end, 'infinity'), r.spent,
+       pg_current_snapshot()::text, now()
+     FROM unnest(?::uuid[], ?::timestamptz[], ?::timestamptz[], ?::numeric[])
+       AS r(budget_id, period_start, period_end, spent)
      ON CONFLICT (budget_id) DO UPDATE SET period_start = EXCLUDED.period_start,
        period_end = EXCLUDED.period_end, spent = EXCLUDED.spent, snapshot = EXCLUDED.snapshot,
        updated_at = EXCLUDED.updated_at`,
-    [row.budgetId, row.periodStart, row.periodEnd, row.spent],
+    [
+      arrayLiteral(rows.map((r) => r.budgetId)),
+      arrayLiteral(rows.map((r) => r.periodStart)),
+      arrayLiteral(rows.map((r) => r.periodEnd)),
+      arrayLiteral(rows.map((r) => r.spent)),
+    ],
   );
 }
 

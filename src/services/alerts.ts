@@ -23,6 +23,7 @@ import {
   type BudgetService,
   type Period,
 } from './budgets';
+import { arrayLiteral } from '../db/sql';
 import { advanceSpend, resetSpend, setSnapshotIsolation } from '../db/budgetSpend';
 import { Periodic } from './periodic';
 import type { SpikeAlertService } from './spikes';
@@ -162,8 +163,19 @@ export class AlertService {
       }
 
       const alerts = await spikes.list(null);
+      const windows = await spikes.windows(
+        alerts.map((a) => a.timeZone),
+        now,
+      );
+      const dayOf = (alert: { timeZone: string }) => windows.get(alert.timeZone)![0].start;
+      // An alert decided today needs no reading until its next local day.
+      const decidedToday = await decidedSpikes(
+        db,
+        alerts.map((a) => ({ alertId: a.id, dayStart: dayOf(a) })),
+      );
       for (const alert of alerts) {
-        const reading = await spikes.read(alert, now, stats);
+        if (decidedToday.has(alert.id)) continue;
+        const reading = await spikes.read(alert, windows.get(alert.timeZone)!, stats);
         if (!reading.spike) continue;
         const data = {
           spike_alert: {
@@ -202,7 +214,8 @@ export class AlertService {
    * What budgets have spent in their periods, from the statistics, kept with the snapshot they
    * were read in (src/db/budgetSpend.ts), BASELINES_PER_SNAPSHOT budgets per REPEATABLE READ
    * transaction: the rounds after read what became visible since each snapshot, so fewer
-   * snapshots mean less to read. Sets each entry's `spent`.
+   * snapshots mean less to read. Budgets of one filter share a statement (spentEach). Sets
+   * each entry's `spent`.
    */
   private async baselines(
     entries: Array<{ budget: Budget; period: Period; spent: string | null }>,
@@ -210,18 +223,27 @@ export class AlertService {
   ): Promise<void> {
     const { db, stats, budgets } = this.deps;
     for (let i = 0; i < entries.length; i += BASELINES_PER_SNAPSHOT) {
+      const chunk = entries.slice(i, i + BASELINES_PER_SNAPSHOT);
       await db.transaction(async (trx) => {
         await setSnapshotIsolation(trx);
-        for (const entry of entries.slice(i, i + BASELINES_PER_SNAPSHOT)) {
-          const { budget, period } = entry;
-          entry.spent = await budgets.spent(budget, period.start, countedUntil(period, now), stats.on(trx));
-          await resetSpend(trx, {
+        const spent = await budgets.spentEach(
+          chunk.map(({ budget, period }) => ({
+            budget,
+            start: period.start,
+            end: countedUntil(period, now),
+          })),
+          stats.on(trx),
+        );
+        chunk.forEach((entry, k) => (entry.spent = spent[k]));
+        await resetSpend(
+          trx,
+          chunk.map(({ budget, period }, k) => ({
             budgetId: budget.id,
             periodStart: period.start,
             periodEnd: period.end,
-            spent: entry.spent,
-          });
-        }
+            spent: spent[k],
+          })),
+        );
       });
     }
   }
@@ -263,16 +285,27 @@ async function decidedEvents(
   const { rows } = await db.raw(
     `SELECT e.budget_id, e.type, e.threshold FROM unnest(?::uuid[], ?::timestamptz[]) AS c(budget_id, period_start)
      JOIN alert_events e ON e.budget_id = c.budget_id AND e.period_start = c.period_start`,
-    [
-      `{${periods.map((p) => p.budgetId).join(',')}}`,
-      `{${periods.map((p) => `"${p.periodStart.toISOString()}"`).join(',')}}`,
-    ],
+    [arrayLiteral(periods.map((p) => p.budgetId)), arrayLiteral(periods.map((p) => p.periodStart))],
   );
   return new Set(
     (rows as Array<{ budget_id: string; type: string; threshold: unknown }>).map((r) =>
       eventKey(r.budget_id, r.type, Number(r.threshold)),
     ),
   );
+}
+
+/** The spike alerts of `days` decided already on the local day that starts there. */
+async function decidedSpikes(
+  db: Knex,
+  days: ReadonlyArray<{ alertId: string; dayStart: Date }>,
+): Promise<Set<string>> {
+  if (days.length === 0) return new Set();
+  const { rows } = await db.raw(
+    `SELECT e.spike_alert_id FROM unnest(?::uuid[], ?::timestamptz[]) AS c(spike_alert_id, period_start)
+     JOIN alert_events e ON e.spike_alert_id = c.spike_alert_id AND e.period_start = c.period_start`,
+    [arrayLiteral(days.map((d) => d.alertId)), arrayLiteral(days.map((d) => d.dayStart))],
+  );
+  return new Set((rows as Array<{ spike_alert_id: string }>).map((r) => r.spike_alert_id));
 }
 
 /** Inserts an event unless it was decided before; true when this call decided it. */

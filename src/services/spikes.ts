@@ -9,6 +9,8 @@ import type { SpikeAlert } from '../domain/alerts';
 import { ADMIN } from '../domain/principal';
 import { isUuid } from '../domain/limits';
 import { toDate, toDecimalString } from '../db/normalize';
+import type { TimeRange } from '../db/stats';
+import { arrayLiteral } from '../db/sql';
 import { Dec } from '../pricing/formula';
 import { badInput, notFound } from './errors';
 import { resolveUsageQuery } from './scope';
@@ -99,37 +101,47 @@ export class SpikeAlertService {
     return (await q).map(toSpikeAlert);
   }
 
-  /** Today so far against the trailing days at `now`. */
-  async read(alert: SpikeAlert, now: Date, stats = this.deps.stats): Promise<SpikeReading> {
-    // Day i back: from local midnight to the same local time as now (i = 0 is today).
+  /**
+   * For each zone, the ranges a reading at `now` compares (./alerts.ts reads them for every
+   * alert at once): range i is day i back, from local midnight to the same local time as `now`
+   * (i = 0 is today), so range 0's start is the local day the alert decides once.
+   */
+  async windows(zones: readonly string[], now: Date): Promise<Map<string, TimeRange[]>> {
+    const distinct = [...new Set(zones)];
+    const out = new Map<string, TimeRange[]>(distinct.map((z) => [z, []]));
+    if (distinct.length === 0) return out;
     const { rows } = await this.deps.db.raw(
-      `SELECT (date_trunc('day', c.local) - i * interval '1 day') AT TIME ZONE c.tz AS start,
+      `SELECT c.tz, (date_trunc('day', c.local) - i * interval '1 day') AT TIME ZONE c.tz AS start,
               (c.local - i * interval '1 day') AT TIME ZONE c.tz AS end
-       FROM (SELECT ?::timestamptz AT TIME ZONE ?::text AS local, ?::text AS tz) c,
+       FROM (SELECT tz, ?::timestamptz AT TIME ZONE tz AS local FROM unnest(?::text[]) AS z(tz)) c,
             generate_series(0, ?::int) i
-       ORDER BY i`,
-      [now, alert.timeZone, alert.timeZone, TRAILING_DAYS],
+       ORDER BY c.tz, i`,
+      [now, arrayLiteral(distinct), TRAILING_DAYS],
     );
-    const costs: Dec[] = [];
-    for (const r of rows as Array<{ start: Date; end: Date }>) {
-      const start = toDate(r.start);
-      const end = toDate(r.end);
-      if (end.getTime() <= start.getTime()) {
-        costs.push(new Dec(0));
-        continue;
-      }
-      const q = resolveUsageQuery(ADMIN, {
-        projectId: alert.projectId,
-        startDate: start,
-        endDate: end,
-        aliasNames: alert.aliasName === null ? undefined : [alert.aliasName],
-      });
-      costs.push(new Dec((await stats.query(q, { total: true })).total!.cost));
+    for (const r of rows as Array<{ tz: string; start: Date; end: Date }>) {
+      out.get(r.tz)!.push({ start: toDate(r.start), end: toDate(r.end) });
     }
-    const [today, ...trailing] = costs;
+    return out;
+  }
+
+  /** Today so far against the trailing days, over `windows` (this.windows's, for the alert's zone). */
+  async read(
+    alert: SpikeAlert,
+    windows: readonly TimeRange[],
+    stats = this.deps.stats,
+  ): Promise<SpikeReading> {
+    // The filter, over all the days (totalsOver reads each range of it).
+    const q = resolveUsageQuery(ADMIN, {
+      projectId: alert.projectId,
+      startDate: windows[windows.length - 1].start,
+      endDate: windows[0].end,
+      aliasNames: alert.aliasName === null ? undefined : [alert.aliasName],
+    });
+    // Every day's range in one statement, so from one snapshot.
+    const [today, ...trailing] = (await stats.totalsOver(q, windows)).map((t) => new Dec(t.cost));
     const baseline = trailing.reduce((a, b) => a.plus(b), new Dec(0)).dividedBy(TRAILING_DAYS);
     return {
-      dayStart: toDate(rows[0].start),
+      dayStart: windows[0].start,
       today: today.toFixed(8),
       baseline: baseline.toFixed(8),
       spike: today.greaterThanOrEqualTo(alert.minimumCost) && today.greaterThan(baseline.times(alert.factor)),

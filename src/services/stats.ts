@@ -10,7 +10,17 @@
  */
 import type { Knex } from 'knex';
 import { toDate, toDecimalString, toInt } from '../db/normalize';
-import { inGroupOrder, plan, readStats, type GroupColumn, type GroupSet, type StatsRow } from '../db/stats';
+import {
+  inGroupOrder,
+  plan,
+  readRangeTotals,
+  readStats,
+  type GroupColumn,
+  type GroupSet,
+  type StatsRow,
+  type TimeRange,
+  type TotalColumn,
+} from '../db/stats';
 import type {
   AliasUsage,
   ModelUsage,
@@ -83,7 +93,8 @@ export interface StatsResult {
 
 type Row = StatsRow & Record<string, unknown>;
 
-function totals(row: Row): UsageTotals {
+/** The totals of a row (absent ones are zeros). */
+function totals(row: Partial<Record<TotalColumn, unknown>>): UsageTotals {
   return {
     requests: toInt(row.requests),
     inputTokens: toInt(row.input_tokens),
@@ -97,7 +108,7 @@ function totals(row: Row): UsageTotals {
 }
 
 function summary(row: Partial<Row>): UsageSummary {
-  const t = totals(row as Row);
+  const t = totals(row);
   return {
     ...t,
     totalTokens: t.inputTokens + t.outputTokens,
@@ -213,6 +224,26 @@ export class StatsService {
         .map((r) => this.group(r, b, column)),
     );
     return result;
+  }
+
+  /**
+   * The totals of `q`'s filter over each of `ranges` (q's own range is ignored), in the order
+   * given, from one statement: what `query(q, { total: true })` of each range would answer, from
+   * one snapshot. Empty ranges (end at or before start) are zeros and read nothing.
+   */
+  async totalsOver(q: UsageQuery, ranges: readonly TimeRange[]): Promise<UsageTotals[]> {
+    const read = ranges
+      .map((r, index) => ({ ...r, index }))
+      .filter((r) => r.end.getTime() > r.start.getTime());
+    for (const r of read) checkRangeLength({ ...q, ...r }, 'statistics cover');
+    this.deps.dimensions.checkFilter(q);
+    const keys = [...new Set((q.metadata ?? []).map((f) => f.key))];
+    const spec = { query: q, keys, rollups: await this.rollupsAnswer(keys) };
+    const out = ranges.map(() => totals({}));
+    for (const row of await readRangeTotals(this.deps.db, spec, read)) {
+      out[read[toInt(row.i)].index] = totals(row);
+    }
+    return out;
   }
 
   private group(row: Row, b: Required<BreakdownRequest>, column: (key: string) => GroupColumn): UsageGroup {

@@ -176,6 +176,31 @@ describe('stats from rollups equal stats from raw logs', () => {
           const fastAll = withoutAsOf(await fast.query(mq, request));
           const rawAll = withoutAsOf(await raw.query(mq, request));
           expect(fastAll).toEqual(rawAll);
+          // Several ranges of one filter in one statement (spike alerts): each range's total,
+          // and zeros for an empty one.
+          const middle = new Date(start.getTime() + Math.floor(qa.lengthMs / 3));
+          const ranges = [
+            { start, end: q.end },
+            { start: middle, end: q.end },
+            { start, end: middle },
+            { start: q.end, end: start },
+          ];
+          const each = await Promise.all(
+            ranges.map(async (r) =>
+              r.end > r.start ? (await raw.query({ ...mq, ...r }, { total: true })).total : undefined,
+            ),
+          );
+          const zeros = {
+            requests: 0,
+            inputTokens: 0,
+            outputTokens: 0,
+            cachedInputTokens: 0,
+            cacheWriteTokens: 0,
+            cacheWrite1hTokens: 0,
+            reasoningTokens: 0,
+            cost: '0.00000000',
+          };
+          expect(await fast.totalsOver(mq, ranges)).toEqual(each.map((t) => t ?? zeros));
           // What usageStats asks for in one query equals the four separate raw aggregations.
           expect(await fast.overview(q)).toEqual({
             summary: await raw.summary(q),

@@ -57,6 +57,7 @@ import {
   type GroupColumn,
   type StatsRow,
   type StatsSpec,
+  type TotalColumn,
 } from './spec';
 import { nullColumn, sums } from './sums';
 
@@ -163,4 +164,42 @@ export function statsStatement(spec: StatsSpec): Sql {
 
 export async function readStats(db: Knex, spec: StatsSpec): Promise<StatsRow[]> {
   return withoutJit(db, (trx) => rows<StatsRow>(trx, statsStatement(spec)));
+}
+
+/** A range of the filter's totals (rangeTotalsStatement): [start, end). */
+export interface TimeRange {
+  start: Date;
+  end: Date;
+}
+
+/**
+ * The totals of one filter (spec.query's, its own range ignored) over several ranges, in ONE
+ * statement, so from one snapshot and one round trip: row `i` holds range i's totals, each read
+ * from the rows a statistics statement of that range alone would read (./source.ts). Spike
+ * alerts compare a day with the same hours of the days before; budgets that share a filter
+ * share their baselines' statement.
+ */
+export function rangeTotalsStatement(spec: Omit<StatsSpec, 'sets' | 'period'>, ranges: TimeRange[]): Sql {
+  const parts = ranges.map(({ start, end }, i) => {
+    const one: StatsSpec = {
+      ...spec,
+      query: { ...spec.query, start, end },
+      sets: [{ columns: [], limit: null }],
+    };
+    const { grain } = plan(one).groupings[0];
+    return sql`SELECT ${i}::int AS i, ${sums()} FROM (${sourceRows(one, grain)}) src`;
+  });
+  return sql`WITH scope AS MATERIALIZED (${scope(spec.query)})
+    ${join(parts, '\nUNION ALL\n')}`;
+}
+
+export async function readRangeTotals(
+  db: Knex,
+  spec: Omit<StatsSpec, 'sets' | 'period'>,
+  ranges: TimeRange[],
+): Promise<Array<Record<TotalColumn, unknown> & { i: number }>> {
+  if (ranges.length === 0) return [];
+  return withoutJit(db, (trx) =>
+    rows<Record<TotalColumn, unknown> & { i: number }>(trx, rangeTotalsStatement(spec, ranges)),
+  );
 }

@@ -40,6 +40,7 @@ export const TOTAL_COLUMNS = [
   'reasoning_tokens',
   'cost',
 ] as const;
+export type TotalColumn = (typeof TOTAL_COLUMNS)[number];
 
 /** Full rollups have every dimension; narrow ones only these (and the metadata value). */
 export type Grain = 'full' | 'narrow';
