@@ -3,7 +3,7 @@
  * database time per round at 10M logs).
  *
  *   npx tsx bench/budgets.ts [--logs 10000000] [--budgets 1000] [--spike-alerts 10] [--rounds 3]
- *                            [--ingest-per-round 10000]
+ *                            [--ingest-per-round 10000] [--database NAME]
  *
  * Creates a fresh Postgres database, runs the app in this process on it (its rollup worker
  * folding the seeded logs; its own alert rounds off), seeds one project's logs over 30 days in
@@ -13,6 +13,11 @@
  * wall time, and database time as the sum of every statement's time from send to answer (knex
  * query events). First as after a bulk load (usage_logs never analysed: autovacuum is off on
  * this machine), then after ANALYZE.
+ *
+ * --database NAME keeps the database after the run, and reuses it when it exists (seeded with
+ * the project's logs by an earlier run: seeding 10M logs takes ~11 min here), so figures before
+ * and after a change come from the same data; it is analysed again only by the run's second
+ * half, and its budgets, alerts and spending rows are made anew each run.
  */
 import { parseArgs } from 'node:util';
 import type { Knex } from 'knex';
@@ -32,6 +37,7 @@ const { values } = parseArgs({
     'spike-alerts': { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     'ingest-per-round': { type: 'string', default: '10000' },
+    database: { type: 'string' },
   },
 });
 const LOGS = Number(values.logs);
@@ -61,6 +67,8 @@ function statementClock(db: Knex) {
   let total = 0;
   let statements = 0;
   let slowest = { ms: 0, sql: '' };
+  /** Time and count per statement, by its first words (which part of the round sent it). */
+  let kinds = new Map<string, { ms: number; n: number }>();
   db.on('query', (q: { __knexQueryUid: string }) => started.set(q.__knexQueryUid, performance.now()));
   const end = (_r: unknown, q: { __knexQueryUid: string; sql: string }) => {
     const t = started.get(q.__knexQueryUid);
@@ -69,7 +77,10 @@ function statementClock(db: Knex) {
     const ms = performance.now() - t;
     total += ms;
     statements++;
-    if (ms > slowest.ms) slowest = { ms, sql: q.sql.replace(/\s+/g, ' ').trim().slice(0, 70) };
+    const sql = q.sql.replace(/\s+/g, ' ').trim();
+    if (ms > slowest.ms) slowest = { ms, sql: sql.slice(0, 70) };
+    const kind = kinds.get(sql.slice(0, 48)) ?? { ms: 0, n: 0 };
+    kinds.set(sql.slice(0, 48), { ms: kind.ms + ms, n: kind.n + 1 });
   };
   db.on('query-response', end);
   db.on('query-error', (_e: unknown, q: { __knexQueryUid: string; sql: string }) => end(null, q));
@@ -78,14 +89,32 @@ function statementClock(db: Knex) {
       total = 0;
       statements = 0;
       slowest = { ms: 0, sql: '' };
+      kinds = new Map();
     },
-    read: () => ({ ms: total, statements, slowest }),
+    read: () => ({
+      ms: total,
+      statements,
+      slowest,
+      top: [...kinds].sort((a, b) => b[1].ms - a[1].ms).slice(0, 4),
+    }),
   };
 }
 
+/** True when `name` exists (a database an earlier run kept). */
+async function databaseExists(name: string): Promise<boolean> {
+  const admin = await connect(databaseUrl('postgres'));
+  try {
+    return (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rows.length > 0;
+  } finally {
+    await admin.end();
+  }
+}
+
 async function main() {
-  const name = benchDatabaseName();
-  await createDatabase(name);
+  const kept = values.database;
+  const name = kept ?? benchDatabaseName();
+  const reuse = kept !== undefined && (await databaseExists(kept));
+  if (!reuse) await createDatabase(name);
   const url = databaseUrl(name);
   const config = loadConfig({
     LLMRING_ENV: 'test',
@@ -99,18 +128,27 @@ async function main() {
   const seeders = [await connect(url, 'bench-seed-1'), await connect(url, 'bench-seed-2')];
   try {
     const { services } = app;
-    const project = await services.projects.create({ key: 'bench-budgets', name: 'Budgets bench' });
+    const known = await services.db('projects').where({ key: 'bench-budgets' }).first();
+    if (reuse && !known) throw new Error(`database ${name} exists but holds no bench-budgets project`);
+    const project = known ?? (await services.projects.create({ key: 'bench-budgets', name: 'Budgets bench' }));
     const { apiKey } = await services.apiKeys.create(project.id, 'bench');
     const now = Date.now();
-    progress(`seeding ${LOGS.toLocaleString('en-US')} logs`);
-    const seeded = await seedLogs(seeders, {
-      projectId: project.id,
-      apiKeyId: apiKey.id,
-      rows: LOGS,
-      from: new Date(now - 30 * 86_400_000),
-      to: new Date(now - 1_000),
-    });
-    progress(`  seeded in ${seeded.toFixed(1)} s; waiting for the rollup worker`);
+    if (reuse) {
+      const [{ n }] = await services.db('usage_logs').where({ project_id: project.id }).count({ n: '*' });
+      progress(`reusing ${name}: ${Number(n).toLocaleString('en-US')} logs`);
+      await services.db('budgets').where({ project_id: project.id }).delete();
+      await services.db('spike_alerts').where({ project_id: project.id }).delete();
+    } else {
+      progress(`seeding ${LOGS.toLocaleString('en-US')} logs`);
+      const seeded = await seedLogs(seeders, {
+        projectId: project.id,
+        apiKeyId: apiKey.id,
+        rows: LOGS,
+        from: new Date(now - 30 * 86_400_000),
+        to: new Date(now - 1_000),
+      });
+      progress(`  seeded in ${seeded.toFixed(1)} s; waiting for the rollup worker`);
+    }
     const caught = await waitForRollups(seeders[0], {
       timeoutMs: 900_000,
       stallMs: 120_000,
@@ -143,18 +181,28 @@ async function main() {
     const defined = Date.now();
     progress(`${BUDGETS} budgets and ${SPIKES} spike alerts defined`);
 
+    // The rollup worker folds new logs every ~2 s in a server; here it is held, and folds
+    // before each round (timed apart), so the round's figure is the alert worker's alone.
+    await services.rollups.stop();
+    const fold = async () => {
+      const t = performance.now();
+      const { logs } = await services.rollups.runOnce();
+      return `rollups folded ${logs} logs in ${(performance.now() - t).toFixed(0)} ms before it`;
+    };
     const clock = statementClock(services.db);
     const round = async (label: string) => {
+      const folded = await fold();
       clock.reset();
       const t = performance.now();
       const done = await services.alerts.runOnce();
       const wall = performance.now() - t;
-      const { ms, statements, slowest } = clock.read();
+      const { ms, statements, slowest, top } = clock.read();
       console.log(
         `${label}: ${done.budgets} budgets, ${done.spikeAlerts} spike alerts, ${done.events} events; ` +
           `wall ${wall.toFixed(0)} ms, database ${ms.toFixed(0)} ms over ${statements} statements ` +
-          `(slowest ${slowest.ms.toFixed(0)} ms: ${slowest.sql})`,
+          `(slowest ${slowest.ms.toFixed(0)} ms: ${slowest.sql}; ${folded})`,
       );
+      for (const [sql, { ms, n }] of top) console.log(`    ${ms.toFixed(0).padStart(6)} ms ×${n}  ${sql}`);
     };
     // A cold round builds every budget's baseline from the statistics; the rounds after it
     // add only what was stored since (INGEST_PER_ROUND logs, as a busy minute would).
@@ -176,13 +224,15 @@ async function main() {
       }
     };
     console.log(`logs ${LOGS.toLocaleString('en-US')}, rollups ${caught.status}`);
-    await rounds('never analysed');
+    // A kept database was analysed by the run that made it.
+    await rounds(reuse ? 'reused database (analysed by an earlier run)' : 'never analysed');
     await seeders[0].query('ANALYZE');
     await rounds('after ANALYZE');
   } finally {
     for (const c of seeders) await endQuietly(c);
     await app.close();
-    await dropDatabase(name);
+    if (kept === undefined) await dropDatabase(name);
+    else progress(`kept database ${name} (--database)`);
   }
 }
 
