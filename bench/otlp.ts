@@ -2,7 +2,7 @@
  * The issue-20 bench: OTLP ingest against logUsageBatch, and the exports' memory.
  *
  *   npx tsx bench/otlp.ts [--seconds 10] [--clients 4] [--export-rows 1000000]
- *                         [--skip-ingest] [--embedded] [--runs 1]
+ *                         [--skip-ingest] [--embedded] [--runs 1] [--only PATH] [--cpu-prof DIR]
  *
  * 1. Starts the compiled server on a fresh Postgres database (BENCH_PG_URL, as bench/run.ts),
  *    or with --embedded on a fresh embedded PGlite folder.
@@ -29,7 +29,7 @@ import protobuf from 'protobufjs';
 import { Cleanup } from './lib/cleanup';
 import { closedLoop, type LoadResult } from './lib/load';
 import { benchDatabaseName, connect, createDatabase, databaseUrl, dropDatabase } from './lib/pg';
-import { REPO_ROOT, RssSampler, ServerProcess } from './lib/server';
+import { postmasterPid, REPO_ROOT, RssSampler, ServerProcess } from './lib/server';
 import { seedLogs } from './lib/seed';
 import { logInput, rng, type LogInput } from './lib/workload';
 
@@ -41,6 +41,10 @@ const { values } = parseArgs({
     'skip-ingest': { type: 'boolean', default: false },
     embedded: { type: 'boolean', default: false },
     runs: { type: 'string', default: '1' },
+    /** Measure one ingest path only: batch, json or protobuf (to profile it). */
+    only: { type: 'string' },
+    /** Write the server's CPU profile (node --cpu-prof) to this folder when it stops. */
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -126,6 +130,7 @@ function line(label: string, res: LoadResult): string {
     `${label.padEnd(28)} ${(res.perSecond * BATCH).toFixed(0).padStart(7)} logs/s  ` +
     `(${res.perSecond.toFixed(1)} req/s)  p50 ${res.p50.toFixed(1)} ms  p99 ${res.p99.toFixed(1)} ms  ` +
     `server CPU ${res.serverCpuMs === undefined ? 'n/a' : (res.serverCpuMs / BATCH).toFixed(3)} ms/log  ` +
+    `Postgres CPU ${res.postgresCpuMs === undefined || Number.isNaN(res.postgresCpuMs) ? 'n/a' : (res.postgresCpuMs / BATCH).toFixed(3)} ms/log  ` +
     `errors ${res.errors}${res.firstError ? ` (${res.firstError.slice(0, 200)})` : ''}`
   );
 }
@@ -184,8 +189,15 @@ async function seed(env: Record<string, string>, rows: number): Promise<void> {
 }
 
 /** Part 2: the three ingest paths against the running server. */
-async function ingest(server: ServerProcess): Promise<void> {
+async function ingest(server: ServerProcess, databaseUrl?: string): Promise<void> {
   const key = server.firstKey!;
+  // The Postgres cluster's CPU too (a loopback Postgres of this machine; not the embedded one).
+  let postmaster: number | undefined;
+  if (databaseUrl) {
+    const pg = await connect(databaseUrl);
+    postmaster = await postmasterPid(pg);
+    await pg.end();
+  }
   const r = rng(20);
   const type = requestType();
 
@@ -235,10 +247,12 @@ async function ingest(server: ServerProcess): Promise<void> {
         },
       ),
   };
+  const only = { batch: 'logUsageBatch', json: 'OTLP/JSON', protobuf: 'OTLP/protobuf' }[values.only ?? ''];
+  if (values.only !== undefined && only === undefined) throw new Error('--only takes batch, json or protobuf');
+  const order = Object.entries(sends).filter(([label]) => only === undefined || label.startsWith(only));
   // Warm up each path, then measure them one after another, twice, in alternating order.
-  for (const send of Object.values(sends)) await closedLoop({ concurrency: CLIENTS, durationMs: 1000, send });
+  for (const [, send] of order) await closedLoop({ concurrency: CLIENTS, durationMs: 1000, send });
   console.log(`ingest: ${BATCH} calls per request, ${CLIENTS} clients, ${SECONDS} s each`);
-  const order = Object.entries(sends);
   for (const round of [order, [...order].reverse()]) {
     for (const [label, send] of round) {
       const res = await closedLoop({
@@ -246,6 +260,7 @@ async function ingest(server: ServerProcess): Promise<void> {
         durationMs: SECONDS * 1000,
         send,
         serverPid: server.pid,
+        postmasterPid: postmaster,
       });
       console.log(line(label, res));
     }
@@ -275,8 +290,13 @@ async function main() {
       LLMRING_RECEIPTS_KEY_ID: 'k-bench',
     };
     // The server's first start migrates the database and creates the 'default' project.
-    const server = await ServerProcess.start({ label: 'otlp', env, cleanup });
-    if (!SKIP_INGEST) await ingest(server);
+    const server = await ServerProcess.start({
+      label: 'otlp',
+      env,
+      cleanup,
+      nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
+    });
+    if (!SKIP_INGEST) await ingest(server, database.DATABASE_URL);
     await server.stop();
 
     if (EXPORT_ROWS > 0) {

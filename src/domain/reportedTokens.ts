@@ -82,9 +82,14 @@ class Reader {
   }
 }
 
+/** Each path's parts, split once: the names are this module's constants. */
+const PATH_PARTS = new Map<string, string[]>();
+
 function lookup(source: UsageSource, path: string): unknown {
+  let parts = PATH_PARTS.get(path);
+  if (parts === undefined) PATH_PARTS.set(path, (parts = path.split('.')));
   let value: unknown = source;
-  for (const part of path.split('.')) {
+  for (const part of parts) {
     if (!isObject(value) || !Object.prototype.hasOwnProperty.call(value, part)) return undefined;
     value = value[part];
   }

@@ -63,10 +63,35 @@ function storable(value: AttributeValue): unknown {
 
 const NS_PER_MS = 1_000_000n;
 
+const INPUT = ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens'];
+const OUTPUT = ['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens'];
+const CACHE_READ = ['gen_ai.usage.cache_read.input_tokens', 'gen_ai.usage.cache_read_input_tokens'];
+const CACHE_WRITE = ['gen_ai.usage.cache_creation.input_tokens', 'gen_ai.usage.cache_creation_input_tokens'];
+const REASONING = ['gen_ai.usage.reasoning.output_tokens', 'gen_ai.usage.reasoning_tokens'];
+
+/** A token count attribute as normalizeReportedTokens reads it (a bigint is too large to be one). */
+function count(attrs: AttributeMap, names: string[]): unknown {
+  const v = first(attrs, ...names);
+  return typeof v === 'bigint' ? Number.MAX_SAFE_INTEGER + 1 : v;
+}
+
+/** The `llmring.metadata.<key>` attributes, by key. */
+function metadataOf(attrs: AttributeMap): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name in attrs) {
+    if (name.length <= METADATA_PREFIX.length || !name.startsWith(METADATA_PREFIX)) continue;
+    const key = name.slice(METADATA_PREFIX.length);
+    const value = storable(attrs[name]);
+    // A '__proto__' key as an own key (assigned, it would set the prototype), which the check
+    // in readSpan refuses.
+    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true });
+    else out[key] = value;
+  }
+  return out;
+}
+
 export function readSpan(span: OtlpSpan): SpanReading {
   const a = span.attributes;
-  const INPUT = ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens'];
-  const OUTPUT = ['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens'];
   const inputTokens = first(a, ...INPUT);
   const outputTokens = first(a, ...OUTPUT);
   if (inputTokens === undefined && outputTokens === undefined) return { kind: 'ignored' };
@@ -91,10 +116,6 @@ export function readSpan(span: OtlpSpan): SpanReading {
     return { kind: 'rejected', reason: `${label}: endTimeUnixNano is before startTimeUnixNano` };
   }
 
-  const count = (names: string[]): unknown => {
-    const v = first(a, ...names);
-    return typeof v === 'bigint' ? Number.MAX_SAFE_INTEGER + 1 : v; // too large: not a count
-  };
   const provider = GOOGLE.has(rawProvider.toLowerCase()) ? 'google' : rawProvider;
   // The server's own names, in the server's convention (parts inside their totals); rule 5
   // reads parts that exceed their total as outside it, with a warning.
@@ -102,17 +123,11 @@ export function readSpan(span: OtlpSpan): SpanReading {
     provider,
     [
       {
-        input_tokens: count(INPUT),
-        output_tokens: count(OUTPUT),
-        cached_input_tokens: count([
-          'gen_ai.usage.cache_read.input_tokens',
-          'gen_ai.usage.cache_read_input_tokens',
-        ]),
-        cache_write_tokens: count([
-          'gen_ai.usage.cache_creation.input_tokens',
-          'gen_ai.usage.cache_creation_input_tokens',
-        ]),
-        reasoning_tokens: count(['gen_ai.usage.reasoning.output_tokens', 'gen_ai.usage.reasoning_tokens']),
+        input_tokens: count(a, INPUT),
+        output_tokens: count(a, OUTPUT),
+        cached_input_tokens: count(a, CACHE_READ),
+        cache_write_tokens: count(a, CACHE_WRITE),
+        reasoning_tokens: count(a, REASONING),
       },
     ],
     { inputIncludesCache: true },
@@ -123,12 +138,7 @@ export function readSpan(span: OtlpSpan): SpanReading {
     return { kind: 'rejected', reason: `${label}: llmring.cost / gen_ai.usage.cost must be a number` };
   }
 
-  // Built with fromEntries, so that a '__proto__' key is an own key that the check below sees.
-  const metadata: Record<string, unknown> = Object.fromEntries(
-    Object.entries(a)
-      .filter(([k]) => k.startsWith(METADATA_PREFIX) && k.length > METADATA_PREFIX.length)
-      .map(([k, v]) => [k.slice(METADATA_PREFIX.length), storable(v)]),
-  );
+  const metadata = metadataOf(a);
   const prototypeKey = findPrototypeKey(metadata, 'metadata');
   if (prototypeKey) return { kind: 'rejected', reason: `${label}: ${prototypeKey}, ${PROTOTYPE_KEY_RULE}` };
   const operation = text(a, 'gen_ai.operation.name');
