@@ -67,12 +67,14 @@ const matches = (g: string) => `
  * past its xmax, and those it saw in progress (its xip list), found through the tx index in
  * two ranges that grow with the new logs only, whatever long transaction holds the oldest
  * xmin back. Rows share a snapshot after every round (only budgets whose baseline was just
- * taken differ), so this runs once or a few times. Those logs are summed per window (project,
- * snapshot and period: budgets of one zone and period length share one; total budgets share
- * one without a start, less the few new logs stamped before theirs) and per alias, model,
- * origin and promoted values (only those some budget filters on); then each budget adds
- * the groups of its window its filter matches. The work grows with the new logs times the windows, plus the budgets times the
- * groups, never with the budgets times the logs.
+ * taken differ), so this runs once or a few times. Those logs are summed first into pieces: per
+ * snapshot, project, stretch of time between two window bounds (every log of a piece is inside
+ * the same windows) and alias, model, origin and promoted values (only those some budget
+ * filters on); then the pieces per window (project, snapshot and period: budgets of one zone
+ * and period length share one; total budgets share one without a start, less the few new logs
+ * stamped before theirs); then each budget adds the groups of its window its filter matches.
+ * The work grows with the new logs, plus the pieces times the windows, plus the budgets times
+ * the groups, never with the budgets times the logs.
  */
 export async function advanceSpend(db: Knex): Promise<SpendRow[]> {
   return withoutJit(db, async (trx) => {
@@ -96,12 +98,22 @@ export async function advanceSpend(db: Knex): Promise<SpendRow[]> {
       FROM filters
     ), windows AS (
       SELECT DISTINCT project_id, sid, window_start, period_end FROM filters
-    ), groups AS MATERIALIZED (
-      SELECT w.project_id, w.sid, w.window_start, w.period_end, sum(f.cost) AS cost,
+    ), bounds AS MATERIALIZED (
+      SELECT COALESCE(array_agg(b ORDER BY b), '{}') AS b FROM (
+        SELECT window_start AS b FROM filters UNION SELECT period_end FROM filters
+      ) x WHERE isfinite(b)
+    ), pieces AS MATERIALIZED (
+      SELECT f.sid, f.project_id, width_bucket(f.occurred_at, bd.b) AS piece, min(f.occurred_at) AS t,
+        sum(f.cost) AS cost,
         CASE WHEN u.alias THEN f.alias_name END AS alias_name, CASE WHEN u.model THEN f.model END AS model,
         CASE WHEN u.origin THEN f.origin END AS origin, CASE WHEN u.metadata THEN f.dimensions END AS dimensions
-      FROM used u, windows w JOIN fresh f ON f.sid = w.sid AND f.project_id = w.project_id
-        AND f.occurred_at >= w.window_start AND f.occurred_at < w.period_end
+      FROM used u, bounds bd, fresh f
+      GROUP BY 1, 2, 3, 6, 7, 8, 9
+    ), groups AS MATERIALIZED (
+      SELECT w.project_id, w.sid, w.window_start, w.period_end, sum(p.cost) AS cost,
+        p.alias_name, p.model, p.origin, p.dimensions
+      FROM windows w JOIN pieces p ON p.sid = w.sid AND p.project_id = w.project_id
+        AND p.t >= w.window_start AND p.t < w.period_end
       GROUP BY 1, 2, 3, 4, 6, 7, 8, 9
     ), early AS MATERIALIZED (
       SELECT * FROM fresh WHERE occurred_at < (SELECT max(counts_from) FROM filters)

@@ -39,12 +39,16 @@ export interface SpikeAlertInput {
 export interface SpikeReading {
   dayStart: Date;
   today: string;
-  /** The average of the same hours over the 7 days before. */
-  baseline: string;
+  /**
+   * The average of the same hours over the 7 days before; null when a lower bound of it
+   * already proved there is no spike (read() does not read it exactly then).
+   */
+  baseline: string | null;
   spike: boolean;
 }
 
 const TRAILING_DAYS = 7;
+const HOUR_MS = 3_600_000;
 const AMOUNT = /^(0|[1-9][0-9]{0,9})(\.[0-9]{1,8})?$/;
 
 function toSpikeAlert(row: SpikeAlertRow): SpikeAlert {
@@ -137,14 +141,28 @@ export class SpikeAlertService {
       endDate: windows[0].end,
       aliasNames: alert.aliasName === null ? undefined : [alert.aliasName],
     });
-    // Every day's range in one statement, so from one snapshot.
-    const [today, ...trailing] = (await stats.totalsOver(q, windows)).map((t) => new Dec(t.cost));
-    const baseline = trailing.reduce((a, b) => a.plus(b), new Dec(0)).dividedBy(TRAILING_DAYS);
+    const sum = (costs: Dec[]) => costs.reduce((a, b) => a.plus(b), new Dec(0));
+    const spikeOver = (today: Dec, baseline: Dec) =>
+      today.greaterThanOrEqualTo(alert.minimumCost) && today.greaterThan(baseline.times(alert.factor));
+    // First today, exactly, and a lower bound of the trailing days: their whole UTC hours only,
+    // which rollups answer without reading raw logs (costs are never negative). Most rounds
+    // prove there is no spike from that alone; the trailing days' edges are read raw only
+    // when the bound cannot decide, as one statement, so from one snapshot.
+    const inner = windows.slice(1).map(({ start, end }) => {
+      const from = Math.ceil(start.getTime() / HOUR_MS) * HOUR_MS;
+      const to = Math.floor(end.getTime() / HOUR_MS) * HOUR_MS;
+      return { start: new Date(from), end: new Date(Math.max(from, to)) };
+    });
+    const [today, ...lower] = (await stats.totalsOver(q, [windows[0], ...inner])).map((t) => new Dec(t.cost));
+    const reading = { dayStart: windows[0].start, today: today.toFixed(8) };
+    if (!spikeOver(today, sum(lower).dividedBy(TRAILING_DAYS)))
+      return { ...reading, baseline: null, spike: false };
+    const trailing = (await stats.totalsOver(q, windows.slice(1))).map((t) => new Dec(t.cost));
+    const baseline = sum(trailing).dividedBy(TRAILING_DAYS);
     return {
-      dayStart: windows[0].start,
-      today: today.toFixed(8),
+      ...reading,
       baseline: baseline.toFixed(8),
-      spike: today.greaterThanOrEqualTo(alert.minimumCost) && today.greaterThan(baseline.times(alert.factor)),
+      spike: spikeOver(today, baseline),
     };
   }
 }

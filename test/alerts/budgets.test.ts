@@ -386,6 +386,33 @@ describe('spike alerts', () => {
     ]);
     expect(r.verified()[0].data.spike_alert).toMatchObject({ id: created.id, factor: 2 });
   });
+
+  test("the trailing days' partial hours count: no spike when they hold the baseline", async () => {
+    const project = await createProjectWithKey(server, 'spiky-edges');
+    const r = await receiver();
+    await webhook(project, r, ['USAGE_SPIKE']);
+    await server.gql(
+      'mutation($i: CreateSpikeAlertInput!) { createSpikeAlert(input: $i) { id } }',
+      { i: { projectId: project.id, factor: 2, minimumCost: '1' } },
+      asAdmin,
+    );
+    // Each of the 7 days before: $1 at 12:10, inside the window up to 12:30 but outside its
+    // whole hours. Today $1.50, less than twice that; $3 more makes it a spike.
+    const days = Array.from({ length: 7 }, (_, i) => `2026-07-${String(8 + i).padStart(2, '0')}`);
+    await spend(project, [
+      ...days.map((d) => ({ cost: 1, at: `${d}T12:10:00Z` })),
+      { cost: 1.5, at: '2026-07-15T06:00:00Z' },
+    ]);
+    await round('2026-07-15T12:30:00Z');
+    await settle();
+    expect(r.received).toHaveLength(0);
+    await spend(project, [{ cost: 3, at: '2026-07-15T07:00:00Z' }]);
+    await round('2026-07-15T12:30:00Z');
+    await r.until((got) => got.length >= 1);
+    expect(r.verified().map((e) => [e.type, e.data.today, e.data.baseline])).toEqual([
+      ['usage.spike', '4.50000000', '1.00000000'],
+    ]);
+  });
 });
 
 describe('who may change budgets and webhooks, and the audit log', () => {

@@ -164,3 +164,29 @@ test('kept spending equals the statistics after each round, for every filter and
     expect(await spentNow()).toBe('7.00000000');
   },
 );
+
+// A round's period can end before calls already stored (a round at 23:58 and a call stamped
+// after midnight): those calls are outside every window of the period, even when they are
+// the same alias, model and origin as calls inside it.
+test("calls stamped after a period's end do not count in it", async () => {
+  const { services, db } = h;
+  const { project, caller } = await seedProject(services);
+  const budget = await services.budgets.create(project.id, {
+    name: 'yesterday',
+    amount: '10',
+    period: 'day',
+  });
+  const midnight = new Date(Math.floor(Date.now() / (24 * HOUR)) * 24 * HOUR);
+  const round = new Date(midnight.getTime() - 2 * 60_000); // 23:58 UTC yesterday
+  const spentAt = async (now: Date) => {
+    expect((await services.alerts.runOnce(now)).ran).toBe(true);
+    return toDecimalString((await db('budget_spend').where({ budget_id: budget.id }).first()).spent);
+  };
+  await recordAll(services, caller, [usageInput({ cost: 1, occurredAt: new Date(round.getTime() - HOUR) })]);
+  expect(await spentAt(round)).toBe('1.00000000');
+  await recordAll(services, caller, [
+    usageInput({ cost: 2, occurredAt: new Date(round.getTime() - 60_000) }),
+    usageInput({ cost: 4 }),
+  ]);
+  expect(await spentAt(round)).toBe('3.00000000');
+});
