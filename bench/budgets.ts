@@ -130,7 +130,8 @@ async function main() {
     const { services } = app;
     const known = await services.db('projects').where({ key: 'bench-budgets' }).first();
     if (reuse && !known) throw new Error(`database ${name} exists but holds no bench-budgets project`);
-    const project = known ?? (await services.projects.create({ key: 'bench-budgets', name: 'Budgets bench' }));
+    const project =
+      known ?? (await services.projects.create({ key: 'bench-budgets', name: 'Budgets bench' }));
     const { apiKey } = await services.apiKeys.create(project.id, 'bench');
     const now = Date.now();
     if (reuse) {

@@ -248,7 +248,8 @@ async function ingest(server: ServerProcess, databaseUrl?: string): Promise<void
       ),
   };
   const only = { batch: 'logUsageBatch', json: 'OTLP/JSON', protobuf: 'OTLP/protobuf' }[values.only ?? ''];
-  if (values.only !== undefined && only === undefined) throw new Error('--only takes batch, json or protobuf');
+  if (values.only !== undefined && only === undefined)
+    throw new Error('--only takes batch, json or protobuf');
   const order = Object.entries(sends).filter(([label]) => only === undefined || label.startsWith(only));
   // Warm up each path, then measure them one after another, twice, in alternating order.
   for (const [, send] of order) await closedLoop({ concurrency: CLIENTS, durationMs: 1000, send });
