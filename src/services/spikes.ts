@@ -3,6 +3,9 @@
  * against the average of the same hours of the trailing 7 days (from local midnight to the
  * same local time). It is a spike when today is at least the minimum cost and more than
  * `factor` times that average; the alert worker (./alerts.ts) decides it once per local day.
+ * "So far today" is every call stamped on the local day: none is stamped more than a few
+ * minutes ahead of the server's clock, and whole days are what rollups answer without reading
+ * the current hour's raw logs (as budgets count their whole period).
  */
 import type { Knex } from 'knex';
 import type { SpikeAlert } from '../domain/alerts';
@@ -107,8 +110,8 @@ export class SpikeAlertService {
 
   /**
    * For each zone, the ranges a reading at `now` compares (./alerts.ts reads them for every
-   * alert at once): range i is day i back, from local midnight to the same local time as `now`
-   * (i = 0 is today), so range 0's start is the local day the alert decides once.
+   * alert at once): range 0 is today, the whole local day; range i > 0 is day i back, from local
+   * midnight to the same local time as `now`. Range 0's start is the day the alert decides once.
    */
   async windows(zones: readonly string[], now: Date): Promise<Map<string, TimeRange[]>> {
     const distinct = [...new Set(zones)];
@@ -116,7 +119,8 @@ export class SpikeAlertService {
     if (distinct.length === 0) return out;
     const { rows } = await this.deps.db.raw(
       `SELECT c.tz, (date_trunc('day', c.local) - i * interval '1 day') AT TIME ZONE c.tz AS start,
-              (c.local - i * interval '1 day') AT TIME ZONE c.tz AS end
+              CASE WHEN i = 0 THEN (date_trunc('day', c.local) + interval '1 day') AT TIME ZONE c.tz
+                   ELSE (c.local - i * interval '1 day') AT TIME ZONE c.tz END AS end
        FROM (SELECT tz, ?::timestamptz AT TIME ZONE tz AS local FROM unnest(?::text[]) AS z(tz)) c,
             generate_series(0, ?::int) i
        ORDER BY c.tz, i`,
