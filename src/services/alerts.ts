@@ -31,7 +31,7 @@ import type { StatsService } from './stats';
 import type { WebhookEvent, WebhookService } from './webhooks';
 
 /** Budgets whose baselines one snapshot reads (src/db/budgetSpend.ts: rounds after read per snapshot). */
-const BASELINES_PER_SNAPSHOT = 250;
+const BASELINES_PER_SNAPSHOT = 1000;
 
 /** How long a round may hold the lease (it gives it back when it ends). */
 const LEASE_MS = 60_000;
