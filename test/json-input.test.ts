@@ -4,7 +4,12 @@
  * however it is spaced or escaped, and always finds a member added twice, wherever it is.
  */
 import fc from 'fast-check';
-import { findDuplicateMember, findPrototypeKey, parseJsonInput } from '../src/domain/json';
+import {
+  DUPLICATE_MEMBER_RULE,
+  findDuplicateMember,
+  findPrototypeKey,
+  parseJsonInput,
+} from '../src/domain/json';
 
 /** `text` with every character of every string written as a \uXXXX escape. */
 function escapeEverything(value: unknown, space?: number): string {
@@ -12,6 +17,16 @@ function escapeEverything(value: unknown, space?: number): string {
     const decoded = JSON.parse(`"${body}"`) as string;
     return `"${[...decoded].map((ch) => [...ch].map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')).join('')}"`;
   });
+}
+
+/** parseJsonInput's message when it refuses `text` for a repeated member, else undefined. */
+function duplicateRefusal(text: string): string | undefined {
+  try {
+    parseJsonInput(text, 'The body');
+  } catch (err) {
+    if ((err as Error).message.includes(' twice, ')) return (err as Error).message;
+  }
+  return undefined;
 }
 
 // Keys of every kind: quotes, backslashes, controls, non-ASCII, empty.
@@ -26,6 +41,8 @@ test('JSON.stringify output never has a duplicate member, plain, spaced or escap
         escapeEverything(value, 1),
       ]) {
         expect(findDuplicateMember(text)).toBeUndefined();
+        // parseJsonInput counts names against keys first, and must agree.
+        expect(duplicateRefusal(text)).toBeUndefined();
       }
     }),
     { numRuns: 500 },
@@ -49,6 +66,7 @@ test('a member given twice is found, with its place, however deep', () => {
       }
       const where = path === '' ? 'at the top level' : `in ${path.replace(/^\./, '')}`;
       expect(findDuplicateMember(text)).toBe(`the member ${JSON.stringify(name)} twice, ${where}`);
+      expect(duplicateRefusal(text)).toContain(`the member ${JSON.stringify(name)} twice, ${where}`);
     }),
     { numRuns: 500 },
   );
@@ -65,6 +83,11 @@ test('names are compared as JSON.parse decodes them', () => {
     'the member "a\\"b" twice, at the top level',
   );
   expect(findDuplicateMember('{"a\\\\": {"x": 1}, "b": [{"x": 1, "y": "\\"x\\": 2"}]}')).toBeUndefined();
+  // parseJsonInput counts names against keys before it scans: spaced out and escaped, it agrees.
+  expect(duplicateRefusal('{"\\u0063ost" :\n 1,\t"cost"\r\n: 2}')).toBe(
+    `The body has the member "cost" twice, at the top level, ${DUPLICATE_MEMBER_RULE}`,
+  );
+  expect(duplicateRefusal('{"a\\\\": {"x": 1}, "b": [{"x": 1, "y": "\\"x\\": 2"}]}')).toBeUndefined();
   // Many members: past the few compared in place, a Set keeps the check linear.
   const many = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]));
   expect(findDuplicateMember(JSON.stringify(many))).toBeUndefined();

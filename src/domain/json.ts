@@ -52,9 +52,15 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * for the key it reports.
  */
 export function findPrototypeKey(value: unknown, root = ''): string | undefined {
+  return walk(value, root).prototypeKey;
+}
+
+/** findPrototypeKey's walk, which also counts the members of every object it passes. */
+function walk(value: unknown, root: string): { prototypeKey?: string; members: number } {
   const containers: unknown[] = [value];
   const parents: number[] = [-1];
   const keys: Array<string | number> = [''];
+  let members = 0;
   const list = (child: unknown, parent: number, key: string | number) => {
     if (typeof child !== 'object' || child === null) return;
     containers.push(child);
@@ -66,7 +72,9 @@ export function findPrototypeKey(value: unknown, root = ''): string | undefined 
     if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) list(node[i], at, i);
     } else if (isObject(node)) {
-      for (const key of Object.keys(node)) {
+      const names = Object.keys(node);
+      members += names.length;
+      for (const key of names) {
         const member = node[key];
         const refused =
           key === '__proto__'
@@ -74,12 +82,13 @@ export function findPrototypeKey(value: unknown, root = ''): string | undefined 
             : key === 'constructor' && isObject(member) && Object.hasOwn(member, 'prototype')
               ? 'a "constructor" key holding "prototype"'
               : undefined;
-        if (refused) return `${refused} at ${pathOf(at, key, parents, keys, root)}`;
+        if (refused)
+          return { prototypeKey: `${refused} at ${pathOf(at, key, parents, keys, root)}`, members };
         list(member, at, key);
       }
     }
   }
-  return undefined;
+  return { members };
 }
 
 /** The message's tail for a duplicate member name, the same on every path. */
@@ -167,6 +176,25 @@ function stringEnd(text: string, start: number): number {
   }
 }
 
+const COLON = 0x3a;
+/** JSON's whitespace: space, tab, line feed, carriage return. */
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * How many member names `text` holds (JSON that JSON.parse accepted): the strings followed by
+ * a colon. Fewer keys in the parsed value than names means some object holds a name twice.
+ */
+function countMemberNames(text: string): number {
+  let names = 0;
+  for (let i = text.indexOf('"'); i !== -1;) {
+    let next = stringEnd(text, i) + 1;
+    while (next < text.length && isSpace(text.charCodeAt(next))) next++;
+    if (text.charCodeAt(next) === COLON) names++;
+    i = text.indexOf('"', next);
+  }
+  return names;
+}
+
 /** An object (its names) or an array (its current index) that the scan is inside of. */
 type Container = MemberNames | { index: number };
 
@@ -243,9 +271,13 @@ export function parseJsonInput(text: string, what: string): unknown {
   } catch {
     throw new JsonInputError(`${what} is not valid JSON`);
   }
-  const duplicate = findDuplicateMember(json);
-  if (duplicate) throw new JsonInputError(`${what} has ${duplicate}, ${DUPLICATE_MEMBER_RULE}`);
-  const prototypeKey = findPrototypeKey(value);
+  const { prototypeKey, members } = walk(value, '');
+  // Each member name of the text is a key of its object, except a repeated one: when the
+  // counts agree there is none, and the scan that finds and places it is not needed.
+  if (countMemberNames(json) !== members) {
+    const duplicate = findDuplicateMember(json);
+    if (duplicate) throw new JsonInputError(`${what} has ${duplicate}, ${DUPLICATE_MEMBER_RULE}`);
+  }
   if (prototypeKey) throw new JsonInputError(`${what} has ${prototypeKey}, ${PROTOTYPE_KEY_RULE}`);
   return value;
 }
