@@ -124,9 +124,14 @@ export class AlertService {
       );
       // Events decided in earlier rounds of these periods: one read, not one insert per
       // threshold a budget crossed long ago (the unique index still makes each event once).
-      const known = await decidedEvents(
-        db,
-        budgetsNow.map((b) => ({ budgetId: b.budget.id, periodStart: b.period.start })),
+      const known = new Set(
+        (
+          await decided(
+            db,
+            'budget_id',
+            budgetsNow.map((b) => ({ id: b.budget.id, periodStart: b.period.start })),
+          )
+        ).map((e) => eventKey(e.id, e.type, e.threshold)),
       );
       const decideOnce = async (event: EventRow, webhook: WebhookEvent) => {
         if (!known.has(eventKey(event.budget_id!, event.type, event.threshold))) await decide(event, webhook);
@@ -169,9 +174,14 @@ export class AlertService {
       );
       const dayOf = (alert: { timeZone: string }) => windows.get(alert.timeZone)![0].start;
       // An alert decided today needs no reading until its next local day.
-      const decidedToday = await decidedSpikes(
-        db,
-        alerts.map((a) => ({ alertId: a.id, dayStart: dayOf(a) })),
+      const decidedToday = new Set(
+        (
+          await decided(
+            db,
+            'spike_alert_id',
+            alerts.map((a) => ({ id: a.id, periodStart: dayOf(a) })),
+          )
+        ).map((e) => e.id),
       );
       for (const alert of alerts) {
         if (decidedToday.has(alert.id)) continue;
@@ -276,36 +286,25 @@ interface EventRow {
 
 const eventKey = (budgetId: string, type: string, threshold: number) => `${budgetId}|${type}|${threshold}`;
 
-/** The events already decided for these budgets' periods, by eventKey. */
-async function decidedEvents(
+/**
+ * The events already decided for these periods of budgets or spike alerts (`owner`, a column
+ * of alert_events), in one statement.
+ */
+async function decided(
   db: Knex,
-  periods: ReadonlyArray<{ budgetId: string; periodStart: Date }>,
-): Promise<Set<string>> {
-  if (periods.length === 0) return new Set();
+  owner: 'budget_id' | 'spike_alert_id',
+  periods: ReadonlyArray<{ id: string; periodStart: Date }>,
+): Promise<Array<{ id: string; type: string; threshold: number }>> {
+  if (periods.length === 0) return [];
   const { rows } = await db.raw(
-    `SELECT e.budget_id, e.type, e.threshold FROM unnest(?::uuid[], ?::timestamptz[]) AS c(budget_id, period_start)
-     JOIN alert_events e ON e.budget_id = c.budget_id AND e.period_start = c.period_start`,
-    [arrayLiteral(periods.map((p) => p.budgetId)), arrayLiteral(periods.map((p) => p.periodStart))],
+    `SELECT e.${owner} AS id, e.type, e.threshold FROM unnest(?::uuid[], ?::timestamptz[]) AS c(id, period_start)
+     JOIN alert_events e ON e.${owner} = c.id AND e.period_start = c.period_start`,
+    [arrayLiteral(periods.map((p) => p.id)), arrayLiteral(periods.map((p) => p.periodStart))],
   );
-  return new Set(
-    (rows as Array<{ budget_id: string; type: string; threshold: unknown }>).map((r) =>
-      eventKey(r.budget_id, r.type, Number(r.threshold)),
-    ),
-  );
-}
-
-/** The spike alerts of `days` decided already on the local day that starts there. */
-async function decidedSpikes(
-  db: Knex,
-  days: ReadonlyArray<{ alertId: string; dayStart: Date }>,
-): Promise<Set<string>> {
-  if (days.length === 0) return new Set();
-  const { rows } = await db.raw(
-    `SELECT e.spike_alert_id FROM unnest(?::uuid[], ?::timestamptz[]) AS c(spike_alert_id, period_start)
-     JOIN alert_events e ON e.spike_alert_id = c.spike_alert_id AND e.period_start = c.period_start`,
-    [arrayLiteral(days.map((d) => d.alertId)), arrayLiteral(days.map((d) => d.dayStart))],
-  );
-  return new Set((rows as Array<{ spike_alert_id: string }>).map((r) => r.spike_alert_id));
+  return (rows as Array<{ id: string; type: string; threshold: unknown }>).map((r) => ({
+    ...r,
+    threshold: Number(r.threshold),
+  }));
 }
 
 /** Inserts an event unless it was decided before; true when this call decided it. */

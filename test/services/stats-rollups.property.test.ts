@@ -15,6 +15,7 @@ import {
   recordAll,
   seedProject,
   type ServiceHarness,
+  ZERO_TOTALS,
 } from '../helpers/fixtures';
 
 const NOW = Date.now();
@@ -190,17 +191,7 @@ describe('stats from rollups equal stats from raw logs', () => {
               r.end > r.start ? (await raw.query({ ...mq, ...r }, { total: true })).total : undefined,
             ),
           );
-          const zeros = {
-            requests: 0,
-            inputTokens: 0,
-            outputTokens: 0,
-            cachedInputTokens: 0,
-            cacheWriteTokens: 0,
-            cacheWrite1hTokens: 0,
-            reasoningTokens: 0,
-            cost: '0.00000000',
-          };
-          expect(await fast.totalsOver(mq, ranges)).toEqual(each.map((t) => t ?? zeros));
+          expect(await fast.totalsOver(mq, ranges)).toEqual(each.map((t) => t ?? ZERO_TOTALS));
           // What usageStats asks for in one query equals the four separate raw aggregations.
           expect(await fast.overview(q)).toEqual({
             summary: await raw.summary(q),

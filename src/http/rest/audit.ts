@@ -9,16 +9,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services';
-import { sendError } from './common';
+import { sendCheckpoint, sendError, sendVerifierKeys } from './common';
 
 export function registerAuditRoutes(app: FastifyInstance, services: Services): void {
   app.get('/audit/checkpoint', async (_request, reply) => {
     try {
       const checkpoint = await services.audit.checkpoint();
-      return reply
-        .type('text/plain; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .send(checkpoint.note);
+      return sendCheckpoint(reply, checkpoint.note);
     } catch (err) {
       return sendError(reply, err);
     }
@@ -26,7 +23,7 @@ export function registerAuditRoutes(app: FastifyInstance, services: Services): v
   app.get('/audit/vkey', async (_request, reply) => {
     try {
       const vkeys = services.audit.verifierKeys();
-      return reply.type('text/plain; charset=utf-8').send(vkeys.map((k) => `${k}\n`).join(''));
+      return sendVerifierKeys(reply, vkeys);
     } catch (err) {
       return sendError(reply, err);
     }

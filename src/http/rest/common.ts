@@ -145,3 +145,13 @@ export function objectOf(value: unknown, name: string): Record<string, unknown> 
   }
   return value as Record<string, unknown>;
 }
+
+/** A log's newest signed checkpoint (a C2SP signed note), never cached: the ledger's and the audit log's. */
+export function sendCheckpoint(reply: FastifyReply, note: string) {
+  return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(note);
+}
+
+/** A log's verifier keys, one a line: the ledger's and the audit log's. */
+export function sendVerifierKeys(reply: FastifyReply, keys: readonly string[]) {
+  return reply.type('text/plain; charset=utf-8').send(keys.map((k) => `${k}\n`).join(''));
+}

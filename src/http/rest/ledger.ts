@@ -9,17 +9,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services';
 import { notFound } from '../../services/errors';
-import { sendError } from './common';
+import { sendCheckpoint, sendError, sendVerifierKeys } from './common';
 
 export function registerLedgerRoutes(app: FastifyInstance, services: Services): void {
   app.get<{ Params: { projectKey: string } }>('/ledger/:projectKey/checkpoint', async (request, reply) => {
     try {
       const checkpoint = await services.ledger.checkpointByKey(request.params.projectKey);
       if (!checkpoint) throw notFound('project');
-      return reply
-        .type('text/plain; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .send(checkpoint.note);
+      return sendCheckpoint(reply, checkpoint.note);
     } catch (err) {
       return sendError(reply, err);
     }
@@ -28,7 +25,7 @@ export function registerLedgerRoutes(app: FastifyInstance, services: Services): 
     try {
       const vkeys = await services.ledger.verifierKeysByKey(request.params.projectKey);
       if (!vkeys) throw notFound('project');
-      return reply.type('text/plain; charset=utf-8').send(vkeys.map((k) => `${k}\n`).join(''));
+      return sendVerifierKeys(reply, vkeys);
     } catch (err) {
       return sendError(reply, err);
     }
